@@ -1,0 +1,61 @@
+# tangle: thin top-level Makefile; each component has its own.
+#   make            build libraries, analyzer and samples into build/
+#   make demo       tangle on the buggy and clean samples (installs deps)
+#   make test       unit, end-to-end and -fsanitize=thread tests (installs deps)
+#   make bench      benchmarks, side by side with Go / TSan / helgrind
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+export V
+
+.PHONY: all runtime shim analyzer samples tests test check check-tsan demo \
+        bench deps install uninstall clean
+
+all: runtime shim analyzer samples
+
+runtime:
+	@$(MAKE) --no-print-directory -C runtime
+shim: runtime
+	@$(MAKE) --no-print-directory -C shim
+analyzer:
+	@$(MAKE) --no-print-directory -C analyzer
+samples: runtime
+	@$(MAKE) --no-print-directory -C samples
+
+deps:
+	@./scripts/deps.sh
+
+tests: all
+	@$(MAKE) --no-print-directory -C tests
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -C tests run
+	@$(MAKE) --no-print-directory -C tests check-tsan
+
+check: test
+
+check-tsan: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -C tests check-tsan
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@./scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -C bench run
+
+install: all
+	@./scripts/install.sh "$(DESTDIR)" "$(PREFIX)"
+
+uninstall:
+	rm -rf "$(DESTDIR)$(PREFIX)/include/tangle" \
+	  "$(DESTDIR)$(PREFIX)/lib/libtangle.so"* "$(DESTDIR)$(PREFIX)/lib/libtangle.a" \
+	  "$(DESTDIR)$(PREFIX)/lib/libtangle-preload.so" \
+	  "$(DESTDIR)$(PREFIX)/lib/pkgconfig/tangle.pc" "$(DESTDIR)$(PREFIX)/bin/tangle"
+
+clean:
+	rm -rf build

@@ -1,0 +1,134 @@
+/*
+ * tangle/hooks.h: the runtime's probe points.
+ *
+ * libtangle.so never calls the pthread lock API, so a tool watching pthread
+ * calls sees nothing of channels, contexts or WaitGroups. Instead the
+ * runtime calls these hooks. There is one global hooks pointer, NULL by
+ * default: an untraced program pays one predictable branch per operation.
+ * The preload shim installs its table when it loads (the runtime's
+ * constructor looks up the shim's `tangle_shim_hooks` symbol with
+ * dlsym(RTLD_DEFAULT)); tests and other tools may install their own with
+ * tg_hooks_install().
+ *
+ * When the hooks fire:
+ *   create   an object was made (channel, context, WaitGroup on first use
+ *            is not reported: it is a plain value; group, pool).
+ *   destroy  an object is about to be freed.
+ *   park     the calling thread is about to block in op on obj (for a
+ *            select: on every channel of p->cases), until p->deadline_ns
+ *            (TG_FOREVER: no timeout). Fired at most once per blocking call.
+ *   wake     the thread that fired park runs again (woken or timed out).
+ *   complete op finished with p->result; fired for every operation,
+ *            blocking or not, after it took effect and outside any runtime
+ *            lock.
+ *
+ * Sequence numbers (p->seq), the happens-before edges of the Go memory
+ * model, one counter per channel:
+ *   send complete       seq = s, the index of the value among all values
+ *                       ever sent on the channel (0, 1, 2 ...).
+ *   recv complete, ok   seq = s of the value received. Send s happens
+ *                       before this receive completes; and for a channel of
+ *                       capacity C, receive s happens before send s+C
+ *                       completes (C = 0: receive s before send s).
+ *   recv complete, !ok  seq = TG_SEQ_CLOSED: the close happened before it.
+ *   close complete      seq = TG_SEQ_CLOSED.
+ *   wg add / done       seq = the generation in which the counter was
+ *                       changed (a generation ends each time the counter
+ *                       reaches zero); every done of generation <= g
+ *                       happens before a wait that returns in generation g.
+ *   wg wait complete    seq = that generation g.
+ *   ctx cancel          the context and all its descendants: fired once, by
+ *                       the thread that cancelled it or observed its
+ *                       deadline; p->result is -ECANCELED or -ETIMEDOUT.
+ *                       The Done channel's close follows (a close complete
+ *                       on tg_ctx_done(ctx)).
+ * A select's complete is that of the chosen case: p->op is TG_PROBE_SEND
+ * or TG_PROBE_RECV on the chosen channel, and p->cases / p->chosen tell the
+ * select; a select that took its default or timed out completes with op
+ * TG_PROBE_SELECT and result -EAGAIN / -ETIMEDOUT.
+ *
+ * Hooks run on the calling thread, must not call back into the runtime's
+ * blocking operations, and must be safe from any thread at any time.
+ */
+#ifndef TANGLE_HOOKS_H
+#define TANGLE_HOOKS_H
+
+#include "base.h"
+#include "chan.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_HOOKS_VERSION 1
+#define TG_SEQ_CLOSED UINT64_MAX
+
+enum tg_obj_kind {
+    TG_OBJ_CHAN = 1,
+    TG_OBJ_CTX,
+    TG_OBJ_WG,
+    TG_OBJ_GROUP,
+    TG_OBJ_POOL,
+};
+
+enum tg_probe_op {
+    TG_PROBE_SEND = 1,
+    TG_PROBE_RECV,
+    TG_PROBE_SELECT,
+    TG_PROBE_CLOSE,
+    TG_PROBE_WG_ADD,       /* p->value = delta, p->value2 = counter after */
+    TG_PROBE_WG_WAIT,
+    TG_PROBE_CTX_CANCEL,   /* p->value = cause */
+    TG_PROBE_CTX_WAIT,     /* tg_ctx_wait */
+    TG_PROBE_GROUP_WAIT,
+    TG_PROBE_GROUP_GO,     /* blocking at the group's limit */
+    TG_PROBE_POOL_SUBMIT,  /* blocking on a full queue */
+    TG_PROBE_POOL_SHUTDOWN,
+    TG_PROBE_FREE,         /* tg_chan_free etc. that failed: result -EBUSY */
+};
+
+/* What is known of an object at creation. */
+struct tg_obj_info {
+    size_t elem_size;          /* channel */
+    size_t cap;                /* channel capacity, pool queue, group limit */
+    const void *parent;        /* context: parent (NULL: background) */
+    const void *owner;         /* ctx's done channel: the context; a
+                                  group's or pool's internal objects: it */
+    int64_t deadline_ns;       /* context: TG_FOREVER if none */
+    const char *name;          /* pool / group name, may be NULL */
+    unsigned workers;          /* pool */
+    bool cancelable;           /* context made with cancel/timeout/deadline */
+};
+
+struct tg_probe {
+    int op;                    /* enum tg_probe_op */
+    int kind;                  /* enum tg_obj_kind of obj */
+    const void *obj;
+    int result;                /* complete: 0 or a negative errno */
+    uint64_t seq;              /* see above */
+    int64_t deadline_ns;       /* park: TG_FOREVER when there is none */
+    const tg_case_t *cases;    /* select: the cases, else NULL */
+    size_t ncases;
+    int chosen;                /* select complete: case index, else -1 */
+    int64_t value, value2;     /* op-specific, see enum tg_probe_op */
+};
+
+struct tg_hooks {
+    unsigned version;          /* TG_HOOKS_VERSION */
+    void (*create)(int kind, const void *obj, const struct tg_obj_info *info);
+    void (*destroy)(int kind, const void *obj);
+    void (*park)(const struct tg_probe *p);
+    void (*wake)(const struct tg_probe *p);
+    void (*complete)(const struct tg_probe *p);
+};
+
+/* Installs hooks (NULL removes them) and returns the previous table. The
+ * table must stay valid while installed. */
+const struct tg_hooks *tg_hooks_install(const struct tg_hooks *hooks);
+/* The installed table, or NULL. */
+const struct tg_hooks *tg_hooks_current(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

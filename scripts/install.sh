@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# make install: headers, libraries, analyzer and a pkg-config file, honouring
+# DESTDIR and PREFIX.
+set -eu
+destdir=$1 prefix=$2
+root="$destdir$prefix"
+build="$(dirname "$0")/../build"
+src="$(dirname "$0")/.."
+install -d "$root/include/tangle" "$root/lib/pkgconfig" "$root/bin"
+install -m 0644 "$src"/include/tangle/*.h "$root/include/tangle/"
+for f in libtangle.so.1 libtangle.a libtangle-preload.so; do
+  [ -e "$build/lib/$f" ] && install -m 0755 "$build/lib/$f" "$root/lib/$f"
+done
+ln -sf libtangle.so.1 "$root/lib/libtangle.so"
+chmod 0644 "$root/lib/libtangle.a" 2>/dev/null || true
+[ -e "$build/bin/tangle" ] && install -m 0755 "$build/bin/tangle" "$root/bin/tangle"
+sed -e "s|@PREFIX@|$prefix|g" "$src/scripts/tangle.pc.in" > "$root/lib/pkgconfig/tangle.pc"
+echo "installed into $root"
