@@ -16,6 +16,7 @@ have_header libunwind.h            || need+=(libunwind-dev)
 have_header elfutils/libdwfl.h     || need+=(libdw-dev)
 have_header gelf.h                 || need+=(libelf-dev)
 have_header criterion/criterion.h  || need+=(libcriterion-dev)
+have_header json-c/json.h          || need+=(libjson-c-dev)
 have_cmd valgrind                  || need+=(valgrind)
 if [ "${TANGLE_BENCH_DEPS:-0}" = 1 ]; then
   have_cmd go        || need+=(golang-go)
