@@ -1,0 +1,288 @@
+/*
+ * deadlock.c: lock orderings, one per mode, for the deadlock tests. The
+ * potential-deadlock modes take their locks in threads that run one after
+ * the other (each joined before the next starts), so the inversion is in
+ * the lock-order graph but the run never hangs; the no-report modes are
+ * the standard ways out (consistent order, a gate lock, trylock back-off,
+ * destroy and re-init, recursion). The last modes really deadlock, so the
+ * watchdog must end them. Lock addresses are printed so the test can match
+ * them with the report.
+ */
+#include "progs.h"
+
+static pthread_mutex_t A = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t B = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t C = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t G = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t RW = PTHREAD_RWLOCK_INITIALIZER;
+
+static void run_thread(void *(*fn)(void *))
+{
+    pthread_t t;
+    pthread_create(&t, NULL, fn, NULL);
+    pthread_join(t, NULL);
+}
+
+static void print_locks(void)
+{
+    printf("A=%p B=%p C=%p G=%p RW=%p\n", (void *)&A, (void *)&B, (void *)&C,
+           (void *)&G, (void *)&RW);
+}
+
+static void *ab(void *arg)
+{
+    pthread_mutex_lock(&A); /* LINE:ab_a */
+    pthread_mutex_lock(&B); /* LINE:ab_b */
+    pthread_mutex_unlock(&B);
+    pthread_mutex_unlock(&A);
+    return NULL;
+}
+
+static void *ba(void *arg)
+{
+    pthread_mutex_lock(&B); /* LINE:ba_b */
+    pthread_mutex_lock(&A); /* LINE:ba_a */
+    pthread_mutex_unlock(&A);
+    pthread_mutex_unlock(&B);
+    return NULL;
+}
+
+/* A then B in one thread, later B then A in another: never hangs here,
+ * but would if the two overlapped. */
+static int mode_abba(int argc, char **argv)
+{
+    print_locks();
+    run_thread(ab);
+    run_thread(ba);
+    return 0;
+}
+
+static void *bc(void *arg)
+{
+    pthread_mutex_lock(&B); /* LINE:bc_b */
+    pthread_mutex_lock(&C); /* LINE:bc_c */
+    pthread_mutex_unlock(&C);
+    pthread_mutex_unlock(&B);
+    return NULL;
+}
+
+static void *ca(void *arg)
+{
+    pthread_mutex_lock(&C); /* LINE:ca_c */
+    pthread_mutex_lock(&A); /* LINE:ca_a */
+    pthread_mutex_unlock(&A);
+    pthread_mutex_unlock(&C);
+    return NULL;
+}
+
+static int mode_three(int argc, char **argv)
+{
+    print_locks();
+    run_thread(ab);
+    run_thread(bc);
+    run_thread(ca);
+    return 0;
+}
+
+/* Two threads at once, both A then B. */
+static int mode_consistent(int argc, char **argv)
+{
+    pthread_t t1, t2;
+    print_locks();
+    pthread_create(&t1, NULL, ab, NULL);
+    pthread_create(&t2, NULL, ab, NULL);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    return 0;
+}
+
+static void *gated_ab(void *arg)
+{
+    pthread_mutex_lock(&G);
+    ab(NULL);
+    pthread_mutex_unlock(&G);
+    return NULL;
+}
+
+static void *gated_ba(void *arg)
+{
+    pthread_mutex_lock(&G);
+    ba(NULL);
+    pthread_mutex_unlock(&G);
+    return NULL;
+}
+
+/* Both orders, but always under G: they can never interleave. */
+static int mode_gate(int argc, char **argv)
+{
+    print_locks();
+    run_thread(gated_ab);
+    run_thread(gated_ba);
+    return 0;
+}
+
+static void *ba_backoff(void *arg)
+{
+    for (;;) {
+        pthread_mutex_lock(&B);
+        if (pthread_mutex_trylock(&A) == 0) {
+            pthread_mutex_unlock(&A);
+            pthread_mutex_unlock(&B);
+            return NULL;
+        }
+        /* Back off: never wait for A while holding B. */
+        pthread_mutex_unlock(&B);
+        sched_yield();
+    }
+}
+
+static int mode_trylock(int argc, char **argv)
+{
+    print_locks();
+    run_thread(ab);
+    run_thread(ba_backoff);
+    return 0;
+}
+
+/* A and B destroyed and re-initialised in place between the two orders:
+ * they are new locks that happen to share the old addresses. */
+static int mode_reinit(int argc, char **argv)
+{
+    print_locks();
+    run_thread(ab);
+    pthread_mutex_destroy(&A);
+    pthread_mutex_destroy(&B);
+    pthread_mutex_init(&A, NULL);
+    pthread_mutex_init(&B, NULL);
+    run_thread(ba);
+    return 0;
+}
+
+/* A recursive mutex taken twice, with B in between: R -> B only, no
+ * R -> R. */
+static int mode_recursive(int argc, char **argv)
+{
+    pthread_mutex_t r;
+    pthread_mutexattr_t at;
+    pthread_mutexattr_init(&at);
+    pthread_mutexattr_settype(&at, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&r, &at);
+    pthread_mutex_lock(&r);
+    pthread_mutex_lock(&B);
+    pthread_mutex_lock(&r); /* LINE:rec_relock */
+    pthread_mutex_unlock(&r);
+    pthread_mutex_unlock(&B);
+    pthread_mutex_unlock(&r);
+    pthread_mutex_destroy(&r);
+    printf("ok\n");
+    return 0;
+}
+
+static void *rd_then_m(void *arg)
+{
+    pthread_rwlock_rdlock(&RW); /* LINE:rw_rd */
+    pthread_mutex_lock(&A); /* LINE:rw_rd_a */
+    pthread_mutex_unlock(&A);
+    pthread_rwlock_unlock(&RW);
+    return NULL;
+}
+
+static void *m_then_wr(void *arg)
+{
+    pthread_mutex_lock(&A); /* LINE:rw_a */
+    pthread_rwlock_wrlock(&RW); /* LINE:rw_wr */
+    pthread_rwlock_unlock(&RW);
+    pthread_mutex_unlock(&A);
+    return NULL;
+}
+
+/* A reader holding RW waits for A; a holder of A waits to write RW. */
+static int mode_rwlock(int argc, char **argv)
+{
+    print_locks();
+    run_thread(rd_then_m);
+    run_thread(m_then_wr);
+    return 0;
+}
+
+static pthread_barrier_t both_hold;
+
+static void *real_ab(void *arg)
+{
+    pthread_mutex_lock(&A); /* LINE:real_ab_a */
+    pthread_barrier_wait(&both_hold);
+    pthread_mutex_lock(&B); /* LINE:real_ab_b */
+    return NULL;
+}
+
+static void *real_ba(void *arg)
+{
+    pthread_mutex_lock(&B); /* LINE:real_ba_b */
+    pthread_barrier_wait(&both_hold);
+    pthread_mutex_lock(&A); /* LINE:real_ba_a */
+    return NULL;
+}
+
+/* Both threads hold one lock and wait for the other's: a real deadlock. */
+static int mode_real(int argc, char **argv)
+{
+    pthread_t t1, t2;
+    print_locks();
+    pthread_barrier_init(&both_hold, NULL, 2);
+    pthread_create(&t1, NULL, real_ab, NULL);
+    pthread_create(&t2, NULL, real_ba, NULL);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    printf("not reached\n");
+    return 0;
+}
+
+static void *lonely_receiver(void *arg)
+{
+    tg_chan_t *ch = arg;
+    int v;
+    tg_chan_recv(ch, &v, NULL); /* LINE:asleep_recv */
+    return NULL;
+}
+
+/* main joins a thread that waits for a value nobody will send: every
+ * thread is asleep, Go's "all goroutines are asleep - deadlock!". */
+static int mode_asleep(int argc, char **argv)
+{
+    tg_chan_t *ch;
+    pthread_t t;
+    tg_chan_new(&ch, sizeof(int), 0);
+    pthread_create(&t, NULL, lonely_receiver, ch);
+    pthread_join(t, NULL); /* LINE:asleep_join */
+    printf("not reached\n");
+    return 0;
+}
+
+/* A plain (non-recursive) mutex locked twice by its owner: hangs. */
+static int mode_relock(int argc, char **argv)
+{
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&m); /* LINE:relock_first */
+    pthread_mutex_lock(&m); /* LINE:relock_second */
+    printf("not reached\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct prog_mode modes[] = {
+        { "abba", mode_abba },
+        { "three", mode_three },
+        { "consistent", mode_consistent },
+        { "gate", mode_gate },
+        { "trylock", mode_trylock },
+        { "reinit", mode_reinit },
+        { "recursive", mode_recursive },
+        { "rwlock", mode_rwlock },
+        { "real", mode_real },
+        { "asleep", mode_asleep },
+        { "relock", mode_relock },
+        { NULL, NULL },
+    };
+    return prog_main(modes, argc, argv);
+}

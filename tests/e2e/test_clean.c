@@ -1,0 +1,84 @@
+/*
+ * test_clean.c: the detector's false-positive guard. Correct programs (a
+ * worker pool, a channel pipeline ended by close, contexts all released,
+ * an errgroup, and a real Criterion test binary) run under `tangle run`
+ * must exit with their own status 0 and a report with no findings at all.
+ * Each program also checks its own result, so a green test means the
+ * program did its work and tangle stayed quiet about it.
+ */
+#include "e2e.h"
+
+TestSuite(clean, .fini = e2e_cleanup);
+
+static void run_clean(const char *mode)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "clean", mode, NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 0,
+                 "clean program '%s' must exit 0 under tangle run, got %d;"
+                 "\nstdout:\n%s\nstderr:\n%s\nreport:\n%s", mode, r.status,
+                 r.out, r.err, E2E_REPORT(&r));
+    e2e_assert_clean(&r);
+    json_object *p = e2e_process(&r, 0);
+    cr_assert(p, "report lists no process:\n%s", E2E_REPORT(&r));
+    cr_assert_str_eq(e2e_str(p, "state"), "exited");
+    cr_assert_eq(e2e_int(p, "exit_code", -1), 0);
+    e2e_free(&r);
+}
+
+Test(clean, worker_pool_gives_no_findings_and_exit_0, .timeout = 120)
+{
+    run_clean("pool");
+}
+
+Test(clean, channel_pipeline_closed_at_each_stage_gives_no_findings,
+     .timeout = 120)
+{
+    run_clean("pipeline");
+}
+
+Test(clean, released_contexts_give_no_findings, .timeout = 120)
+{
+    run_clean("ctx");
+}
+
+Test(clean, errgroup_with_a_failing_task_gives_no_findings, .timeout = 120)
+{
+    run_clean("group");
+}
+
+Test(clean, criterion_test_binary_under_tangle_run_gives_no_findings,
+     .timeout = 180)
+{
+    struct e2e_run cc;
+    e2e_init(&cc);
+    char bin[128];
+    snprintf(bin, sizeof bin, "%s/crit_clean", cc.dir);
+    char *argv[] = {
+        "cc", "-std=c11", "-D_GNU_SOURCE", "-O0", "-g",
+        "-I" TANGLE_TOP "/include", TANGLE_TOP "/tests/e2e/extra/crit_clean.c",
+        "-o", bin, "-L" TANGLE_BUILD "/lib", "-ltangle",
+        "-Wl,-rpath," TANGLE_BUILD "/lib", "-lcriterion", "-pthread", NULL,
+    };
+    e2e_exec(&cc, argv);
+    e2e_assert_ended(&cc);
+    cr_assert_eq(cc.status, 0, "cannot build the Criterion program:\n%s",
+                 cc.err);
+
+    struct e2e_run r;
+    e2e_init(&r);
+    /* One job at a time keeps the run cheap on a shared machine; the
+     * forked per-test workers are still there. */
+    e2e_run(&r, NULL, bin, "--jobs=1", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 0, "Criterion suite must pass and tangle stay "
+                 "quiet, got %d;\nstderr:\n%s\nreport:\n%s", r.status, r.err,
+                 E2E_REPORT(&r));
+    cr_assert(strstr(r.err, "Passing: 3"), "the suite must have run its 3 "
+              "tests:\n%s", r.err);
+    e2e_assert_clean(&r);
+    e2e_free(&r);
+    e2e_free(&cc);
+}

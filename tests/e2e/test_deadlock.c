@@ -1,0 +1,234 @@
+/*
+ * test_deadlock.c: end-to-end deadlock detection (issue 4). Potential
+ * deadlocks come from the lock-order graph, so an inversion is reported
+ * even though the run did not hang, with both locks and where each edge
+ * was taken; the standard safe patterns (consistent order, gate lock,
+ * trylock back-off, destroy and re-init, recursion) must stay silent. Real
+ * deadlocks are caught by the shim's watchdog while the program runs:
+ * `tangle run` must end them with exit 66 and a `deadlock` finding long
+ * before the test's own timeout.
+ */
+#include "e2e.h"
+
+#define SRC "deadlock.c"
+
+TestSuite(deadlock, .fini = e2e_cleanup);
+
+static void run_mode(struct e2e_run *r, const char *opts, const char *mode)
+{
+    e2e_init(r);
+    e2e_run(r, opts, "deadlock", mode, NULL);
+    e2e_assert_report(r);
+}
+
+/* The edge of a lock-order finding from lock `from` to lock `to`. */
+static json_object *edge(json_object *f, unsigned long long from,
+                         unsigned long long to)
+{
+    json_object *es = e2e_get(f, "edges");
+    for (size_t i = 0; i < e2e_len(es); i++) {
+        json_object *e = e2e_at(es, i);
+        if (e2e_addr(e, "from") == from && e2e_addr(e, "to") == to)
+            return e;
+    }
+    cr_assert_fail("no edge %#llx -> %#llx in:\n%s", from, to, e2e_dump(f));
+    return NULL;
+}
+
+static bool has_object(json_object *f, unsigned long long addr)
+{
+    json_object *os = e2e_get(f, "objects");
+    for (size_t i = 0; i < e2e_len(os); i++)
+        if (e2e_addr(e2e_at(os, i), "address") == addr)
+            return true;
+    return false;
+}
+
+static void assert_no_report(const char *mode)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, mode);
+    e2e_assert_none(&r, "lock-order");
+    e2e_assert_none(&r, "deadlock");
+    e2e_assert_none(&r, "misuse");
+    cr_assert_eq(r.status, 0, "mode %s: exit %d;\nstderr:\n%s\nreport:\n%s",
+                 mode, r.status, r.err, E2E_REPORT(&r));
+    e2e_free(&r);
+}
+
+Test(deadlock, ab_ba_inversion_that_did_not_hang_is_one_lock_order_cycle,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "abba");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lock-order", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lock-order", NULL, NULL);
+    unsigned long long a = e2e_out_value(&r, "A"), b = e2e_out_value(&r, "B");
+    cr_assert_eq(e2e_len(e2e_get(f, "objects")), 2, "%s", e2e_dump(f));
+    cr_assert(has_object(f, a) && has_object(f, b), "locks A=%#llx B=%#llx "
+              "must be the cycle's:\n%s", a, b, e2e_dump(f));
+    cr_assert_eq(e2e_len(e2e_get(f, "edges")), 2, "%s", e2e_dump(f));
+
+    json_object *e = edge(f, a, b);
+    e2e_assert_frame(e2e_get(e, "from_stack"), "ab", SRC, "ab_a");
+    e2e_assert_frame(e2e_get(e, "to_stack"), "ab", SRC, "ab_b");
+    e = edge(f, b, a);
+    e2e_assert_frame(e2e_get(e, "from_stack"), "ba", SRC, "ba_b");
+    e2e_assert_frame(e2e_get(e, "to_stack"), "ba", SRC, "ba_a");
+    cr_assert_neq(e2e_int(edge(f, a, b), "thread", 0),
+                  e2e_int(edge(f, b, a), "thread", 0),
+                  "the two edges were taken by different threads");
+    e2e_assert_none(&r, "deadlock");
+    e2e_free(&r);
+}
+
+Test(deadlock, three_lock_cycle_is_one_finding_with_three_edges,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "three");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lock-order", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lock-order", NULL, NULL);
+    unsigned long long a = e2e_out_value(&r, "A"), b = e2e_out_value(&r, "B"),
+                       c = e2e_out_value(&r, "C");
+    cr_assert_eq(e2e_len(e2e_get(f, "objects")), 3, "%s", e2e_dump(f));
+    cr_assert_eq(e2e_len(e2e_get(f, "edges")), 3, "%s", e2e_dump(f));
+    e2e_assert_frame(e2e_get(edge(f, a, b), "to_stack"), "ab", SRC, "ab_b");
+    e2e_assert_frame(e2e_get(edge(f, b, c), "to_stack"), "bc", SRC, "bc_c");
+    e2e_assert_frame(e2e_get(edge(f, c, a), "to_stack"), "ca", SRC, "ca_a");
+    e2e_free(&r);
+}
+
+Test(deadlock, consistent_lock_order_gives_nothing, .timeout = 120)
+{
+    assert_no_report("consistent");
+}
+
+Test(deadlock, both_orders_under_a_common_gate_lock_give_nothing,
+     .timeout = 120)
+{
+    assert_no_report("gate");
+}
+
+Test(deadlock, trylock_with_back_off_gives_nothing, .timeout = 120)
+{
+    assert_no_report("trylock");
+}
+
+Test(deadlock, destroy_and_reinit_at_same_address_starts_fresh,
+     .timeout = 120)
+{
+    assert_no_report("reinit");
+}
+
+Test(deadlock, recursive_mutex_relocked_makes_no_self_cycle, .timeout = 120)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "recursive");
+    cr_assert(strstr(r.out, "ok"), "program must complete:\n%s", r.err);
+    e2e_assert_none(&r, "lock-order");
+    e2e_assert_none(&r, "misuse");
+    e2e_assert_none(&r, "deadlock");
+    cr_assert_eq(r.status, 0, "report:\n%s", E2E_REPORT(&r));
+    e2e_free(&r);
+}
+
+Test(deadlock, rwlock_read_against_write_inversion_is_a_lock_order_cycle,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "rwlock");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lock-order", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lock-order", NULL, NULL);
+    unsigned long long a = e2e_out_value(&r, "A"),
+                       rw = e2e_out_value(&r, "RW");
+    cr_assert(has_object(f, a) && has_object(f, rw), "%s", e2e_dump(f));
+    cr_assert(e2e_mentions(f, "rd_then_m", e2e_line(SRC, "rw_rd_a")),
+              "%s", e2e_dump(f));
+    cr_assert(e2e_mentions(f, "m_then_wr", e2e_line(SRC, "rw_wr")), "%s",
+              e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(deadlock, real_two_thread_deadlock_is_ended_by_watchdog_with_exit_66,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    /* Far below the test's timeout: the default watchdog (1 s) must end
+     * the program within a few intervals. */
+    r.timeout_s = 40;
+    e2e_run(&r, NULL, "deadlock", "real", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s\nreport:\n%s",
+                 r.err, E2E_REPORT(&r));
+    cr_assert_null(strstr(r.out, "not reached"));
+    json_object *f = e2e_must_find(&r, "deadlock", NULL, "real_ab");
+    json_object *t1 = e2e_thread_in(f, "real_ab");
+    json_object *t2 = e2e_thread_in(f, "real_ba");
+    cr_assert(t1 && t2, "both threads must be in the deadlock:\n%s",
+              e2e_dump(f));
+    unsigned long long a = e2e_out_value(&r, "A"), b = e2e_out_value(&r, "B");
+    cr_assert_str_eq(e2e_str(t1, "state"), "mutex lock", "%s", e2e_dump(t1));
+    cr_assert_str_eq(e2e_str(t2, "state"), "mutex lock", "%s", e2e_dump(t2));
+    cr_assert_eq(e2e_addr(e2e_get(t1, "object"), "address"), b,
+                 "real_ab waits on B:\n%s", e2e_dump(t1));
+    cr_assert_eq(e2e_addr(e2e_get(t2, "object"), "address"), a,
+                 "real_ba waits on A:\n%s", e2e_dump(t2));
+    cr_assert_eq(e2e_int(t1, "holder", -1), e2e_int(t2, "id", -2),
+                 "B is held by real_ba:\n%s", e2e_dump(f));
+    cr_assert_eq(e2e_int(t2, "holder", -1), e2e_int(t1, "id", -2),
+                 "A is held by real_ab:\n%s", e2e_dump(f));
+    e2e_assert_frame(e2e_get(t1, "stack"), "real_ab", SRC, "real_ab_b");
+    e2e_assert_frame(e2e_get(t2, "stack"), "real_ba", SRC, "real_ba_a");
+    const char *st = e2e_str(e2e_process(&r, 0), "state");
+    cr_assert(st && !strcmp(st, "deadlocked"), "process state '%s':\n%s",
+              st ? st : "(none)", E2E_REPORT(&r));
+    e2e_free(&r);
+}
+
+Test(deadlock, all_threads_asleep_on_join_and_channel_is_a_deadlock,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    r.timeout_s = 40;
+    e2e_run(&r, NULL, "deadlock", "asleep", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s\nreport:\n%s",
+                 r.err, E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "deadlock", NULL, "lonely_receiver");
+    json_object *t = e2e_thread_in(f, "lonely_receiver");
+    cr_assert(t, "%s", e2e_dump(f));
+    cr_assert_str_eq(e2e_str(t, "state"), "chan receive", "%s", e2e_dump(t));
+    e2e_assert_frame(e2e_get(t, "stack"), "lonely_receiver", SRC,
+                     "asleep_recv");
+    json_object *m = e2e_thread_in(f, "mode_asleep");
+    cr_assert(m, "main (joining) is asleep too:\n%s", e2e_dump(f));
+    cr_assert_eq(e2e_int(m, "id", -1), 1, "%s", e2e_dump(m));
+    cr_assert_str_eq(e2e_str(m, "state"), "join", "%s", e2e_dump(m));
+    e2e_assert_frame(e2e_get(m, "stack"), "mode_asleep", SRC, "asleep_join");
+    e2e_free(&r);
+}
+
+Test(deadlock, relock_of_plain_mutex_is_reported_as_misuse_at_the_call,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    r.timeout_s = 60;
+    /* The program hangs after the relock; the watchdog (all asleep) or
+     * --timeout must end it. */
+    e2e_run(&r, "--timeout 20", "deadlock", "relock", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    json_object *f = e2e_must_find(&r, "misuse", "relock", "mode_relock");
+    e2e_assert_frame(e2e_get(f, "stack"), "mode_relock", SRC,
+                     "relock_second");
+    e2e_assert_frame(e2e_get(f, "related_stack"), "mode_relock", SRC,
+                     "relock_first");
+    e2e_free(&r);
+}

@@ -1,0 +1,313 @@
+/*
+ * test_leaks.c: end-to-end leak detection (issue 3). Each test runs one
+ * mode of progs/leaks.c under `tangle run` and checks the report the way a
+ * user reads it: a thread left blocked at exit is one `leak` finding with
+ * the right state, the line where it blocked, the object it waits on and
+ * who created it; finished-but-never-joined threads are `unjoined`; a
+ * context never cancelled is `lost-cancel`; and the clean twins of each
+ * (joined, detached, cancelled, expired, marked, settling) report nothing.
+ */
+#include "e2e.h"
+
+#define SRC "leaks.c"
+
+TestSuite(leaks, .fini = e2e_cleanup);
+
+/* Runs a leaks.c mode that leaves one thread blocked in func, and checks
+ * there is a leak naming func at the marked line in the given state. */
+static json_object *leak_in_state(struct e2e_run *r, const char *mode,
+                                  const char *func, const char *marker,
+                                  const char *state)
+{
+    e2e_init(r);
+    e2e_run(r, NULL, "leaks", mode, NULL);
+    e2e_assert_report(r);
+    cr_assert_eq(r->status, E2E_EXIT_FINDINGS,
+                 "findings must give exit 66, got %d; stderr:\n%s", r->status,
+                 r->err);
+    json_object *f = e2e_must_find(r, "leak", NULL, func);
+    json_object *t = e2e_thread_in(f, func);
+    cr_assert(t, "leak names %s but no thread's stack does:\n%s", func,
+              e2e_dump(f));
+    const char *st = e2e_str(t, "state");
+    cr_assert(st && !strcmp(st, state), "state is '%s', expected '%s':\n%s",
+              st ? st : "(none)", state, e2e_dump(t));
+    e2e_assert_frame(e2e_get(t, "stack"), func, SRC, marker);
+    return t;
+}
+
+Test(leaks, thread_blocked_on_unbuffered_send_is_one_leak_with_send_site,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    json_object *t = leak_in_state(&r, "chan_send", "sender", "leak_send",
+                                   "chan send");
+    cr_assert_eq(e2e_count(&r, "leak", NULL), 1, "one leak expected:\n%s",
+                 E2E_REPORT(&r));
+    json_object *f = e2e_find(&r, "leak", NULL, "sender");
+    cr_assert_eq(e2e_int(f, "count", -1), 1);
+    cr_assert_eq(e2e_summary(&r, "leak"), 1);
+    cr_assert_eq(e2e_int(f, "pid", -1), e2e_int(e2e_process(&r, 0), "pid", -2),
+                 "finding pid must be the process's");
+
+    json_object *obj = e2e_get(t, "object");
+    cr_assert_str_eq(e2e_str(obj, "kind"), "chan", "object:\n%s",
+                     e2e_dump(obj));
+    e2e_assert_frame(e2e_get(obj, "created"), "mode_chan_send", SRC,
+                     "leak_chan_new");
+
+    json_object *cb = e2e_get(t, "created_by");
+    cr_assert_eq(e2e_int(cb, "thread", -1), 1, "created by main (thread 1):\n%s",
+                 e2e_dump(cb));
+    e2e_assert_frame(e2e_get(cb, "stack"), "mode_chan_send", SRC,
+                     "leak_create");
+    json_object *sr = e2e_get(t, "start_routine");
+    cr_assert(e2e_frame_is(sr, "sender", 0), "start_routine:\n%s",
+              e2e_dump(sr));
+    cr_assert(e2e_int(t, "blocked_ns", -1) > 0, "blocked_ns:\n%s",
+              e2e_dump(t));
+    e2e_free(&r);
+}
+
+Test(leaks, thread_blocked_on_receive_is_reported_as_chan_receive,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    leak_in_state(&r, "chan_recv", "receiver", "leak_recv", "chan receive");
+    e2e_free(&r);
+}
+
+Test(leaks, thread_waiting_for_a_held_mutex_is_reported_as_mutex_lock,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    json_object *t = leak_in_state(&r, "mutex", "mutex_waiter", "leak_mutex",
+                                   "mutex lock");
+    cr_assert_str_eq(e2e_str(e2e_get(t, "object"), "kind"), "mutex",
+                     "%s", e2e_dump(t));
+    e2e_free(&r);
+}
+
+Test(leaks, thread_in_cond_wait_is_reported_as_cond_wait, .timeout = 120)
+{
+    struct e2e_run r;
+    leak_in_state(&r, "cond", "cond_waiter", "leak_cond", "cond wait");
+    e2e_free(&r);
+}
+
+Test(leaks, thread_in_sem_wait_is_reported_as_sem_wait, .timeout = 120)
+{
+    struct e2e_run r;
+    leak_in_state(&r, "sem", "sem_waiter", "leak_sem", "sem wait");
+    e2e_free(&r);
+}
+
+Test(leaks, thread_joining_a_stuck_thread_is_reported_as_join,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    leak_in_state(&r, "join", "joiner", "leak_join", "join");
+    /* The thread it joins is a leak of its own, in sem wait. */
+    json_object *f = e2e_must_find(&r, "leak", NULL, "sem_waiter");
+    json_object *t = e2e_thread_in(f, "sem_waiter");
+    cr_assert(t && !strcmp(e2e_str(t, "state"), "sem wait"), "%s",
+              e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(leaks, thread_in_select_is_reported_as_select, .timeout = 120)
+{
+    struct e2e_run r;
+    leak_in_state(&r, "select", "selector", "leak_select", "select");
+    e2e_free(&r);
+}
+
+Test(leaks, thread_in_waitgroup_wait_is_reported_as_wg_wait, .timeout = 120)
+{
+    struct e2e_run r;
+    leak_in_state(&r, "wg", "wg_waiter", "leak_wg", "wg wait");
+    e2e_free(&r);
+}
+
+Test(leaks, busy_thread_at_exit_is_reported_as_running, .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "busy", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS);
+    json_object *f = e2e_must_find(&r, "leak", NULL, "spinner");
+    json_object *t = e2e_get(f, "threads");
+    cr_assert_eq(e2e_len(t), 1, "%s", e2e_dump(f));
+    cr_assert_str_eq(e2e_str(e2e_at(t, 0), "state"), "running", "%s",
+                     e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(leaks, fifty_threads_from_one_creation_site_are_one_grouped_leak,
+     .timeout = 180)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "many", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS);
+    cr_assert_eq(e2e_count(&r, "leak", NULL), 1,
+                 "50 threads with one creation stack must group:\n%s",
+                 E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "leak", NULL, "many_receiver");
+    cr_assert_eq(e2e_int(f, "count", -1), 50, "%s", e2e_dump(f));
+    json_object *t = e2e_at(e2e_get(f, "threads"), 0);
+    cr_assert_str_eq(e2e_str(t, "state"), "chan receive");
+    e2e_assert_frame(e2e_get(e2e_get(t, "created_by"), "stack"), "mode_many",
+                     SRC, "leak_many_create");
+    e2e_free(&r);
+}
+
+Test(leaks, finished_thread_never_joined_is_unjoined_not_leak,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "unjoined", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS);
+    e2e_assert_none(&r, "leak");
+    cr_assert_eq(e2e_count(&r, "unjoined", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "unjoined", NULL, "mode_unjoined");
+    cr_assert(e2e_mentions(f, "mode_unjoined",
+                           e2e_line(SRC, "leak_unjoined_create")),
+              "unjoined must show where the thread was created:\n%s",
+              e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(leaks, detached_thread_that_finished_gives_nothing, .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "detached", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 0, "clean run keeps the command's status 0, got "
+                 "%d; stderr:\n%s", r.status, r.err);
+    e2e_assert_clean(&r);
+    e2e_free(&r);
+}
+
+Test(leaks, joined_thread_gives_nothing, .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "joined", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    e2e_assert_clean(&r);
+    e2e_free(&r);
+}
+
+Test(leaks, context_with_timeout_never_cancelled_is_lost_cancel,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "ctx_lost", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS);
+    cr_assert_eq(e2e_count(&r, "lost-cancel", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lost-cancel", NULL, NULL);
+    cr_assert(e2e_mentions(f, "mode_ctx_lost", e2e_line(SRC, "leak_ctx_lost")),
+              "lost-cancel must show where the context was made:\n%s",
+              e2e_dump(f));
+    e2e_assert_none(&r, "leak");
+    e2e_free(&r);
+}
+
+Test(leaks, cancelled_contexts_give_nothing, .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "ctx_cancelled", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    e2e_assert_clean(&r);
+    e2e_free(&r);
+}
+
+Test(leaks, expired_context_gives_no_lost_cancel, .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "ctx_expired", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq((long long)e2e_out_value(&r, "err"), -ETIMEDOUT,
+                 "context must have expired");
+    e2e_assert_none(&r, "lost-cancel");
+    cr_assert_eq(r.status, 0, "report:\n%s", E2E_REPORT(&r));
+    e2e_free(&r);
+}
+
+Test(leaks, verify_counts_a_thread_leaked_since_the_mark_and_reports_it,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "verify", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_out_value(&r, "traced"), 1, "shim must be loaded");
+    cr_assert_eq(e2e_out_value(&r, "mark"), 0);
+    cr_assert_eq(e2e_out_value(&r, "verify"), 1,
+                 "verify must count the thread; stderr:\n%s", r.err);
+    /* The thread was released and joined before exit: the leak in the
+     * report can only come from the checkpoint. */
+    json_object *f = e2e_must_find(&r, "leak", NULL, "checkpoint_receiver");
+    json_object *t = e2e_thread_in(f, "checkpoint_receiver");
+    cr_assert(t, "%s", e2e_dump(f));
+    cr_assert_str_eq(e2e_str(t, "state"), "chan receive");
+    e2e_assert_frame(e2e_get(t, "stack"), "checkpoint_receiver", SRC,
+                     "leak_verify_recv");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS);
+    e2e_free(&r);
+}
+
+Test(leaks, threads_alive_at_the_mark_are_ignored_by_verify,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "verify_marked", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_out_value(&r, "verify"), 0, "stderr:\n%s", r.err);
+    e2e_assert_none(&r, "leak");
+    cr_assert_eq(r.status, 0, "report:\n%s", E2E_REPORT(&r));
+    e2e_free(&r);
+}
+
+Test(leaks, thread_ending_within_the_settle_window_is_not_a_leak,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "verify_settle", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_out_value(&r, "verify"), 0,
+                 "settle loop must wait for the finishing thread; stderr:\n%s",
+                 r.err);
+    e2e_assert_none(&r, "leak");
+    cr_assert_eq(r.status, 0, "report:\n%s", E2E_REPORT(&r));
+    e2e_free(&r);
+}
+
+Test(leaks, check_api_succeeds_and_does_nothing_without_the_shim,
+     .timeout = 60)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run_bare(&r, "leaks", "verify", NULL);
+    e2e_assert_ended(&r);
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_out_value(&r, "traced"), 0);
+    cr_assert_eq(e2e_out_value(&r, "mark"), 0);
+    cr_assert_eq(e2e_out_value(&r, "verify"), 0,
+                 "untraced verify must return success (0)");
+    e2e_free(&r);
+}
