@@ -268,7 +268,7 @@ analyzer_events() {
   local vd; vd=$(verdict min 10000000 "$per_s")
   printf '%-18s %12s %12s %14s %12s  %s\n' "storm $n" "$events" \
     "$((wall / 1000000))" "$per_s" "$rss" "$vd (>= 10M events/s)"
-  json_line "shim/analyzer_events_$events" report "$ns_ev" "" "" \
+  json_line "shim/analyzer_storm_$n" report "$ns_ev" "" "" \
     ",\"events\":$events,\"events_per_s\":$per_s,\"max_rss_kb\":$rss,\"target\":\"events_per_s>=10000000\",\"verdict\":\"$vd\""
 }
 
