@@ -1,0 +1,675 @@
+/*
+ * test_badinput.c: tangle under hostile conditions. The analyzer is given
+ * logs that are truncated, corrupted, empty, of another version or not
+ * logs at all, and must answer with a clear error naming the file (and the
+ * offset of the damage), exit 65 when nothing is usable, and never crash.
+ * The shim is given programs that fork, exec, dlopen, cancel threads, end
+ * from a non-main thread, crash or get kill -9, and must keep a log that
+ * tells the story; it must create that log safely (0600, never through a
+ * planted symlink), shrug off bad options and an unusable log directory,
+ * and `tangle run` must honour its documented exit status, --timeout, -o,
+ * --format sarif and suppressions.
+ */
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <tangle/log.h>
+
+#include "e2e.h"
+
+#define SRC "hostile.c"
+#define E2E_SHIM TANGLE_BUILD "/lib/libtangle-preload.so"
+
+TestSuite(badinput, .fini = e2e_cleanup);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Runs `hostile leak1` keeping its log; returns the log's path in out. */
+static void make_log(struct e2e_run *r, char *out, size_t cap)
+{
+    char opts[160];
+    e2e_init(r);
+    snprintf(opts, sizeof opts, "--keep-logs %s/logs", r->dir);
+    e2e_run(r, opts, "hostile", "leak1", NULL);
+    e2e_assert_report(r);
+    char logs[128];
+    snprintf(logs, sizeof logs, "%s/logs", r->dir);
+    int n = e2e_find_file(logs, TG_LOG_SUFFIX, out, cap);
+    cr_assert_eq(n, 1, "--keep-logs must leave one log in %s, found %d;"
+                 "\nstderr:\n%s", logs, n, r->err);
+}
+
+/* The error output (stderr and the report's process errors) names path's
+ * file name. */
+static bool names_file(struct e2e_run *r, const char *path)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    return strstr(r->err, base) ||
+           (r->report_text && strstr(r->report_text, base));
+}
+
+static bool says(struct e2e_run *r, const char *word)
+{
+    return strstr(r->err, word) || (r->report_text && strstr(r->report_text,
+                                                             word));
+}
+
+/* `tangle report` on a bad file: ended on its own, a documented status,
+ * and the file named in the error. */
+static void report_bad(struct e2e_run *r, const char *path)
+{
+    e2e_init(r);
+    e2e_report(r, NULL, path, NULL);
+    e2e_assert_ended(r);
+    cr_assert(r->status == 0 || r->status == E2E_EXIT_BADLOG ||
+                  r->status == E2E_EXIT_FINDINGS,
+              "undocumented exit %d for %s; stderr:\n%s", r->status, path,
+              r->err);
+}
+
+/* A copy of log `src` at `dst`, with fn applied to its bytes. */
+static void copy_log(const char *src, const char *dst, size_t keep,
+                     void (*fn)(char *buf, size_t len))
+{
+    size_t len;
+    char *buf = e2e_slurp(src, &len);
+    cr_assert(buf, "cannot read %s", src);
+    cr_assert(len >= TG_LOG_HEADER_SIZE, "log %s too short: %zu", src, len);
+    if (fn)
+        fn(buf, len);
+    e2e_write_file(dst, buf, keep && keep < len ? keep : len);
+    free(buf);
+}
+
+static struct tg_log_header *hdr(char *buf)
+{
+    return (struct tg_log_header *)buf;
+}
+
+/* Waits until the child's stdout holds word (or 30 s pass). */
+static bool wait_output(struct e2e_run *r, const char *word)
+{
+    char p[160];
+    snprintf(p, sizeof p, "%s/stdout", r->dir);
+    for (int i = 0; i < 3000; i++) {
+        char *s = e2e_slurp(p, NULL);
+        bool hit = s && strstr(s, word);
+        free(s);
+        if (hit)
+            return true;
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* ---- the analyzer on bad logs ------------------------------------------ */
+
+Test(badinput, truncated_header_is_unusable_exit_65_naming_the_file,
+     .timeout = 120)
+{
+    struct e2e_run src, r;
+    char log[256], bad[256];
+    make_log(&src, log, sizeof log);
+    snprintf(bad, sizeof bad, "%s/truncated.tlog", src.dir);
+    copy_log(log, bad, 100, NULL);
+    report_bad(&r, bad);
+    cr_assert_eq(r.status, E2E_EXIT_BADLOG, "stderr:\n%s", r.err);
+    cr_assert(names_file(&r, bad), "error must name the file:\n%s", r.err);
+}
+
+static size_t cut_at;
+static void note_threads_offset(char *buf, size_t len)
+{
+    cut_at = hdr(buf)->sec[TG_SEC_THREADS].offset + 100;
+}
+
+Test(badinput, log_truncated_inside_a_section_is_reported_with_the_offset,
+     .timeout = 120)
+{
+    struct e2e_run src, r;
+    char log[256], bad[256];
+    make_log(&src, log, sizeof log);
+    snprintf(bad, sizeof bad, "%s/cut.tlog", src.dir);
+    copy_log(log, bad, 0, note_threads_offset);
+    copy_log(log, bad, cut_at, NULL);
+    report_bad(&r, bad);
+    cr_assert(names_file(&r, bad), "error must name the file:\n%s\n%s",
+              r.err, E2E_REPORT(&r));
+    cr_assert(says(&r, "offset"), "error must give the offset:\n%s\n%s",
+              r.err, E2E_REPORT(&r));
+}
+
+static void bad_section_offset(char *buf, size_t len)
+{
+    hdr(buf)->sec[TG_SEC_STACKS].offset = (uint64_t)len * 4 + 4096;
+}
+
+Test(badinput, section_pointing_past_the_file_is_an_error_with_the_offset,
+     .timeout = 120)
+{
+    struct e2e_run src, r;
+    char log[256], bad[256];
+    make_log(&src, log, sizeof log);
+    snprintf(bad, sizeof bad, "%s/badsec.tlog", src.dir);
+    copy_log(log, bad, 0, bad_section_offset);
+    report_bad(&r, bad);
+    cr_assert(names_file(&r, bad), "%s\n%s", r.err, E2E_REPORT(&r));
+    cr_assert(says(&r, "offset"), "%s\n%s", r.err, E2E_REPORT(&r));
+}
+
+static void huge_frame_count(char *buf, size_t len)
+{
+    struct tg_log_header *h = hdr(buf);
+    uint64_t off = h->sec[TG_SEC_STACKS].offset;
+    if (off + sizeof(struct tg_log_stack) <= len) {
+        struct tg_log_stack *s = (struct tg_log_stack *)(buf + off);
+        s->nframes = 0x7fffffffu;
+    }
+}
+
+Test(badinput, stack_record_with_absurd_frame_count_is_damage_not_a_crash,
+     .timeout = 120)
+{
+    struct e2e_run src, r;
+    char log[256], bad[256];
+    make_log(&src, log, sizeof log);
+    snprintf(bad, sizeof bad, "%s/frames.tlog", src.dir);
+    copy_log(log, bad, 0, huge_frame_count);
+    report_bad(&r, bad);
+    cr_assert(names_file(&r, bad), "%s\n%s", r.err, E2E_REPORT(&r));
+    cr_assert(says(&r, "offset"), "%s\n%s", r.err, E2E_REPORT(&r));
+}
+
+static int flip_section;
+static void flip_bytes(char *buf, size_t len)
+{
+    uint64_t off = hdr(buf)->sec[flip_section].offset;
+    /* Flip every byte of the first 4 KiB of the section (record headers,
+     * counts and ids alike). */
+    for (uint64_t i = off; i < off + 4096 && i < len; i++)
+        buf[i] = (char)~buf[i];
+}
+
+Test(badinput, flipped_bytes_in_every_section_never_crash_the_analyzer,
+     .timeout = 300)
+{
+    struct e2e_run src;
+    char log[256];
+    make_log(&src, log, sizeof log);
+    for (flip_section = 0; flip_section < TG_SEC_COUNT; flip_section++) {
+        struct e2e_run r;
+        char bad[256];
+        snprintf(bad, sizeof bad, "%s/flip%d.tlog", src.dir, flip_section);
+        copy_log(log, bad, 0, flip_bytes);
+        report_bad(&r, bad);
+        e2e_free(&r);
+    }
+}
+
+Test(badinput, empty_file_is_unusable_exit_65_naming_the_file,
+     .timeout = 60)
+{
+    struct e2e_run r;
+    char bad[256];
+    e2e_init(&r);
+    snprintf(bad, sizeof bad, "%s/empty.tlog", r.dir);
+    e2e_write_file(bad, "", 0);
+    struct e2e_run rep;
+    report_bad(&rep, bad);
+    cr_assert_eq(rep.status, E2E_EXIT_BADLOG, "stderr:\n%s", rep.err);
+    cr_assert(names_file(&rep, bad), "%s", rep.err);
+}
+
+static void wrong_version(char *buf, size_t len)
+{
+    hdr(buf)->version = 99;
+}
+
+Test(badinput, log_of_another_version_is_unusable_exit_65_saying_version,
+     .timeout = 120)
+{
+    struct e2e_run src, r;
+    char log[256], bad[256];
+    make_log(&src, log, sizeof log);
+    snprintf(bad, sizeof bad, "%s/v99.tlog", src.dir);
+    copy_log(log, bad, 0, wrong_version);
+    report_bad(&r, bad);
+    cr_assert_eq(r.status, E2E_EXIT_BADLOG, "stderr:\n%s", r.err);
+    cr_assert(names_file(&r, bad), "%s", r.err);
+    cr_assert(says(&r, "version"), "%s", r.err);
+}
+
+Test(badinput, text_file_is_not_a_log_exit_65_naming_the_file,
+     .timeout = 60)
+{
+    struct e2e_run r;
+    char bad[256];
+    e2e_init(&r);
+    snprintf(bad, sizeof bad, "%s/notes.txt", r.dir);
+    static char text[20000];
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = "not a tangle log\n"[i % 17];
+    e2e_write_file(bad, text, sizeof text);
+    struct e2e_run rep;
+    report_bad(&rep, bad);
+    cr_assert_eq(rep.status, E2E_EXIT_BADLOG, "stderr:\n%s", rep.err);
+    cr_assert(names_file(&rep, bad), "%s", rep.err);
+}
+
+Test(badinput, missing_file_is_an_error_naming_it_not_a_crash,
+     .timeout = 60)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_report(&r, NULL, "/nonexistent/tangle.1.1.tlog", NULL);
+    e2e_assert_ended(&r);
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "tangle.1.1.tlog"), "%s", r.err);
+}
+
+/* ---- programs that change or end in awkward ways ------------------------ */
+
+Test(badinput, forked_child_gets_its_own_log_and_its_leak_has_its_pid,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "fork", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    long child = (long)e2e_out_value(&r, "child");
+    long parent = (long)e2e_out_value(&r, "parent");
+    cr_assert(e2e_len(e2e_get(r.json, "processes")) >= 2,
+              "parent and child each have a log:\n%s", E2E_REPORT(&r));
+    json_object *cp = e2e_process(&r, child);
+    cr_assert(cp, "no process %ld in:\n%s", child, E2E_REPORT(&r));
+    cr_assert_eq(e2e_int(cp, "parent_pid", -1), parent, "%s", e2e_dump(cp));
+    cr_assert(e2e_process(&r, parent), "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "leak", NULL, "stuck_receiver");
+    cr_assert_eq(e2e_int(f, "pid", -1), child, "the leak is the child's:\n%s",
+                 e2e_dump(f));
+    cr_assert_eq(e2e_count(&r, "leak", NULL), 1, "%s", E2E_REPORT(&r));
+}
+
+Test(badinput, exec_starts_a_fresh_log_and_the_new_image_is_analyzed,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "exec", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    long pid = (long)e2e_out_value(&r, "pid");
+    json_object *f = e2e_must_find(&r, "leak", NULL, "stuck_receiver");
+    cr_assert_eq(e2e_int(f, "pid", -1), pid, "%s", e2e_dump(f));
+    json_object *ps = e2e_get(r.json, "processes");
+    bool execed = false;
+    for (size_t i = 0; i < e2e_len(ps); i++) {
+        const char *st = e2e_str(e2e_at(ps, i), "state");
+        execed |= st && !strcmp(st, "execed");
+    }
+    cr_assert(execed, "the image before exec shows state execed:\n%s",
+              E2E_REPORT(&r));
+}
+
+Test(badinput, leak_in_a_dlopened_library_is_symbolized_in_that_library,
+     .timeout = 180)
+{
+    struct e2e_run cc, r;
+    char lib[128];
+    e2e_init(&cc);
+    snprintf(lib, sizeof lib, "%s/libdlo.so", cc.dir);
+    char *argv[] = { "cc", "-shared", "-fPIC", "-O0", "-g",
+                     TANGLE_TOP "/tests/e2e/extra/dlo.c", "-o", lib,
+                     "-pthread", NULL };
+    e2e_exec(&cc, argv);
+    e2e_assert_ended(&cc);
+    cr_assert_eq(cc.status, 0, "cannot build the library:\n%s", cc.err);
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "dlopen", lib, NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    json_object *f = e2e_must_find(&r, "leak", NULL, "dlo_worker");
+    json_object *t = e2e_thread_in(f, "dlo_worker");
+    cr_assert(t, "%s", e2e_dump(f));
+    cr_assert_str_eq(e2e_str(t, "state"), "sem wait", "%s", e2e_dump(t));
+    e2e_assert_frame(e2e_get(t, "stack"), "dlo_worker", "../extra/dlo.c",
+                     "dlo_wait");
+}
+
+Test(badinput, cancelled_and_joined_thread_leaves_nothing, .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "cancel", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_out_value(&r, "canceled"), 1);
+    cr_assert_eq(r.status, 0, "stderr:\n%s\nreport:\n%s", r.err,
+                 E2E_REPORT(&r));
+    e2e_assert_clean(&r);
+}
+
+Test(badinput, pthread_exit_from_main_ends_cleanly_with_status_0,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "main_exit", NULL);
+    e2e_assert_report(&r);
+    cr_assert(strstr(r.out, "worker done"), "worker must run to the end");
+    cr_assert_eq(r.status, 0, "stderr:\n%s\nreport:\n%s", r.err,
+                 E2E_REPORT(&r));
+    e2e_assert_clean(&r);
+    json_object *p = e2e_process(&r, 0);
+    cr_assert_str_eq(e2e_str(p, "state"), "exited", "%s", e2e_dump(p));
+    cr_assert_eq(e2e_int(p, "exit_code", -1), 0, "%s", e2e_dump(p));
+}
+
+Test(badinput, exit_from_a_worker_keeps_the_status_and_reports_no_leak,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "worker_exit", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 3, "tangle run must pass on the command's own "
+                 "status 3, got %d;\nstderr:\n%s\nreport:\n%s", r.status,
+                 r.err, E2E_REPORT(&r));
+    e2e_assert_none(&r, "leak");
+    json_object *p = e2e_process(&r, 0);
+    cr_assert_str_eq(e2e_str(p, "state"), "exited", "%s", e2e_dump(p));
+    cr_assert_eq(e2e_int(p, "exit_code", -1), 3, "%s", e2e_dump(p));
+}
+
+Test(badinput, sigsegv_leaves_a_log_whose_report_shows_signaled_and_the_leak,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "segv", NULL);
+    e2e_assert_report(&r);
+    cr_assert(strstr(r.out, "crashing"), "program must get to the crash");
+    json_object *p = e2e_process(&r, 0);
+    cr_assert_str_eq(e2e_str(p, "state"), "signaled", "%s", E2E_REPORT(&r));
+    cr_assert_eq(e2e_int(p, "exit_code", -1), SIGSEGV, "%s", e2e_dump(p));
+    json_object *f = e2e_must_find(&r, "leak", NULL, "stuck_receiver");
+    e2e_assert_frame(e2e_get(e2e_thread_in(f, "stuck_receiver"), "stack"),
+                     "stuck_receiver", SRC, "h_stuck");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+}
+
+/* Starts `hostile MODE` directly under the shim with TANGLE_DIR=logdir. */
+static void start_under_shim(struct e2e_run *r, const char *logdir,
+                             const char *opts, char *const argv[])
+{
+    static char dirvar[256], optvar[256];
+    static const char *env[4];
+    snprintf(dirvar, sizeof dirvar, "TANGLE_DIR=%s", logdir);
+    snprintf(optvar, sizeof optvar, "TANGLE_OPTIONS=%s", opts ? opts : "");
+    env[0] = "LD_PRELOAD=" E2E_SHIM;
+    env[1] = dirvar;
+    env[2] = opts ? optvar : NULL;
+    env[3] = NULL;
+    r->env = env;
+    e2e_start(r, argv);
+}
+
+Test(badinput, log_of_a_process_killed_with_sigkill_is_still_readable,
+     .timeout = 120)
+{
+    struct e2e_run r, rep;
+    char logdir[128], log[256];
+    e2e_init(&r);
+    snprintf(logdir, sizeof logdir, "%s/logs", r.dir);
+    cr_assert_eq(mkdir(logdir, 0700), 0);
+    char *argv[] = { E2E_PROGDIR "hostile", "sleeper", NULL };
+    start_under_shim(&r, logdir, NULL, argv);
+    bool ready = wait_output(&r, "ready");
+    kill(r.pid, SIGKILL);
+    e2e_finish(&r);
+    cr_assert(ready, "program never got ready; stderr:\n%s", r.err);
+    cr_assert_eq(r.sig, SIGKILL);
+    cr_assert_eq(e2e_find_file(logdir, TG_LOG_SUFFIX, log, sizeof log), 1,
+                 "one log expected in %s", logdir);
+
+    e2e_init(&rep);
+    e2e_report(&rep, NULL, log, NULL);
+    e2e_assert_report(&rep);
+    cr_assert_neq(rep.status, E2E_EXIT_BADLOG, "stderr:\n%s", rep.err);
+    json_object *p = e2e_process(&rep, 0);
+    cr_assert_eq(e2e_int(p, "pid", -1), r.pid, "%s", E2E_REPORT(&rep));
+    cr_assert_str_eq(e2e_str(p, "state"), "running",
+                     "a killed process never wrote its end:\n%s",
+                     e2e_dump(p));
+
+    /* ps on the same log: what every thread was doing. */
+    struct e2e_run ps;
+    e2e_init(&ps);
+    char *psargv[] = { E2E_TANGLE, "ps", log, NULL };
+    e2e_exec(&ps, psargv);
+    e2e_assert_ended(&ps);
+    cr_assert(strstr(ps.out, "chan receive"),
+              "ps must show the thread blocked in chan receive:\n%s\n%s",
+              ps.out, ps.err);
+}
+
+Test(badinput, log_file_is_a_private_regular_file_named_for_the_pid,
+     .timeout = 60)
+{
+    struct e2e_run r;
+    char logdir[128], log[256];
+    e2e_init(&r);
+    snprintf(logdir, sizeof logdir, "%s/logs", r.dir);
+    cr_assert_eq(mkdir(logdir, 0700), 0);
+    char *argv[] = { E2E_PROGDIR "hostile", "exitcode", "0", NULL };
+    start_under_shim(&r, logdir, NULL, argv);
+    e2e_finish(&r);
+    e2e_assert_ended(&r);
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_find_file(logdir, TG_LOG_SUFFIX, log, sizeof log), 1);
+    struct stat st;
+    cr_assert_eq(lstat(log, &st), 0);
+    cr_assert(S_ISREG(st.st_mode), "log must be a regular file");
+    cr_assert_eq(st.st_mode & 07777, 0600, "log mode is %o", st.st_mode & 07777);
+    cr_assert_eq(st.st_uid, getuid());
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "/tangle.%d.", (int)r.pid);
+    cr_assert(strstr(log, prefix), "log %s not named tangle.<pid>.*", log);
+}
+
+Test(badinput, planted_symlinks_in_the_log_dir_are_never_followed,
+     .timeout = 60)
+{
+    struct e2e_run r;
+    char logdir[128], victim[160], link1[200], link2[200];
+    e2e_init(&r);
+    snprintf(logdir, sizeof logdir, "%s/logs", r.dir);
+    snprintf(victim, sizeof victim, "%s/victim", r.dir);
+    cr_assert_eq(mkdir(logdir, 0700), 0);
+    e2e_write_file(victim, "precious\n", 9);
+    /* Links with log-like names: one to the victim, one dangling. */
+    snprintf(link1, sizeof link1, "%s/tangle.1.1.tlog", logdir);
+    snprintf(link2, sizeof link2, "%s/tangle.2.2.tlog", logdir);
+    cr_assert_eq(symlink(victim, link1), 0);
+    cr_assert_eq(symlink("/nonexistent/tangle-dangling", link2), 0);
+    char *argv[] = { E2E_PROGDIR "hostile", "exitcode", "0", NULL };
+    start_under_shim(&r, logdir, NULL, argv);
+    e2e_finish(&r);
+    e2e_assert_ended(&r);
+    cr_assert_eq(r.status, 0);
+    size_t len;
+    char *v = e2e_slurp(victim, &len);
+    cr_assert(v && len == 9 && !strcmp(v, "precious\n"),
+              "victim file changed");
+    free(v);
+    struct stat st;
+    cr_assert_eq(lstat(link1, &st), 0);
+    cr_assert(S_ISLNK(st.st_mode), "planted link replaced");
+    cr_assert_eq(lstat("/nonexistent/tangle-dangling", &st), -1);
+    /* The shim's own log is there, and it is a regular file. */
+    DIR *d = opendir(logdir);
+    struct dirent *e;
+    int regular = 0;
+    while ((e = readdir(d))) {
+        char p[400];
+        snprintf(p, sizeof p, "%s/%s", logdir, e->d_name);
+        if (e->d_name[0] != '.' && lstat(p, &st) == 0 && S_ISREG(st.st_mode))
+            regular++;
+    }
+    closedir(d);
+    cr_assert_eq(regular, 1, "the program's log must be a new regular file");
+}
+
+Test(badinput, bad_option_values_warn_by_name_and_the_program_still_runs,
+     .timeout = 60)
+{
+    struct e2e_run r;
+    char logdir[128];
+    e2e_init(&r);
+    snprintf(logdir, sizeof logdir, "%s/logs", r.dir);
+    cr_assert_eq(mkdir(logdir, 0700), 0);
+    char *argv[] = { E2E_PROGDIR "hostile", "exitcode", "7", NULL };
+    start_under_shim(&r, logdir, "watchdog=abc,mode=turbo", argv);
+    e2e_finish(&r);
+    e2e_assert_ended(&r);
+    cr_assert_eq(r.status, 7, "the program's own status; stderr:\n%s", r.err);
+    cr_assert(strstr(r.out, "hello"));
+    cr_assert(strstr(r.err, "watchdog"), "warning must name watchdog:\n%s",
+              r.err);
+    cr_assert(strstr(r.err, "mode"), "warning must name mode:\n%s", r.err);
+    cr_assert_eq(e2e_find_file(logdir, TG_LOG_SUFFIX, NULL, 0), 1,
+                 "defaults apply: the program is still traced");
+}
+
+Test(badinput, unusable_log_dir_warns_once_and_runs_untraced, .timeout = 60)
+{
+    struct e2e_run r;
+    char file[128], logdir[160];
+    e2e_init(&r);
+    /* Below a regular file: no one, not even root, can create it. */
+    snprintf(file, sizeof file, "%s/plainfile", r.dir);
+    e2e_write_file(file, "x", 1);
+    snprintf(logdir, sizeof logdir, "%s/sub", file);
+    char *argv[] = { E2E_PROGDIR "hostile", "exitcode", "7", NULL };
+    start_under_shim(&r, logdir, NULL, argv);
+    e2e_finish(&r);
+    e2e_assert_ended(&r);
+    cr_assert_eq(r.status, 7, "stderr:\n%s", r.err);
+    cr_assert(strstr(r.out, "hello"));
+    int lines = 0;
+    for (const char *p = r.err; *p; p++)
+        lines += *p == '\n';
+    cr_assert_eq(lines, 1, "exactly one warning line expected:\n%s", r.err);
+}
+
+/* ---- tangle run: status, timeout, output -------------------------------- */
+
+Test(badinput, tangle_run_passes_on_the_command_status_when_clean,
+     .timeout = 60)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "exitcode", "7", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 7, "stderr:\n%s", r.err);
+    e2e_assert_clean(&r);
+}
+
+Test(badinput, tangle_run_exits_66_with_findings_or_the_exitcode_given,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "leak1", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    e2e_free(&r);
+    e2e_init(&r);
+    e2e_run(&r, "--exitcode 3", "hostile", "leak1", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 3, "stderr:\n%s", r.err);
+}
+
+Test(badinput, unknown_option_is_a_usage_error_64, .timeout = 60)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, "--no-such-option", "hostile", "exitcode", "0", NULL);
+    e2e_assert_ended(&r);
+    cr_assert_eq(r.status, E2E_EXIT_USAGE, "stderr:\n%s", r.err);
+    cr_assert(!strstr(r.out, "hello"), "the command must not run");
+}
+
+Test(badinput, timeout_on_a_hanging_program_gives_a_hang_report,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    r.timeout_s = 60;
+    e2e_run(&r, "--timeout 3", "hostile", "sleeper", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    json_object *f = e2e_must_find(&r, "hang", NULL, "stuck_receiver");
+    json_object *t = e2e_thread_in(f, "stuck_receiver");
+    cr_assert(t, "%s", e2e_dump(f));
+    cr_assert_str_eq(e2e_str(t, "state"), "chan receive", "%s", e2e_dump(t));
+    e2e_assert_frame(e2e_get(t, "stack"), "stuck_receiver", SRC, "h_stuck");
+    cr_assert(e2e_len(e2e_get(f, "threads")) >= 2,
+              "every thread's state, main's too:\n%s", e2e_dump(f));
+}
+
+Test(badinput, dash_o_writes_the_report_to_the_file_not_stdout,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "leak1", NULL);
+    e2e_assert_report(&r);
+    cr_assert_str_eq(e2e_str(r.json, "tool"), "tangle");
+    cr_assert_eq(e2e_int(r.json, "report_version", -1), 1);
+    cr_assert_null(strstr(r.out, "\"findings\""),
+                   "report leaked to stdout:\n%s", r.out);
+}
+
+Test(badinput, sarif_output_is_valid_sarif_2_1_0_with_a_result_per_finding,
+     .timeout = 120)
+{
+    struct e2e_run js, sa;
+    e2e_init(&js);
+    e2e_run(&js, NULL, "deadlock", "abba", NULL);
+    e2e_assert_report(&js);
+    int64_t total = e2e_summary(&js, "total");
+    cr_assert(total >= 1, "%s", E2E_REPORT(&js));
+    e2e_init(&sa);
+    e2e_run_fmt(&sa, "sarif", NULL, "deadlock", "abba", NULL);
+    e2e_assert_report(&sa);
+    cr_assert_str_eq(e2e_str(sa.json, "version"), "2.1.0");
+    json_object *runs = e2e_get(sa.json, "runs");
+    cr_assert_eq(e2e_len(runs), 1, "%s", E2E_REPORT(&sa));
+    json_object *res = e2e_get(e2e_at(runs, 0), "results");
+    cr_assert_eq((int64_t)e2e_len(res), total,
+                 "one result per finding:\n%s", E2E_REPORT(&sa));
+    cr_assert(e2e_str(e2e_at(res, 0), "ruleId"), "%s", E2E_REPORT(&sa));
+    cr_assert_eq(sa.status, E2E_EXIT_FINDINGS);
+}
+
+Test(badinput, suppressed_finding_is_hidden_counted_and_exit_is_clean,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    char supp[128], opts[200];
+    e2e_init(&r);
+    snprintf(supp, sizeof supp, "%s/tangle.supp", r.dir);
+    static const char rules[] = "# known leak\nleak:stuck_receiver\n";
+    e2e_write_file(supp, rules, strlen(rules));
+    snprintf(opts, sizeof opts, "--suppressions %s", supp);
+    e2e_run(&r, opts, "hostile", "leak1", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 0, "nothing left after suppression: the "
+                 "command's status;\nstderr:\n%s\nreport:\n%s", r.err,
+                 E2E_REPORT(&r));
+    e2e_assert_none(&r, "leak");
+    cr_assert_eq(e2e_summary(&r, "suppressed"), 1, "%s", E2E_REPORT(&r));
+    cr_assert_eq(e2e_summary(&r, "total"), 0, "%s", E2E_REPORT(&r));
+}
