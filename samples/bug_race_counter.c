@@ -1,11 +1,12 @@
 /*
  * bug_race_counter.c: an unsynchronized counter. Two threads each add one
  * to a global counter a million times with a plain `counter++` (a load and
- * a store, no lock, no atomic), so increments are lost and the total is
- * usually short of two million. The seed's rule: never share mutable data
- * between goroutines without synchronization. Built with `tangle cc` (the
- * -fsanitize=thread entry points routed to tangle's shim), tangle must
- * report the race on `counter` with both threads' stacks in increment().
+ * a store, no lock, no atomic); a barrier starts both at once, so
+ * increments are lost and the total is usually short of two million. The
+ * seed's rule: never share mutable data between goroutines without
+ * synchronization. Built with `tangle cc` (the -fsanitize=thread entry
+ * points routed to tangle's shim), tangle must report the race on
+ * `counter` with both threads' stacks in increment().
  * The fix: a mutex around the increment, or an atomic add.
  *
  * BUILD: race
@@ -19,6 +20,7 @@
 enum { ITERATIONS = 1000000 };
 
 static long counter;
+static pthread_barrier_t start;   /* both threads count at the same time */
 
 static void check(int err, const char *what)
 {
@@ -31,6 +33,7 @@ static void check(int err, const char *what)
 static void *increment(void *arg)
 {
     (void)arg;
+    pthread_barrier_wait(&start);
     for (int i = 0; i < ITERATIONS; i++)
         counter++;   /* the race */
     return NULL;
@@ -40,6 +43,7 @@ int main(void)
 {
     pthread_t t1, t2;
 
+    check(pthread_barrier_init(&start, NULL, 2), "pthread_barrier_init");
     check(pthread_create(&t1, NULL, increment, NULL), "pthread_create");
     check(pthread_create(&t2, NULL, increment, NULL), "pthread_create");
     check(pthread_join(t1, NULL), "pthread_join");
