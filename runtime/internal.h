@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include "futex.h"
 #include "tangle/hooks.h"
 #include "tangle/tangle.h"
 
@@ -38,5 +39,56 @@ int tg__chan_new_owned(tg_chan_t **out, size_t elem_size, size_t cap,
  * go.c. Returns 0 or a negative errno. */
 int tg__thread_start(pthread_t *out, void *(*fn)(void *), void *arg,
                      const char *name, size_t stack_size, bool detached);
+
+/* A small futex lock (Drepper's three-state mutex: 0 free, 1 held, 2 held
+ * with sleepers), for the runtime's short critical sections. Acquire and
+ * release are C11 atomics, so -fsanitize=thread sees the ordering the
+ * futex alone would hide from it. Not recursive; never held across a
+ * blocking wait or a probe. */
+typedef struct tg__lock {
+    _Atomic uint32_t v;
+} tg__lock_t;
+
+#define TG__LOCK_INIT { 0 }
+
+void tg__lock_slow(tg__lock_t *l);
+
+static inline void tg__lock(tg__lock_t *l)
+{
+    uint32_t c = 0;
+    if (__builtin_expect(atomic_compare_exchange_strong_explicit(
+            &l->v, &c, 1, memory_order_acquire, memory_order_relaxed), 1))
+        return;
+    tg__lock_slow(l);
+}
+
+static inline void tg__unlock(tg__lock_t *l)
+{
+    if (atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2)
+        tg__futex_wake(&l->v, 1);
+}
+
+/* A CPU hint for spin loops. */
+static inline void tg__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* The deadline of a relative timeout, saturating (timeout <= 0: now). */
+static inline int64_t tg__deadline_after(int64_t timeout_ns)
+{
+    if (timeout_ns == TG_FOREVER)
+        return TG_FOREVER;
+    int64_t now = tg_now();
+    if (timeout_ns <= 0)
+        return now;
+    if (timeout_ns > TG_FOREVER - now)
+        return TG_FOREVER;
+    return now + timeout_ns;
+}
 
 #endif

@@ -1,0 +1,905 @@
+/*
+ * runtime/chan.c: Go channels and select for C, after Go's runtime/chan.go
+ * and select.go. Each channel has a futex lock, a ring buffer and two queues
+ * of parked waiters (sendq, recvq). A waiter is a record on the parked
+ * thread's stack (Go's sudog) pointing at a parker, one per blocking call:
+ * a select enqueues one waiter per case, all sharing its parker. Whoever
+ * completes a parked operation first claims the parker with a CAS (so of a
+ * select's waiters exactly one fires), copies the value directly to or from
+ * the parked thread's buffer under the channel lock, and publishes the
+ * outcome with a release store that the parked thread acquires. That store,
+ * not the futex, carries the happens-before edge, which is what lets
+ * -fsanitize=thread follow the hand-offs. Values leave a channel in the
+ * order they entered it, so per-channel counters give the probes the
+ * sequence numbers that pair each receive with its send.
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Parker states. A waker may claim a parker only in WAITING or SLEEPING;
+ * SLEEPING tells it that a futex wake is needed, so the common hand-off to
+ * a still-spinning thread costs no system call. */
+enum {
+    PK_WAITING = 0,   /* parked, spinning */
+    PK_SLEEPING,      /* parked in futex_wait */
+    PK_CLAIMED,       /* a waker owns it and is filling in the outcome */
+    PK_DONE,          /* outcome published; the owner may return */
+    PK_CANCELLED,     /* the owner timed out first */
+};
+
+/* How long a parked thread spins before sleeping, and a claimed one before
+ * yielding. Short: the machine may have two cores shared with others. */
+#define PARK_SPIN 128
+#define CLAIM_SPIN 64
+
+struct parker {
+    _Atomic uint32_t state;
+    bool sleeping;          /* set by the claiming waker */
+    int fired;              /* index of the waiter (case) that fired */
+};
+
+struct waiter {
+    struct waiter *next, *prev;
+    struct waiter *wnext;   /* close's list of claimed waiters */
+    struct parker *pk;
+    void *elem;             /* send: the value; recv: the destination */
+    uint64_t seq;           /* out: sequence number of the value */
+    int index;              /* case index (0 for a plain send/recv) */
+    bool ok;                /* out: value transferred (false: closed) */
+    bool linked;            /* in a queue; only under the channel lock */
+    bool sel;               /* part of a select: the owner drops its ref */
+};
+
+struct waitq {
+    struct waiter *head, *tail;
+};
+
+struct tg_chan {
+    tg__lock_t lock;
+    _Atomic bool closed;    /* written under lock, read anywhere */
+    size_t elem_size;
+    size_t cap;
+    size_t count;           /* buffered values */
+    size_t sendx, recvx;    /* ring indexes */
+    uint64_t sent, recvd;   /* values that entered / left the channel */
+    unsigned refs;          /* parked waiters that will touch ch again */
+    struct waitq sendq, recvq;
+    int64_t expiry_ns;
+    void (*expiry_fn)(void *);
+    void *expiry_arg;
+    unsigned char *buf;
+};
+
+/* ---- the lock's slow path -------------------------------------------- */
+
+void tg__lock_slow(tg__lock_t *l)
+{
+    for (int i = 0; i < 100; i++) {
+        uint32_t c = atomic_load_explicit(&l->v, memory_order_relaxed);
+        if (c == 0 &&
+            atomic_compare_exchange_weak_explicit(&l->v, &c, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+        if (c == 2)
+            break;
+        tg__cpu_relax();
+    }
+    while (atomic_exchange_explicit(&l->v, 2, memory_order_acquire) != 0)
+        tg__futex_wait(&l->v, 2, TG_FOREVER);
+}
+
+/* ---- per-thread random numbers for select's poll order ----------------- */
+
+static __thread uint64_t rng_state;
+
+static uint32_t fastrandn(uint32_t n)
+{
+    uint64_t x = rng_state;
+    if (__builtin_expect(x == 0, 0))
+        x = ((uint64_t)(uintptr_t)&rng_state * 0x9E3779B97F4A7C15ull) ^
+            (uint64_t)tg_now() ^ 1;
+    /* xorshift64*: plenty for shuffling a handful of cases. */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    uint32_t r = (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+    return (uint32_t)(((uint64_t)r * n) >> 32);
+}
+
+/* ---- probes ------------------------------------------------------------ */
+
+static void probe(const struct tg_hooks *h,
+                  void (*fn)(const struct tg_probe *), int op,
+                  const void *obj, int result, uint64_t seq,
+                  int64_t deadline, const tg_case_t *cases, size_t n,
+                  int chosen)
+{
+    (void)h;
+    if (!fn)
+        return;
+    struct tg_probe p = {
+        .op = op, .kind = TG_OBJ_CHAN, .obj = obj, .result = result,
+        .seq = seq, .deadline_ns = deadline, .cases = cases, .ncases = n,
+        .chosen = chosen,
+    };
+    fn(&p);
+}
+
+#define PROBE(h, hook, ...) \
+    do { if (__builtin_expect((h) != NULL, 0)) \
+             probe((h), (h)->hook, __VA_ARGS__); } while (0)
+
+/* ---- waiter queues (channel lock held) -------------------------------- */
+
+static void wq_push(struct waitq *q, struct waiter *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->linked = true;
+}
+
+static void wq_unlink(struct waitq *q, struct waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = NULL;
+    w->linked = false;
+}
+
+/* Takes the first waiter of q whose parker can still be claimed, claims
+ * it, and returns it; waiters of selects that already fired elsewhere or
+ * timed out are dropped from the queue on the way (their owners find them
+ * unlinked). The caller fills in the outcome and, after unlocking, calls
+ * finish(). */
+static struct waiter *wq_claim(tg_chan_t *ch, struct waitq *q)
+{
+    struct waiter *w;
+    while ((w = q->head) != NULL) {
+        wq_unlink(q, w);
+        struct parker *pk = w->pk;
+        uint32_t s = atomic_load_explicit(&pk->state, memory_order_relaxed);
+        while (s <= PK_SLEEPING) {
+            if (atomic_compare_exchange_weak_explicit(
+                    &pk->state, &s, PK_CLAIMED, memory_order_acquire,
+                    memory_order_relaxed)) {
+                pk->sleeping = s == PK_SLEEPING;
+                pk->fired = w->index;
+                if (!w->sel)
+                    ch->refs--;
+                return w;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Publishes a claimed waiter's outcome. After the release store the owner
+ * may return and its stack be reused, so nothing of w is touched after it;
+ * a futex wake on a stale address is at worst a spurious wake-up, which
+ * every wait loop tolerates. */
+static void finish(struct waiter *w)
+{
+    struct parker *pk = w->pk;
+    bool sleeping = pk->sleeping;
+    atomic_store_explicit(&pk->state, PK_DONE, memory_order_release);
+    if (sleeping)
+        tg__futex_wake(&pk->state, 1);
+}
+
+/* ---- expiry ------------------------------------------------------------ */
+
+static inline bool expiry_live(const tg_chan_t *ch, int64_t floor)
+{
+    return ch->expiry_fn && ch->expiry_ns > floor &&
+           !atomic_load_explicit(&ch->closed, memory_order_relaxed);
+}
+
+/* Called at the start of every operation: the first to see the deadline
+ * passed runs fn, which closes the channel, so the operation itself then
+ * sees it closed. */
+static inline void check_expiry(tg_chan_t *ch)
+{
+    if (__builtin_expect(ch->expiry_fn != NULL, 0) &&
+        !atomic_load_explicit(&ch->closed, memory_order_relaxed) &&
+        tg_now() >= ch->expiry_ns)
+        ch->expiry_fn(ch->expiry_arg);
+}
+
+struct chanset {
+    tg_chan_t *single;
+    const tg_case_t *cases;
+    size_t n;
+};
+
+static int64_t chanset_expiry(const struct chanset *cs, int64_t floor)
+{
+    int64_t m = TG_FOREVER;
+    if (cs->single && expiry_live(cs->single, floor))
+        m = cs->single->expiry_ns;
+    for (size_t i = 0; i < cs->n; i++) {
+        tg_chan_t *ch = cs->cases[i].ch;
+        if (ch && expiry_live(ch, floor) && ch->expiry_ns < m)
+            m = ch->expiry_ns;
+    }
+    return m;
+}
+
+static void chanset_fire(const struct chanset *cs, int64_t floor, int64_t now)
+{
+    if (cs->single && expiry_live(cs->single, floor) &&
+        cs->single->expiry_ns <= now)
+        cs->single->expiry_fn(cs->single->expiry_arg);
+    for (size_t i = 0; i < cs->n; i++) {
+        tg_chan_t *ch = cs->cases[i].ch;
+        if (ch && expiry_live(ch, floor) && ch->expiry_ns <= now)
+            ch->expiry_fn(ch->expiry_arg);
+    }
+}
+
+/* ---- parking ------------------------------------------------------------ */
+
+/* Waits, with no lock held, until pk's outcome is published or deadline
+ * passes. Channel expiries in cs cut the sleep short; the thread then runs
+ * the expiry functions itself (which close those channels and so, usually,
+ * complete this very wait). Returns 0 (outcome published) or -ETIMEDOUT
+ * (pk cancelled: nobody will claim it; the caller unlinks its waiters). */
+static int park_wait(struct parker *pk, int64_t deadline,
+                     const struct chanset *cs)
+{
+    for (int i = 0; i < PARK_SPIN; i++) {
+        if (atomic_load_explicit(&pk->state, memory_order_acquire) >=
+            PK_CLAIMED)
+            goto claimed;
+        tg__cpu_relax();
+    }
+    uint32_t s = PK_WAITING;
+    if (!atomic_compare_exchange_strong_explicit(&pk->state, &s, PK_SLEEPING,
+                                                 memory_order_acquire,
+                                                 memory_order_acquire))
+        goto claimed;
+    int64_t floor = INT64_MIN;
+    for (;;) {
+        int64_t e = chanset_expiry(cs, floor);
+        int64_t until = e < deadline ? e : deadline;
+        int r = tg__futex_wait(&pk->state, PK_SLEEPING, until);
+        if (atomic_load_explicit(&pk->state, memory_order_acquire) !=
+            PK_SLEEPING)
+            goto claimed;
+        if (r != -ETIMEDOUT && until == TG_FOREVER)
+            continue;
+        int64_t now = tg_now();
+        if (now >= deadline) {
+            s = PK_SLEEPING;
+            if (atomic_compare_exchange_strong_explicit(
+                    &pk->state, &s, PK_CANCELLED, memory_order_acquire,
+                    memory_order_acquire))
+                return -ETIMEDOUT;
+            goto claimed;
+        }
+        if (e <= now) {
+            chanset_fire(cs, floor, now);
+            floor = now;
+        }
+    }
+claimed:
+    /* A waker owns the parker only between its claim and its unlock, so
+     * spin, and yield in case it was preempted in between. */
+    for (int i = 0;
+         atomic_load_explicit(&pk->state, memory_order_acquire) != PK_DONE;
+         i++) {
+        if (i < CLAIM_SPIN)
+            tg__cpu_relax();
+        else
+            sched_yield();
+    }
+    return 0;
+}
+
+/* A NULL channel: blocks until the deadline, for ever by default. */
+static int block_nil(const struct tg_hooks *h, int op, int64_t deadline,
+                     const tg_case_t *cases, size_t n)
+{
+    _Atomic uint32_t word = 0;
+    PROBE(h, park, op, NULL, 0, 0, deadline, cases, n, -1);
+    while (deadline == TG_FOREVER || tg_now() < deadline)
+        tg__futex_wait(&word, 0, deadline);
+    PROBE(h, wake, op, NULL, -ETIMEDOUT, 0, deadline, cases, n, -1);
+    return -ETIMEDOUT;
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+static int chan_new(tg_chan_t **out, size_t elem_size, size_t cap,
+                    const void *owner)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    size_t head = (sizeof(struct tg_chan) + 15) & ~(size_t)15;
+    if (cap && elem_size > (SIZE_MAX - head) / cap)
+        return -EINVAL;
+    tg_chan_t *ch = calloc(1, head + elem_size * cap);
+    if (!ch)
+        return -ENOMEM;
+    ch->elem_size = elem_size;
+    ch->cap = cap;
+    ch->buf = (unsigned char *)ch + head;
+    ch->expiry_ns = TG_FOREVER;
+    const struct tg_hooks *h = tg__hooks_get();
+    if (h && h->create) {
+        struct tg_obj_info info = {
+            .elem_size = elem_size, .cap = cap, .owner = owner,
+            .deadline_ns = TG_FOREVER,
+        };
+        h->create(TG_OBJ_CHAN, ch, &info);
+    }
+    *out = ch;
+    return 0;
+}
+
+int tg_chan_new(tg_chan_t **out, size_t elem_size, size_t cap)
+{
+    return chan_new(out, elem_size, cap, NULL);
+}
+
+int tg__chan_new_owned(tg_chan_t **out, size_t elem_size, size_t cap,
+                       const void *owner)
+{
+    return chan_new(out, elem_size, cap, owner);
+}
+
+void tg__chan_set_expiry(tg_chan_t *ch, int64_t deadline_ns,
+                         void (*fn)(void *arg), void *arg)
+{
+    if (!ch)
+        return;
+    ch->expiry_ns = fn ? deadline_ns : TG_FOREVER;
+    ch->expiry_arg = arg;
+    ch->expiry_fn = fn;
+}
+
+int tg_chan_free(tg_chan_t *ch)
+{
+    if (!ch)
+        return 0;
+    const struct tg_hooks *h = tg__hooks_get();
+    tg__lock(&ch->lock);
+    bool busy = ch->refs != 0;
+    tg__unlock(&ch->lock);
+    if (busy) {
+        PROBE(h, complete, TG_PROBE_FREE, ch, -EBUSY, 0, TG_FOREVER, NULL,
+              0, -1);
+        return -EBUSY;
+    }
+    if (h && h->destroy)
+        h->destroy(TG_OBJ_CHAN, ch);
+    free(ch);
+    return 0;
+}
+
+/* ---- the operations, with the lock held ------------------------------------ */
+
+static inline void *slot(tg_chan_t *ch, size_t i)
+{
+    return ch->buf + i * ch->elem_size;
+}
+
+static inline void copy_out(tg_chan_t *ch, void *dst, const void *src)
+{
+    if (dst && ch->elem_size)
+        memcpy(dst, src, ch->elem_size);
+}
+
+/* Outcome of an attempt: READY (done; *wake, if set, must be finish()ed
+ * after unlocking), NOT_READY, or CLOSED (send on a closed channel). */
+enum { NOT_READY = 0, READY, CLOSED };
+
+static int send_locked(tg_chan_t *ch, const void *elem, uint64_t *seq,
+                       struct waiter **wake)
+{
+    *wake = NULL;
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed))
+        return CLOSED;
+    struct waiter *w = wq_claim(ch, &ch->recvq);
+    if (w) {
+        /* Only with an empty buffer can a receiver be parked, so the value
+         * goes straight to it, as Go's send() does. */
+        copy_out(ch, w->elem, elem);
+        w->ok = true;
+        w->seq = *seq = ch->sent++;
+        ch->recvd++;
+        *wake = w;
+        return READY;
+    }
+    if (ch->count < ch->cap) {
+        copy_out(ch, slot(ch, ch->sendx), elem);
+        if (++ch->sendx == ch->cap)
+            ch->sendx = 0;
+        ch->count++;
+        *seq = ch->sent++;
+        return READY;
+    }
+    return NOT_READY;
+}
+
+static int recv_locked(tg_chan_t *ch, void *elem, bool *ok, uint64_t *seq,
+                       struct waiter **wake)
+{
+    *wake = NULL;
+    struct waiter *w = wq_claim(ch, &ch->sendq);
+    if (w) {
+        if (ch->cap == 0) {
+            copy_out(ch, elem, w->elem);
+            w->seq = *seq = ch->sent++;
+            ch->recvd++;
+        } else {
+            /* A sender is parked only on a full buffer: take the head and
+             * put the sender's value at the tail (the same slot), keeping
+             * FIFO order. */
+            void *s = slot(ch, ch->recvx);
+            copy_out(ch, elem, s);
+            *seq = ch->recvd++;
+            copy_out(ch, s, w->elem);
+            w->seq = ch->sent++;
+            if (++ch->recvx == ch->cap)
+                ch->recvx = 0;
+            ch->sendx = ch->recvx;
+        }
+        w->ok = true;
+        *ok = true;
+        *wake = w;
+        return READY;
+    }
+    if (ch->count > 0) {
+        copy_out(ch, elem, slot(ch, ch->recvx));
+        if (++ch->recvx == ch->cap)
+            ch->recvx = 0;
+        ch->count--;
+        *seq = ch->recvd++;
+        *ok = true;
+        return READY;
+    }
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
+        if (elem && ch->elem_size)
+            memset(elem, 0, ch->elem_size);
+        *seq = TG_SEQ_CLOSED;
+        *ok = false;
+        return READY;
+    }
+    return NOT_READY;
+}
+
+/* ---- send and receive -------------------------------------------------- */
+
+static int chan_send(tg_chan_t *ch, const void *elem, bool block,
+                     int64_t deadline)
+{
+    const struct tg_hooks *h = tg__hooks_get();
+    if (!ch) {
+        int r = block ? block_nil(h, TG_PROBE_SEND, deadline, NULL, 0)
+                      : -EAGAIN;
+        PROBE(h, complete, TG_PROBE_SEND, NULL, r, 0, deadline, NULL, 0, -1);
+        return r;
+    }
+    if (!elem && ch->elem_size)
+        return -EINVAL;
+    check_expiry(ch);
+
+    uint64_t seq = 0;
+    struct waiter *wake;
+    int r;
+    tg__lock(&ch->lock);
+    int st = send_locked(ch, elem, &seq, &wake);
+    if (st != NOT_READY) {
+        tg__unlock(&ch->lock);
+        if (wake)
+            finish(wake);
+        r = st == READY ? 0 : -EPIPE;
+        if (r)
+            seq = TG_SEQ_CLOSED;
+    } else if (!block) {
+        tg__unlock(&ch->lock);
+        r = -EAGAIN;
+    } else {
+        struct parker pk = { .state = PK_WAITING };
+        struct waiter w = { .pk = &pk, .elem = (void *)elem };
+        wq_push(&ch->sendq, &w);
+        ch->refs++;
+        tg__unlock(&ch->lock);
+        PROBE(h, park, TG_PROBE_SEND, ch, 0, 0, deadline, NULL, 0, -1);
+        struct chanset cs = { .single = ch };
+        r = park_wait(&pk, deadline, &cs);
+        if (r) {
+            tg__lock(&ch->lock);
+            if (w.linked)
+                wq_unlink(&ch->sendq, &w);
+            ch->refs--;
+            tg__unlock(&ch->lock);
+        } else {
+            r = w.ok ? 0 : -EPIPE;
+            seq = w.ok ? w.seq : TG_SEQ_CLOSED;
+        }
+        PROBE(h, wake, TG_PROBE_SEND, ch, r, 0, deadline, NULL, 0, -1);
+    }
+    PROBE(h, complete, TG_PROBE_SEND, ch, r, seq, deadline, NULL, 0, -1);
+    return r;
+}
+
+static int chan_recv(tg_chan_t *ch, void *elem, bool *okp, bool block,
+                     int64_t deadline)
+{
+    const struct tg_hooks *h = tg__hooks_get();
+    bool ok = false;
+    if (!ch) {
+        int r = block ? block_nil(h, TG_PROBE_RECV, deadline, NULL, 0)
+                      : -EAGAIN;
+        if (okp)
+            *okp = false;
+        PROBE(h, complete, TG_PROBE_RECV, NULL, r, 0, deadline, NULL, 0, -1);
+        return r;
+    }
+    check_expiry(ch);
+
+    uint64_t seq = 0;
+    struct waiter *wake;
+    int r = 0;
+    tg__lock(&ch->lock);
+    if (recv_locked(ch, elem, &ok, &seq, &wake) == READY) {
+        tg__unlock(&ch->lock);
+        if (wake)
+            finish(wake);
+    } else if (!block) {
+        tg__unlock(&ch->lock);
+        r = -EAGAIN;
+    } else {
+        struct parker pk = { .state = PK_WAITING };
+        struct waiter w = { .pk = &pk, .elem = elem };
+        wq_push(&ch->recvq, &w);
+        ch->refs++;
+        tg__unlock(&ch->lock);
+        PROBE(h, park, TG_PROBE_RECV, ch, 0, 0, deadline, NULL, 0, -1);
+        struct chanset cs = { .single = ch };
+        r = park_wait(&pk, deadline, &cs);
+        if (r) {
+            tg__lock(&ch->lock);
+            if (w.linked)
+                wq_unlink(&ch->recvq, &w);
+            ch->refs--;
+            tg__unlock(&ch->lock);
+        } else {
+            ok = w.ok;
+            seq = w.ok ? w.seq : TG_SEQ_CLOSED;
+        }
+        PROBE(h, wake, TG_PROBE_RECV, ch, r, 0, deadline, NULL, 0, -1);
+    }
+    if (okp)
+        *okp = ok;
+    PROBE(h, complete, TG_PROBE_RECV, ch, r, seq, deadline, NULL, 0, -1);
+    return r;
+}
+
+int tg_chan_send(tg_chan_t *ch, const void *elem)
+{
+    return chan_send(ch, elem, true, TG_FOREVER);
+}
+
+int tg_chan_try_send(tg_chan_t *ch, const void *elem)
+{
+    return chan_send(ch, elem, false, TG_FOREVER);
+}
+
+int tg_chan_send_timeout(tg_chan_t *ch, const void *elem, int64_t timeout_ns)
+{
+    return chan_send(ch, elem, true, tg__deadline_after(timeout_ns));
+}
+
+int tg_chan_send_deadline(tg_chan_t *ch, const void *elem, int64_t deadline_ns)
+{
+    return chan_send(ch, elem, true, deadline_ns);
+}
+
+int tg_chan_recv(tg_chan_t *ch, void *elem, bool *ok)
+{
+    return chan_recv(ch, elem, ok, true, TG_FOREVER);
+}
+
+int tg_chan_try_recv(tg_chan_t *ch, void *elem, bool *ok)
+{
+    return chan_recv(ch, elem, ok, false, TG_FOREVER);
+}
+
+int tg_chan_recv_timeout(tg_chan_t *ch, void *elem, bool *ok,
+                         int64_t timeout_ns)
+{
+    return chan_recv(ch, elem, ok, true, tg__deadline_after(timeout_ns));
+}
+
+int tg_chan_recv_deadline(tg_chan_t *ch, void *elem, bool *ok,
+                          int64_t deadline_ns)
+{
+    return chan_recv(ch, elem, ok, true, deadline_ns);
+}
+
+int tg_chan_close(tg_chan_t *ch)
+{
+    const struct tg_hooks *h = tg__hooks_get();
+    if (!ch) {
+        PROBE(h, complete, TG_PROBE_CLOSE, NULL, -EINVAL, TG_SEQ_CLOSED,
+              TG_FOREVER, NULL, 0, -1);
+        return -EINVAL;
+    }
+    tg__lock(&ch->lock);
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
+        tg__unlock(&ch->lock);
+        PROBE(h, complete, TG_PROBE_CLOSE, ch, -EPIPE, TG_SEQ_CLOSED,
+              TG_FOREVER, NULL, 0, -1);
+        return -EPIPE;
+    }
+    atomic_store_explicit(&ch->closed, true, memory_order_relaxed);
+    /* Claim every waiter under the lock, wake them after unlocking (as
+     * Go's closechan readies its glist), so they do not pile onto the lock
+     * we still hold. */
+    struct waiter *list = NULL, *w;
+    while ((w = wq_claim(ch, &ch->recvq)) != NULL) {
+        if (w->elem && ch->elem_size)
+            memset(w->elem, 0, ch->elem_size);
+        w->ok = false;
+        w->seq = TG_SEQ_CLOSED;
+        w->wnext = list;
+        list = w;
+    }
+    while ((w = wq_claim(ch, &ch->sendq)) != NULL) {
+        w->ok = false;
+        w->seq = TG_SEQ_CLOSED;
+        w->wnext = list;
+        list = w;
+    }
+    tg__unlock(&ch->lock);
+    while (list) {
+        w = list;
+        list = w->wnext;
+        finish(w);
+    }
+    PROBE(h, complete, TG_PROBE_CLOSE, ch, 0, TG_SEQ_CLOSED, TG_FOREVER,
+          NULL, 0, -1);
+    return 0;
+}
+
+size_t tg_chan_len(const tg_chan_t *ch)
+{
+    if (!ch)
+        return 0;
+    tg_chan_t *c = (tg_chan_t *)ch;
+    tg__lock(&c->lock);
+    size_t n = c->count;
+    tg__unlock(&c->lock);
+    return n;
+}
+
+size_t tg_chan_cap(const tg_chan_t *ch)
+{
+    return ch ? ch->cap : 0;
+}
+
+size_t tg_chan_elem_size(const tg_chan_t *ch)
+{
+    return ch ? ch->elem_size : 0;
+}
+
+/* ---- select ------------------------------------------------------------ */
+
+/* Up to this many cases, select keeps its work arrays on the stack. */
+#define SELECT_STACK_CASES 16
+
+static void lock_all(tg_case_t *cases, const uint32_t *lockorder, size_t n)
+{
+    tg_chan_t *prev = NULL;
+    for (size_t i = 0; i < n; i++) {
+        tg_chan_t *ch = cases[lockorder[i]].ch;
+        if (ch != prev)
+            tg__lock(&ch->lock);
+        prev = ch;
+    }
+}
+
+static void unlock_all(tg_case_t *cases, const uint32_t *lockorder, size_t n)
+{
+    /* Reverse order, as Go's selunlock: the last unlock may let another
+     * thread free a channel, so each is unlocked once, after its
+     * duplicates. */
+    for (size_t i = n; i-- > 0;) {
+        tg_chan_t *ch = cases[lockorder[i]].ch;
+        if (i == 0 || cases[lockorder[i - 1]].ch != ch)
+            tg__unlock(&ch->lock);
+    }
+}
+
+static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
+{
+    const struct tg_hooks *h = tg__hooks_get();
+    if (n && !cases)
+        return -EINVAL;
+    if (n > UINT32_MAX)
+        return -EINVAL;
+
+    uint32_t stack_idx[2 * SELECT_STACK_CASES];
+    struct waiter stack_w[SELECT_STACK_CASES];
+    uint32_t *pollorder = stack_idx, *lockorder;
+    struct waiter *ws = stack_w;
+    void *heap = NULL;
+    if (n > SELECT_STACK_CASES) {
+        heap = malloc(n * (2 * sizeof(uint32_t) + sizeof(struct waiter)));
+        if (!heap)
+            return -ENOMEM;
+        ws = heap;
+        pollorder = (uint32_t *)(ws + n);
+    }
+    lockorder = pollorder + n;
+
+    /* Validate, run due expiries, and shuffle the live cases into poll
+     * order (inside-out Fisher-Yates, as Go's pollorder). */
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+        tg_case_t *c = &cases[i];
+        if (c->op != TG_CASE_RECV && c->op != TG_CASE_SEND) {
+            free(heap);
+            return -EINVAL;
+        }
+        if (!c->ch)
+            continue;
+        if (c->op == TG_CASE_SEND && !c->elem && c->ch->elem_size) {
+            free(heap);
+            return -EINVAL;
+        }
+        check_expiry(c->ch);
+        uint32_t j = fastrandn((uint32_t)live + 1);
+        pollorder[live] = pollorder[j];
+        pollorder[j] = (uint32_t)i;
+        live++;
+    }
+
+    int r;
+    uint64_t seq = 0;
+    if (live == 0) {
+        r = block ? block_nil(h, TG_PROBE_SELECT, deadline, cases, n)
+                  : -EAGAIN;
+        goto out_default;
+    }
+
+    /* Lock order: by channel address (insertion sort; selects are small). */
+    for (size_t i = 0; i < live; i++) {
+        uint32_t v = pollorder[i];
+        size_t j = i;
+        while (j > 0 && (uintptr_t)cases[lockorder[j - 1]].ch >
+                            (uintptr_t)cases[v].ch) {
+            lockorder[j] = lockorder[j - 1];
+            j--;
+        }
+        lockorder[j] = v;
+    }
+
+    lock_all(cases, lockorder, live);
+
+    /* Pass 1: the first ready case in poll order wins. */
+    for (size_t k = 0; k < live; k++) {
+        uint32_t i = pollorder[k];
+        tg_case_t *c = &cases[i];
+        struct waiter *wake;
+        int st;
+        bool ok = false;
+        if (c->op == TG_CASE_SEND)
+            st = send_locked(c->ch, c->elem, &seq, &wake);
+        else
+            st = recv_locked(c->ch, c->elem, &ok, &seq, &wake);
+        if (st == NOT_READY)
+            continue;
+        unlock_all(cases, lockorder, live);
+        if (wake)
+            finish(wake);
+        c->ok = ok;
+        c->err = st == CLOSED ? -EPIPE : 0;
+        if (st == CLOSED)
+            seq = TG_SEQ_CLOSED;
+        r = (int)i;
+        goto out_case;
+    }
+    if (!block) {
+        unlock_all(cases, lockorder, live);
+        r = -EAGAIN;
+        goto out_default;
+    }
+
+    /* Pass 2: park on every channel. */
+    struct parker pk = { .state = PK_WAITING };
+    for (size_t k = 0; k < live; k++) {
+        uint32_t i = lockorder[k];
+        tg_case_t *c = &cases[i];
+        struct waiter *w = &ws[i];
+        *w = (struct waiter){ .pk = &pk, .elem = c->elem, .index = (int)i,
+                              .sel = true };
+        wq_push(c->op == TG_CASE_SEND ? &c->ch->sendq : &c->ch->recvq, w);
+        c->ch->refs++;
+    }
+    unlock_all(cases, lockorder, live);
+    PROBE(h, park, TG_PROBE_SELECT, NULL, 0, 0, deadline, cases, n, -1);
+    struct chanset cs = { .cases = cases, .n = n };
+    r = park_wait(&pk, deadline, &cs);
+    PROBE(h, wake, TG_PROBE_SELECT, NULL, r, 0, deadline, cases, n,
+          r ? -1 : pk.fired);
+
+    /* Pass 3: take our other waiters off their queues. */
+    lock_all(cases, lockorder, live);
+    for (size_t k = 0; k < live; k++) {
+        uint32_t i = lockorder[k];
+        tg_case_t *c = &cases[i];
+        if (ws[i].linked)
+            wq_unlink(c->op == TG_CASE_SEND ? &c->ch->sendq : &c->ch->recvq,
+                      &ws[i]);
+        c->ch->refs--;
+    }
+    unlock_all(cases, lockorder, live);
+    if (r)
+        goto out_default;
+
+    r = pk.fired;
+    {
+        tg_case_t *c = &cases[r];
+        struct waiter *w = &ws[r];
+        seq = w->seq;
+        if (c->op == TG_CASE_SEND) {
+            c->err = w->ok ? 0 : -EPIPE;
+            c->ok = false;
+        } else {
+            c->err = 0;
+            c->ok = w->ok;
+        }
+    }
+
+out_case:
+    free(heap);
+    PROBE(h, complete,
+          cases[r].op == TG_CASE_SEND ? TG_PROBE_SEND : TG_PROBE_RECV,
+          cases[r].ch, cases[r].err, seq, deadline, cases, n, r);
+    return r;
+
+out_default:
+    free(heap);
+    PROBE(h, complete, TG_PROBE_SELECT, NULL, r, 0, deadline, cases, n, -1);
+    return r;
+}
+
+int tg_select(tg_case_t *cases, size_t n)
+{
+    return do_select(cases, n, true, TG_FOREVER);
+}
+
+int tg_select_try(tg_case_t *cases, size_t n)
+{
+    return do_select(cases, n, false, TG_FOREVER);
+}
+
+int tg_select_timeout(tg_case_t *cases, size_t n, int64_t timeout_ns)
+{
+    return do_select(cases, n, true, tg__deadline_after(timeout_ns));
+}
+
+int tg_select_deadline(tg_case_t *cases, size_t n, int64_t deadline_ns)
+{
+    return do_select(cases, n, true, deadline_ns);
+}
