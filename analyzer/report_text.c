@@ -1,0 +1,214 @@
+/*
+ * report_text.c: the human report, modelled on goleak's and TSan's: one
+ * header line per finding ("tangle: leak: ..." or, for potential
+ * deadlocks, TSan's "WARNING: tangle: lock-order inversion"), each thread
+ * with its state and how long, stacks as numbered `#0 function file:line`
+ * lines, where things were created, and one summary line at the end.
+ * Paths under the current directory are shown relative to it, as a user
+ * would type them.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analyzer.h"
+
+static char cwd[4096];
+
+static const char *short_path(const char *p)
+{
+    size_t n = strlen(cwd);
+    if (n && strncmp(p, cwd, n) == 0 && p[n] == '/')
+        return p + n + 1;
+    return p;
+}
+
+static void frame_line(FILE *out, size_t i, const struct an_frame *fr,
+                       const char *indent)
+{
+    fprintf(out, "%s#%zu ", indent, i);
+    if (fr->function)
+        fputs(fr->function, out);
+    else
+        fprintf(out, "0x%" PRIx64, fr->pc);
+    if (fr->file)
+        fprintf(out, " %s:%d", short_path(fr->file), fr->line);
+    else if (fr->module)
+        fprintf(out, " (%s+0x%" PRIx64 ")", short_path(fr->module),
+                fr->offset);
+    if (fr->inlined)
+        fputs(" (inlined)", out);
+    fputc('\n', out);
+}
+
+void text_stack(FILE *out, const struct an_stack *s, const char *indent)
+{
+    if (!s->n) {
+        fprintf(out, "%s(no stack recorded)\n", indent);
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        frame_line(out, i, &s->frames[i], indent);
+}
+
+static void object_line(FILE *out, const struct an_object *o,
+                        const char *indent, const char *what)
+{
+    fprintf(out, "%s%s %s 0x%" PRIx64, indent, what, o->kind, o->addr);
+    if (o->created.n) {
+        fputs(", created at:\n", out);
+        char in[64];
+        snprintf(in, sizeof in, "%s  ", indent);
+        text_stack(out, &o->created, in);
+    } else {
+        fputc('\n', out);
+    }
+}
+
+void text_thread(FILE *out, const struct an_thread *t, const char *indent)
+{
+    char in2[64], in4[64];
+    snprintf(in2, sizeof in2, "%s  ", indent);
+    snprintf(in4, sizeof in4, "%s    ", indent);
+    fprintf(out, "%sthread %u", indent, t->id);
+    if (t->name[0])
+        fprintf(out, " \"%s\"", t->name);
+    if (t->tid)
+        fprintf(out, " (tid %d)", t->tid);
+    fprintf(out, " [%s", t->state);
+    if (t->blocked_ns >= 0) {
+        char d[32];
+        an_format_duration(t->blocked_ns, d, sizeof d);
+        fprintf(out, ", %s", d);
+    }
+    fputs("]", out);
+    if (t->holder)
+        fprintf(out, ", held by thread %u", t->holder);
+    fputs(":\n", out);
+    if (t->object.present)
+        object_line(out, &t->object, in2, "on");
+    if (t->stack.n)
+        text_stack(out, &t->stack, in4);
+    if (t->has_created_by) {
+        fprintf(out, "%screated by thread %u", in2, t->created_by);
+        if (t->has_start && t->start_routine.function)
+            fprintf(out, " to run %s", t->start_routine.function);
+        fputs(" at:\n", out);
+        text_stack(out, &t->created_stack, in4);
+    }
+}
+
+static void finding_text(FILE *out, const struct an_finding *f, bool note)
+{
+    const char *kind = an_kind_name(f->kind);
+    if (note)
+        fprintf(out, "tangle: note: %s", f->message);
+    else if (f->kind == AN_LOCK_ORDER)
+        fprintf(out, "WARNING: tangle: lock-order inversion (potential "
+                "deadlock)\n  %s", f->message);
+    else if (f->subkind)
+        fprintf(out, "tangle: %s (%s): %s", kind, f->subkind, f->message);
+    else
+        fprintf(out, "tangle: %s: %s", kind, f->message);
+    if (f->proc)
+        fprintf(out, " [pid %d]", f->proc->pid);
+    fputc('\n', out);
+
+    if (f->kind == AN_LOCK_ORDER) {
+        for (size_t i = 0; i < f->nedges; i++) {
+            const struct an_edge *e = &f->edges[i];
+            fprintf(out, "  lock 0x%" PRIx64 " taken while holding 0x%"
+                    PRIx64 " by thread %u:\n", e->to, e->from, e->thread);
+            text_stack(out, &e->to_stack, "    ");
+            fprintf(out, "  where 0x%" PRIx64 " had been taken:\n", e->from);
+            text_stack(out, &e->from_stack, "    ");
+        }
+        for (size_t i = 0; i < f->nobjects; i++)
+            object_line(out, &f->objects[i], "  ", "lock");
+    } else {
+        size_t shown = f->nthreads;
+        /* A group of identical threads: one is enough to read. */
+        if (f->kind == AN_LEAK || f->kind == AN_UNJOINED)
+            shown = shown > 1 ? 1 : shown;
+        for (size_t i = 0; i < shown; i++)
+            text_thread(out, &f->threads[i], "  ");
+        if (shown < f->nthreads) {
+            fprintf(out, "  and %zu more thread%s like it:", f->nthreads - shown,
+                    f->nthreads - shown == 1 ? "" : "s");
+            for (size_t i = shown; i < f->nthreads && i < shown + 16; i++)
+                fprintf(out, " %u", f->threads[i].id);
+            fputs(f->nthreads > shown + 16 ? " ...\n" : "\n", out);
+        }
+        if (f->stack.n) {
+            fputs(f->kind == AN_LOST_CANCEL ? "  context created at:\n"
+                                            : "  at:\n", out);
+            text_stack(out, &f->stack, "    ");
+        }
+        if (f->related_stack.n) {
+            fputs("  previously at:\n", out);
+            text_stack(out, &f->related_stack, "    ");
+        }
+        if (f->kind == AN_MISUSE)
+            for (size_t i = 0; i < f->nobjects; i++)
+                if (f->objects[i].present && f->objects[i].created.n)
+                    object_line(out, &f->objects[i], "  ", "on");
+        for (size_t i = 0; i < f->naccesses; i++) {
+            const struct an_access *a = &f->accesses[i];
+            fprintf(out, "  %s of size %u at 0x%" PRIx64 " by thread %u:\n",
+                    a->write ? "write" : "read", a->size, a->addr, a->thread);
+            text_stack(out, &a->stack, "    ");
+        }
+        if (f->location)
+            fprintf(out, "  location: %s\n", f->location);
+    }
+    fputc('\n', out);
+}
+
+void report_text(FILE *out, const struct an_report *rep,
+                 const struct an_options *opt)
+{
+    if (!getcwd(cwd, sizeof cwd))
+        cwd[0] = 0;
+    for (size_t i = 0; i < rep->nprocs; i++) {
+        const struct an_process *p = rep->procs[i];
+        if (p->usable && strcmp(p->state, "running") == 0 && !opt->hang)
+            fprintf(out, "tangle: note: process %d (%s) is still running: "
+                    "this is a snapshot, leaks are judged at exit\n\n",
+                    p->pid, p->cmdline);
+        if (p->usable && (p->dropped[1] || p->dropped[2] || p->dropped[3] ||
+                          p->dropped[4]))
+            fprintf(out, "tangle: note: process %d: the log was full, lost "
+                    "%" PRIu64 " stacks, %" PRIu64 " threads, %" PRIu64
+                    " objects, %" PRIu64 " lock-order edges\n\n", p->pid,
+                    p->dropped[1], p->dropped[2], p->dropped[3], p->dropped[4]);
+    }
+    for (size_t i = 0; i < rep->nfindings; i++)
+        finding_text(out, rep->findings[i], false);
+    for (size_t i = 0; i < rep->nnotes; i++)
+        finding_text(out, rep->notes[i], true);
+
+    size_t nproc = 0;
+    for (size_t i = 0; i < rep->nprocs; i++)
+        nproc += rep->procs[i]->usable;
+    if (!rep->nfindings) {
+        fprintf(out, "tangle: no findings in %zu process%s", nproc,
+                nproc == 1 ? "" : "es");
+    } else {
+        fprintf(out, "tangle: %zu finding%s (", rep->nfindings,
+                rep->nfindings == 1 ? "" : "s");
+        bool first = true;
+        for (int k = 0; k < AN_KIND_COUNT; k++) {
+            if (!rep->counts[k])
+                continue;
+            fprintf(out, "%s%zu %s", first ? "" : ", ", rep->counts[k],
+                    an_kind_name(k));
+            first = false;
+        }
+        fprintf(out, ") in %zu process%s", nproc, nproc == 1 ? "" : "es");
+    }
+    if (rep->nsuppressed)
+        fprintf(out, ", %zu suppressed", rep->nsuppressed);
+    fputc('\n', out);
+}
