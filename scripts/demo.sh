@@ -196,7 +196,7 @@ build_race() {  # name
 run_sample() {  # name
   local name=$1 src=$TOP/samples/$1.c bin=$BUILD/samples/$1
   local expected expect_text hangs race rc found note status line
-  local opts=${TANGLE_OPTIONS:-}
+  local extra=()
 
   header_values "$src" EXPECT > "$WORK/$name.expect"
   header_values "$src" ALLOW > "$WORK/$name.allow"
@@ -249,19 +249,19 @@ run_sample() {  # name
       record "$name" "$expected" "-" FAIL "tangle cc could not build it"
       return
     }
-    opts=${opts:+$opts,}race=1
+    extra=(--options race=1)
   fi
 
   # The run the reader sees: program output and the text report.
-  printf '%s$ tangle run --timeout %s -- %s%s\n' "$dim" $RUN_TIMEOUT \
-    "${bin#$TOP/}" "$off"
-  TANGLE_OPTIONS=$opts timeout -k 5 $HARD_TIMEOUT \
-    "$TANGLE" run --timeout $RUN_TIMEOUT --format text -- "$bin" 2>&1 | indent
+  printf '%s$ tangle run --timeout %s %s-- %s%s\n' "$dim" $RUN_TIMEOUT \
+    "${extra[*]}${extra:+ }" "${bin#$TOP/}" "$off"
+  timeout -k 5 $HARD_TIMEOUT "$TANGLE" run --timeout $RUN_TIMEOUT \
+    "${extra[@]}" --format text -- "$bin" 2>&1 | indent
 
   # The run the check reads.
-  TANGLE_OPTIONS=$opts timeout -k 5 $HARD_TIMEOUT \
-    "$TANGLE" run --timeout $RUN_TIMEOUT --format json -o "$WORK/$name.json" \
-    -- "$bin" >"$WORK/$name.out" 2>&1
+  timeout -k 5 $HARD_TIMEOUT "$TANGLE" run --timeout $RUN_TIMEOUT \
+    "${extra[@]}" --format json -o "$WORK/$name.json" -- "$bin" \
+    >"$WORK/$name.out" 2>&1
   rc=$?
   check_report "$WORK/$name.json" "$WORK/$name.expect" "$WORK/$name.allow" \
     > "$WORK/$name.check"
@@ -333,10 +333,10 @@ for r in "${results[@]}"; do
     FAIL) fail=$((fail + 1)); color=$red ;;
     *) skip=$((skip + 1)); color=$yellow ;;
   esac
-  extra=
-  [ $status != PASS ] && extra=" ($note)"
+  why=
+  [ $status != PASS ] && why=" ($note)"
   printf '%-24s %-22s %-22s %s%s%s%s\n' "$name" "$expected" "$found" \
-    "$color" "$status" "$off" "$extra"
+    "$color" "$status" "$off" "$why"
 done
 printf '%d passed, %d failed, %d skipped\n' $pass $fail $skip
 exit $failed
