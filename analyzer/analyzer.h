@@ -319,8 +319,9 @@ int report_run(char *const *paths, size_t npaths, const struct an_options *opt,
 /* The *.tlog files of dir, sorted by pid then start time. */
 char **list_logs(const char *dir, size_t *n);
 void free_list(char **v, size_t n);
-/* main.c: the help text of cmd (NULL: the overview). */
-void command_help(const char *cmd, FILE *out);
+/* A command returns this when asked for --help: main.c prints the
+ * command's help (its text lives in the command table) and exits 0. */
+#define CMD_SHOW_HELP (-1)
 /* Prints "tangle: MSG" and a hint to stderr; returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -58,8 +58,7 @@ int cmd_graph(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            command_help("graph", stdout);
-            return 0;
+            return CMD_SHOW_HELP;
         }
         if (strcmp(a, "-o") == 0) {
             if (i + 1 >= argc)

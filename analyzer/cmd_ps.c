@@ -37,8 +37,7 @@ int cmd_ps(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            command_help("ps", stdout);
-            return 0;
+            return CMD_SHOW_HELP;
         }
         if (strcmp(a, "--all") == 0 || strcmp(a, "-a") == 0) {
             all = true;

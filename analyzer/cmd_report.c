@@ -259,9 +259,8 @@ int cmd_report(int argc, char **argv)
                 continue;
             }
             if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-                command_help("report", stdout);
                 free_list(paths, n);
-                return 0;
+                return CMD_SHOW_HELP;
             }
             int r = report_option(argc, argv, &i, &opt);
             if (r < 0) {

@@ -160,7 +160,6 @@ static int parse_run(int argc, char **argv, struct run_opts *ro, int *cmd)
             return 0;
         }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            command_help("run", stdout);
             return 1;
         }
         int r = report_option(argc, argv, &i, &ro->rep);
@@ -236,7 +235,7 @@ int cmd_run(int argc, char **argv)
     int cmd = 0;
     int pr = parse_run(argc, argv, &ro, &cmd);
     if (pr > 0)
-        return 0;
+        return CMD_SHOW_HELP;
     if (pr < 0)
         return EXIT_USAGE;
     if (cmd >= argc)

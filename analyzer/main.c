@@ -64,7 +64,7 @@ static const struct command commands[] = {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-void command_help(const char *cmd, FILE *out)
+static void command_help(const char *cmd, FILE *out)
 {
     for (size_t i = 0; cmd && i < NCOMMANDS; i++)
         if (strcmp(commands[i].name, cmd) == 0) {
@@ -107,7 +107,13 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < NCOMMANDS; i++)
-        if (commands[i].fn && strcmp(commands[i].name, cmd) == 0)
-            return commands[i].fn(argc - 1, argv + 1);
+        if (commands[i].fn && strcmp(commands[i].name, cmd) == 0) {
+            int status = commands[i].fn(argc - 1, argv + 1);
+            if (status == CMD_SHOW_HELP) {
+                command_help(cmd, stdout);
+                status = 0;
+            }
+            return status;
+        }
     return usage_error(NULL, "unknown command '%s'", cmd);
 }
