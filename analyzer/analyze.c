@@ -71,6 +71,28 @@ static int proc_cmp(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
+struct an_process *report_add_log(struct an_report *rep, struct tlog *log,
+                                  const struct an_options *opt)
+{
+    struct an_process *p = process_of(log);
+    p->order = rep->nprocs;
+    add_process(rep, p);
+    struct an_ctx ctx = {
+        .log = log, .proc = p, .rep = rep, .opt = opt,
+    };
+    uint32_t st = log->hdr.proc_state;
+    ctx.ended = st == TG_PROC_EXITED || st == TG_PROC_SIGNALED ||
+                st == TG_PROC_DEADLOCKED;
+    ctx.now_ns = log->hdr.end_ns;
+    if (!ctx.ended || !ctx.now_ns)
+        ctx.now_ns = mono_now();
+    ctx.sym = sym_new(log);
+    for (size_t a = 0; a < sizeof analyses / sizeof analyses[0]; a++)
+        analyses[a](&ctx);
+    sym_free(ctx.sym);
+    return p;
+}
+
 struct an_report *analyze_logs(char *const *paths, size_t npaths,
                                const struct an_options *opt,
                                size_t *nusable, char **err)
@@ -103,23 +125,8 @@ struct an_report *analyze_logs(char *const *paths, size_t npaths,
             add_process(rep, p);
             continue;
         }
-        struct an_process *p = process_of(log);
-        p->order = i;
-        add_process(rep, p);
+        report_add_log(rep, log, opt)->order = i;
         (*nusable)++;
-        struct an_ctx ctx = {
-            .log = log, .proc = p, .rep = rep, .opt = opt,
-        };
-        uint32_t st = log->hdr.proc_state;
-        ctx.ended = st == TG_PROC_EXITED || st == TG_PROC_SIGNALED ||
-                    st == TG_PROC_DEADLOCKED;
-        ctx.now_ns = log->hdr.end_ns;
-        if (!ctx.ended || !ctx.now_ns)
-            ctx.now_ns = mono_now();
-        ctx.sym = sym_new(log);
-        for (size_t a = 0; a < sizeof analyses / sizeof analyses[0]; a++)
-            analyses[a](&ctx);
-        sym_free(ctx.sym);
         tlog_close(log);
     }
     qsort(rep->procs, rep->nprocs, sizeof *rep->procs, proc_cmp);

@@ -225,6 +225,10 @@ void analyze_hang(struct an_ctx *ctx);       /* hang (opt->hang) */
 struct an_report *analyze_logs(char *const *paths, size_t npaths,
                                const struct an_options *opt,
                                size_t *nusable, char **err);
+/* Runs every analysis on one open log, adding its process (returned) and
+ * findings to rep. The caller still owns log. */
+struct an_process *report_add_log(struct an_report *rep, struct tlog *log,
+                                  const struct an_options *opt);
 /* Applies suppressions (may be NULL), sorts and counts. */
 void report_finish(struct an_report *rep, const struct an_suppressions *s);
 

@@ -228,4 +228,30 @@ static inline int lb_write(const struct lb *b, const char *path, size_t len)
     return n == len ? 0 : -1;
 }
 
+#ifdef TANGLE_ANALYZER_H
+/* Runs every analysis on the built log and returns the finished report
+ * (free with report_free). */
+static inline struct an_report *lb_analyze(struct lb *b,
+                                           const struct an_options *o)
+{
+    struct an_options def;
+    if (!o) {
+        report_options_init(&def);
+        o = &def;
+    }
+    struct tlog *log;
+    char *err = NULL;
+    if (tlog_open_mem(b->buf, b->size, "test.tlog", &log, &err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        free(err);
+        return NULL;
+    }
+    struct an_report *rep = report_new();
+    report_add_log(rep, log, o);
+    tlog_close(log);
+    report_finish(rep, NULL);
+    return rep;
+}
+#endif
+
 #endif
