@@ -1,0 +1,526 @@
+/*
+ * shim/mutex.c: pthread mutexes, rwlocks and spin locks.
+ *
+ * The hot path is an uncontended lock/unlock pair, so a lock call first
+ * tries the real trylock: when that succeeds the shim only updates its own
+ * state (owner, held set, one event), with no stack capture, allocation or
+ * lock. Only a caller that must wait pays for recording its blocked state
+ * and its stack before calling the real blocking function. Misuse is found
+ * from the shim's owner and held-set bookkeeping and recorded at the
+ * offending call; a relock of a non-recursive lock by its holder is
+ * recorded before the real call, which will never return.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "shim.h"
+
+REAL_FN(int, pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *));
+REAL_FN(int, pthread_mutex_destroy, (pthread_mutex_t *));
+REAL_FN(int, pthread_mutex_lock, (pthread_mutex_t *));
+REAL_FN(int, pthread_mutex_trylock, (pthread_mutex_t *));
+REAL_FN(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
+REAL_FN(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t,
+                                       const struct timespec *));
+REAL_FN(int, pthread_mutex_unlock, (pthread_mutex_t *));
+REAL_FN(int, pthread_rwlock_init, (pthread_rwlock_t *, const pthread_rwlockattr_t *));
+REAL_FN(int, pthread_rwlock_destroy, (pthread_rwlock_t *));
+REAL_FN(int, pthread_rwlock_rdlock, (pthread_rwlock_t *));
+REAL_FN(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *));
+REAL_FN(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *));
+REAL_FN(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t *, clockid_t,
+                                          const struct timespec *));
+REAL_FN(int, pthread_rwlock_wrlock, (pthread_rwlock_t *));
+REAL_FN(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *));
+REAL_FN(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *));
+REAL_FN(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t *, clockid_t,
+                                          const struct timespec *));
+REAL_FN(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
+REAL_FN(int, pthread_spin_init, (pthread_spinlock_t *, int));
+REAL_FN(int, pthread_spin_destroy, (pthread_spinlock_t *));
+REAL_FN(int, pthread_spin_lock, (pthread_spinlock_t *));
+REAL_FN(int, pthread_spin_trylock, (pthread_spinlock_t *));
+REAL_FN(int, pthread_spin_unlock, (pthread_spinlock_t *));
+
+#define SITE_PC  ((uintptr_t)__builtin_return_address(0))
+#define SITE_CFA ((uintptr_t)__builtin_dwarf_cfa())
+
+/* The calling thread if the shim should record this call, else NULL. */
+static inline struct tg__thread *hot_me(void)
+{
+    struct tg__thread *t = &tg__self;
+    if (likely(t->tstate == TG__T_LIVE && !t->guard))
+        return t;
+    if (t->guard)
+        return NULL;
+    return tg__thread_slow();
+}
+
+/* glibc's mutex type bits (pthread_mutex_t.__data.__kind). */
+static uint32_t mutex_flags(const pthread_mutex_t *m)
+{
+    int k = m->__data.__kind;
+    uint32_t f = 0;
+    if ((k & 3) == PTHREAD_MUTEX_RECURSIVE_NP)
+        f |= TG_OBJF_RECURSIVE;
+    else if ((k & 3) == PTHREAD_MUTEX_ERRORCHECK_NP)
+        f |= TG_OBJF_ERRORCHECK;
+    if (k & 16)
+        f |= TG_OBJF_ROBUST;
+    return f;
+}
+
+static uint32_t first_use(struct tg__thread *t, struct tg__lock *l,
+                          uint32_t kind, uint32_t flags)
+{
+    struct tg__obj_init in = { .kind = kind, .flags = TG_OBJF_IMPLICIT | flags };
+    t->guard++;
+    uint32_t id = tg__obj_id(l, &in);
+    t->guard--;
+    return id;
+}
+
+static inline uint32_t obj_of(struct tg__thread *t, struct tg__lock *l,
+                              const void *addr, uint32_t kind)
+{
+    uint32_t id = atomic_load_explicit(&l->obj, ACQUIRE);
+    if (likely(id != 0 && id != TG__OBJ_BUSY))
+        return id;
+    uint32_t flags = kind == TG_LOBJ_MUTEX ? mutex_flags(addr) : 0;
+    return first_use(t, l, kind, flags);
+}
+
+/* Bookkeeping once the caller holds the lock. `stack`: where it waited
+ * (0 if it did not). */
+static inline void taken(struct tg__thread *t, struct tg__lock *l,
+                         const void *addr, uint32_t kind, uint32_t mode,
+                         bool tried, uintptr_t pc, uintptr_t cfa, uint32_t stack)
+{
+    uint32_t obj = obj_of(t, l, addr, kind);
+    if (mode == 0)
+        atomic_store_explicit(&l->owner, t->id, RELAXED);
+    else
+        atomic_fetch_add_explicit(&l->readers, 1, RELAXED);
+    if (unlikely(!(atomic_load_explicit(&l->flags, RELAXED) & TG__LK_SEEN_LOCK)))
+        atomic_fetch_or_explicit(&l->flags, TG__LK_SEEN_LOCK, RELAXED);
+    uint32_t rel = atomic_load_explicit(&l->releases, ACQUIRE);
+    tg__ev_append(t, TG_EV_LOCK, (uint8_t)mode, stack, (uintptr_t)addr, rel);
+    tg__acquired(t, l, obj, addr, mode, tried, pc, cfa, stack);
+}
+
+/* The stack of held entry i: its wait stack or its one-frame site. */
+static uint32_t held_stack(struct tg__thread *t, int i)
+{
+    struct tg__held *h = &t->held[i];
+    if (h->stack)
+        return h->stack;
+    t->guard++;
+    uint32_t s = tg__stack_intern(&h->pc, 1);
+    t->guard--;
+    return s;
+}
+
+/* Where thread `id` took the lock at addr, from its record's held list. */
+static uint32_t foreign_stack(uint32_t id, const void *addr)
+{
+    struct tg_log_thread *r = tg__rec_get(TG_SEC_THREADS, id);
+    if (!r)
+        return 0;
+    for (uint32_t k = 0; k < r->held_count && k < TG_LOG_MAX_HELD; k++)
+        if (r->held[k].addr == (uintptr_t)addr)
+            return r->held[k].stack;
+    return 0;
+}
+
+/* A relock by the holder: recorded before the real call (which, for a
+ * non-recursive lock, never returns). */
+static void relock(struct tg__thread *t, struct tg__lock *l, const void *addr)
+{
+    int i = tg__held_find(t, addr);
+    uint32_t s2 = i >= 0 ? held_stack(t, i) : 0;
+    tg__misuse(TG_MIS_RELOCK, addr, atomic_load_explicit(&l->obj, RELAXED),
+               0, s2, 0);
+}
+
+/* Bookkeeping before the real unlock. Returns the mode held, or -1 after
+ * recording misuse (not held, or held by another thread). */
+static int releasing(struct tg__thread *t, const void *addr, bool rw)
+{
+    int i = tg__held_find(t, addr);
+    struct tg__lock *l = tg__lock_find(addr);
+    if (unlikely(i < 0)) {
+        if (!l || t->held_lost ||
+            !(atomic_load_explicit(&l->flags, RELAXED) & TG__LK_SEEN_LOCK))
+            return -1;   /* first seen here: maybe locked before tracing */
+        uint32_t owner = atomic_load_explicit(&l->owner, RELAXED);
+        uint32_t obj = atomic_load_explicit(&l->obj, RELAXED);
+        if (owner && owner != t->id)
+            tg__misuse(TG_MIS_UNLOCK_FOREIGN, addr, obj, 0,
+                       foreign_stack(owner, addr), owner);
+        else if (!rw || !atomic_load_explicit(&l->readers, RELAXED))
+            tg__misuse(TG_MIS_UNLOCK_NOT_HELD, addr, obj, 0, 0, 0);
+        return -1;
+    }
+    int mode = (int)t->held[i].mode;
+    if (!tg__held_remove(t, i))
+        return mode;     /* recursive: still held */
+    if (l) {
+        uint32_t rel;
+        if (mode == 0) {
+            atomic_store_explicit(&l->owner, 0, RELAXED);
+            if (rw) {
+                rel = atomic_fetch_add_explicit(&l->releases, 1, RELEASE) + 1;
+            } else {
+                /* Exclusive: only the holder writes it. */
+                rel = atomic_load_explicit(&l->releases, RELAXED) + 1;
+                atomic_store_explicit(&l->releases, rel, RELEASE);
+            }
+        } else {
+            atomic_fetch_sub_explicit(&l->readers, 1, RELAXED);
+            rel = atomic_fetch_add_explicit(&l->releases, 1, RELEASE) + 1;
+        }
+        tg__ev_append(t, TG_EV_UNLOCK, (uint8_t)mode, 0, (uintptr_t)addr, rel);
+    }
+    return mode;
+}
+
+/* Misuse check for destroying a lock, then the object's end. */
+static void destroying(struct tg__thread *t, const void *addr)
+{
+    struct tg__lock *l = tg__lock_find(addr);
+    if (!l)
+        return;
+    uint32_t owner = atomic_load_explicit(&l->owner, RELAXED);
+    uint32_t obj = atomic_load_explicit(&l->obj, RELAXED);
+    if (owner || atomic_load_explicit(&l->readers, RELAXED)) {
+        uint32_t s2 = 0;
+        int i = tg__held_find(t, addr);
+        if (i >= 0)
+            s2 = held_stack(t, i);
+        else if (owner)
+            s2 = foreign_stack(owner, addr);
+        tg__misuse(TG_MIS_DESTROY_LOCKED, addr, obj, 0, s2, owner);
+    }
+    int i = tg__held_find(t, addr);
+    if (i >= 0) {
+        t->held[i].count = 1;
+        tg__held_remove(t, i);
+    }
+    t->guard++;
+    tg__obj_destroy(addr, 0);
+    t->guard--;
+}
+
+static void created(struct tg__thread *t, const void *addr, uint32_t kind,
+                    uint32_t flags, uint64_t a)
+{
+    struct tg__obj_init in = { .kind = kind, .flags = flags, .a = a };
+    t->guard++;
+    tg__obj_create(addr, &in);
+    t->guard--;
+}
+
+/* ---- mutex ------------------------------------------------------------------ */
+
+int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr)
+{
+    int rc = REAL(pthread_mutex_init)(m, attr);
+    struct tg__thread *t = hot_me();
+    if (rc == 0 && t)
+        created(t, m, TG_LOBJ_MUTEX, mutex_flags(m), 0);
+    return rc;
+}
+
+int pthread_mutex_destroy(pthread_mutex_t *m)
+{
+    struct tg__thread *t = hot_me();
+    if (t)
+        destroying(t, m);
+    return REAL(pthread_mutex_destroy)(m);
+}
+
+/* how: 0 lock, 1 timed (clock, abs) */
+static int mutex_wait(struct tg__thread *t, struct tg__lock *l,
+                      pthread_mutex_t *m, int how, clockid_t clock,
+                      const struct timespec *abs, uintptr_t pc, uintptr_t cfa)
+{
+    if (unlikely(atomic_load_explicit(&l->owner, RELAXED) == t->id)) {
+        if (!(mutex_flags(m) & TG_OBJF_RECURSIVE))
+            relock(t, l, m);
+    }
+    int rc = REAL(pthread_mutex_trylock)(m);
+    uint32_t stack = 0;
+    if (rc == EBUSY) {
+        tg__block(t, TG_WAIT_MUTEX, m, 0,
+                  how ? tg__deadline(clock, abs) : INT64_MAX, 0);
+        stack = t->rec ? t->rec->wait_stack : 0;
+        if (how == 0)
+            rc = REAL(pthread_mutex_lock)(m);
+        else
+            rc = REAL(pthread_mutex_clocklock)(m, clock, abs);
+        tg__unblock(t);
+    }
+    if (rc == 0 || rc == EOWNERDEAD)
+        taken(t, l, m, TG_LOBJ_MUTEX, 0, false, pc, cfa, stack);
+    return rc;
+}
+
+int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    struct tg__thread *t = hot_me();
+    struct tg__lock *l;
+    if (unlikely(!t || !(l = tg__lock_get(m))))
+        return REAL(pthread_mutex_lock)(m);
+    return mutex_wait(t, l, m, 0, CLOCK_REALTIME, NULL, SITE_PC, SITE_CFA);
+}
+
+int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
+{
+    struct tg__thread *t = hot_me();
+    struct tg__lock *l;
+    if (!t || !(l = tg__lock_get(m)))
+        return REAL(pthread_mutex_timedlock)(m, abs);
+    return mutex_wait(t, l, m, 1, CLOCK_REALTIME, abs, SITE_PC, SITE_CFA);
+}
+
+int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
+                            const struct timespec *abs)
+{
+    struct tg__thread *t = hot_me();
+    struct tg__lock *l;
+    if (!t || !(l = tg__lock_get(m)))
+        return REAL(pthread_mutex_clocklock)(m, clock, abs);
+    return mutex_wait(t, l, m, 1, clock, abs, SITE_PC, SITE_CFA);
+}
+
+int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+    int rc = REAL(pthread_mutex_trylock)(m);
+    if (rc != 0 && rc != EOWNERDEAD)
+        return rc;
+    struct tg__thread *t = hot_me();
+    struct tg__lock *l;
+    if (t && (l = tg__lock_get(m)))
+        taken(t, l, m, TG_LOBJ_MUTEX, 0, true, SITE_PC, SITE_CFA, 0);
+    return rc;
+}
+
+int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    struct tg__thread *t = hot_me();
+    if (likely(t != NULL))
+        releasing(t, m, false);
+    return REAL(pthread_mutex_unlock)(m);
+}
+
+/* ---- rwlock --------------------------------------------------------------------- */
+
+int pthread_rwlock_init(pthread_rwlock_t *rw, const pthread_rwlockattr_t *attr)
+{
+    int rc = REAL(pthread_rwlock_init)(rw, attr);
+    struct tg__thread *t = hot_me();
+    if (rc == 0 && t)
+        created(t, rw, TG_LOBJ_RWLOCK, 0, 0);
+    return rc;
+}
+
+int pthread_rwlock_destroy(pthread_rwlock_t *rw)
+{
+    struct tg__thread *t = hot_me();
+    if (t)
+        destroying(t, rw);
+    return REAL(pthread_rwlock_destroy)(rw);
+}
+
+/* mode 0 write, 1 read; how 0 blocking, 1 timed. */
+static int rw_wait(struct tg__thread *t, struct tg__lock *l, pthread_rwlock_t *rw,
+                   uint32_t mode, int how, clockid_t clock,
+                   const struct timespec *abs, uintptr_t pc, uintptr_t cfa)
+{
+    int i = tg__held_find(t, rw);
+    /* A writer relocking, or a reader asking to write: both hang. */
+    if (i >= 0 && (t->held[i].mode == 0 || mode == 0))
+        relock(t, l, rw);
+    int rc = mode ? REAL(pthread_rwlock_tryrdlock)(rw)
+                  : REAL(pthread_rwlock_trywrlock)(rw);
+    uint32_t stack = 0;
+    if (rc == EBUSY) {
+        tg__block(t, mode ? TG_WAIT_RWLOCK_RD : TG_WAIT_RWLOCK_WR, rw, 0,
+                  how ? tg__deadline(clock, abs) : INT64_MAX, 0);
+        stack = t->rec ? t->rec->wait_stack : 0;
+        if (how == 0)
+            rc = mode ? REAL(pthread_rwlock_rdlock)(rw)
+                      : REAL(pthread_rwlock_wrlock)(rw);
+        else
+            rc = mode ? REAL(pthread_rwlock_clockrdlock)(rw, clock, abs)
+                      : REAL(pthread_rwlock_clockwrlock)(rw, clock, abs);
+        tg__unblock(t);
+    }
+    if (rc == 0)
+        taken(t, l, rw, TG_LOBJ_RWLOCK, mode, false, pc, cfa, stack);
+    return rc;
+}
+
+#define RW_ENTRY(name, mode, how, clock, abs, realcall)                        \
+    struct tg__thread *t = hot_me();                                        \
+    struct tg__lock *l;                                                     \
+    if (!t || !(l = tg__lock_get(rw)))                                      \
+        return realcall;                                                    \
+    return rw_wait(t, l, rw, mode, how, clock, abs, SITE_PC, SITE_CFA)
+
+int pthread_rwlock_rdlock(pthread_rwlock_t *rw)
+{
+    RW_ENTRY(rdlock, 1, 0, CLOCK_REALTIME, NULL, REAL(pthread_rwlock_rdlock)(rw));
+}
+
+int pthread_rwlock_wrlock(pthread_rwlock_t *rw)
+{
+    RW_ENTRY(wrlock, 0, 0, CLOCK_REALTIME, NULL, REAL(pthread_rwlock_wrlock)(rw));
+}
+
+int pthread_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abs)
+{
+    RW_ENTRY(timedrdlock, 1, 1, CLOCK_REALTIME, abs,
+             REAL(pthread_rwlock_timedrdlock)(rw, abs));
+}
+
+int pthread_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abs)
+{
+    RW_ENTRY(timedwrlock, 0, 1, CLOCK_REALTIME, abs,
+             REAL(pthread_rwlock_timedwrlock)(rw, abs));
+}
+
+int pthread_rwlock_clockrdlock(pthread_rwlock_t *rw, clockid_t clock,
+                               const struct timespec *abs)
+{
+    RW_ENTRY(clockrdlock, 1, 1, clock, abs,
+             REAL(pthread_rwlock_clockrdlock)(rw, clock, abs));
+}
+
+int pthread_rwlock_clockwrlock(pthread_rwlock_t *rw, clockid_t clock,
+                               const struct timespec *abs)
+{
+    RW_ENTRY(clockwrlock, 0, 1, clock, abs,
+             REAL(pthread_rwlock_clockwrlock)(rw, clock, abs));
+}
+
+int pthread_rwlock_tryrdlock(pthread_rwlock_t *rw)
+{
+    int rc = REAL(pthread_rwlock_tryrdlock)(rw);
+    struct tg__thread *t;
+    struct tg__lock *l;
+    if (rc == 0 && (t = hot_me()) && (l = tg__lock_get(rw)))
+        taken(t, l, rw, TG_LOBJ_RWLOCK, 1, true, SITE_PC, SITE_CFA, 0);
+    return rc;
+}
+
+int pthread_rwlock_trywrlock(pthread_rwlock_t *rw)
+{
+    int rc = REAL(pthread_rwlock_trywrlock)(rw);
+    struct tg__thread *t;
+    struct tg__lock *l;
+    if (rc == 0 && (t = hot_me()) && (l = tg__lock_get(rw)))
+        taken(t, l, rw, TG_LOBJ_RWLOCK, 0, true, SITE_PC, SITE_CFA, 0);
+    return rc;
+}
+
+int pthread_rwlock_unlock(pthread_rwlock_t *rw)
+{
+    struct tg__thread *t = hot_me();
+    if (t)
+        releasing(t, rw, true);
+    return REAL(pthread_rwlock_unlock)(rw);
+}
+
+/* ---- spin locks ------------------------------------------------------------------ */
+
+int pthread_spin_init(pthread_spinlock_t *s, int pshared)
+{
+    int rc = REAL(pthread_spin_init)(s, pshared);
+    struct tg__thread *t = hot_me();
+    if (rc == 0 && t)
+        created(t, (void *)s, TG_LOBJ_SPIN, 0, 0);
+    return rc;
+}
+
+int pthread_spin_destroy(pthread_spinlock_t *s)
+{
+    struct tg__thread *t = hot_me();
+    if (t)
+        destroying(t, (void *)s);
+    return REAL(pthread_spin_destroy)(s);
+}
+
+int pthread_spin_lock(pthread_spinlock_t *s)
+{
+    struct tg__thread *t = hot_me();
+    struct tg__lock *l;
+    if (!t || !(l = tg__lock_get((void *)s)))
+        return REAL(pthread_spin_lock)(s);
+    if (unlikely(atomic_load_explicit(&l->owner, RELAXED) == t->id))
+        relock(t, l, (void *)s);
+    int rc = REAL(pthread_spin_trylock)(s);
+    uint32_t stack = 0;
+    if (rc == EBUSY) {
+        tg__block(t, TG_WAIT_SPIN, (void *)s, 0, INT64_MAX, 0);
+        stack = t->rec ? t->rec->wait_stack : 0;
+        rc = REAL(pthread_spin_lock)(s);
+        tg__unblock(t);
+    }
+    if (rc == 0)
+        taken(t, l, (void *)s, TG_LOBJ_SPIN, 0, false, SITE_PC, SITE_CFA, stack);
+    return rc;
+}
+
+int pthread_spin_trylock(pthread_spinlock_t *s)
+{
+    int rc = REAL(pthread_spin_trylock)(s);
+    struct tg__thread *t;
+    struct tg__lock *l;
+    if (rc == 0 && (t = hot_me()) && (l = tg__lock_get((void *)s)))
+        taken(t, l, (void *)s, TG_LOBJ_SPIN, 0, true, SITE_PC, SITE_CFA, 0);
+    return rc;
+}
+
+int pthread_spin_unlock(pthread_spinlock_t *s)
+{
+    struct tg__thread *t = hot_me();
+    if (t)
+        releasing(t, (void *)s, false);
+    return REAL(pthread_spin_unlock)(s);
+}
+
+/* ---- for cond.c: the mutex a condition wait gives up and takes back ---- */
+
+/* Releases m's bookkeeping before a condition wait (the real wait unlocks
+ * it). Returns the held entry's recursive count (0: not held). */
+uint32_t tg__cond_release(struct tg__thread *t, pthread_mutex_t *m,
+                          struct tg__held *save);
+uint32_t tg__cond_release(struct tg__thread *t, pthread_mutex_t *m,
+                          struct tg__held *save)
+{
+    int i = tg__held_find(t, m);
+    if (i < 0)
+        return 0;
+    *save = t->held[i];
+    t->held[i].count = 1;
+    releasing(t, m, false);
+    return save->count;
+}
+
+/* Takes back m's bookkeeping after a condition wait returned. */
+void tg__cond_reacquire(struct tg__thread *t, pthread_mutex_t *m,
+                        const struct tg__held *save, uint32_t stack);
+void tg__cond_reacquire(struct tg__thread *t, pthread_mutex_t *m,
+                        const struct tg__held *save, uint32_t stack)
+{
+    struct tg__lock *l = tg__lock_get(m);
+    if (!l)
+        return;
+    /* No lock-order edge: the wait reacquires what the caller held. */
+    taken(t, l, m, TG_LOBJ_MUTEX, 0, true, save->pc, save->cfa,
+          save->stack ? save->stack : stack);
+    int i = tg__held_find(t, m);
+    if (i >= 0)
+        t->held[i].count = save->count;
+}

@@ -1,0 +1,234 @@
+/*
+ * shim/probes.c: the shim's side of libtangle's probe points
+ * (include/tangle/hooks.h).
+ *
+ * libtangle never calls the pthread lock API, so channels, contexts and
+ * WaitGroups are visible only through these hooks. They map onto the same
+ * log as pthread objects: create/destroy make and end object records, park
+ * and wake set the thread's blocked state (so the watchdog and the leak
+ * report know a thread sits in `chan send` on which channel), and complete
+ * turns each finished operation into a release or acquire event for the
+ * race checker, carrying the per-channel sequence number that pairs a
+ * receive with its send. A completion that failed the way Go would panic
+ * (send on a closed channel, double close, a negative WaitGroup, freeing a
+ * channel someone waits on) is recorded as misuse at the call.
+ */
+#include <errno.h>
+
+#include "shim.h"
+#include "tangle/hooks.h"
+
+static inline struct tg__thread *hook_me(void)
+{
+    struct tg__thread *t = &tg__self;
+    if (likely(t->tstate == TG__T_LIVE && !t->guard))
+        return t;
+    if (t->guard)
+        return NULL;
+    return tg__thread_slow();
+}
+
+static uint32_t log_kind(int kind)
+{
+    switch (kind) {
+    case TG_OBJ_CHAN:  return TG_LOBJ_CHAN;
+    case TG_OBJ_CTX:   return TG_LOBJ_CTX;
+    case TG_OBJ_WG:    return TG_LOBJ_WG;
+    case TG_OBJ_GROUP: return TG_LOBJ_GROUP;
+    case TG_OBJ_POOL:  return TG_LOBJ_POOL;
+    }
+    return 0;
+}
+
+/* The object id of obj, created implicitly (a WaitGroup is a plain value
+ * and is first seen in use). */
+static uint32_t obj_id(struct tg__thread *t, int kind, const void *obj)
+{
+    struct tg__lock *l = tg__lock_get(obj);
+    if (!l)
+        return 0;
+    uint32_t id = atomic_load_explicit(&l->obj, ACQUIRE);
+    if (likely(id != 0 && id != TG__OBJ_BUSY))
+        return id;
+    struct tg__obj_init in = { .kind = log_kind(kind), .flags = TG_OBJF_IMPLICIT };
+    t->guard++;
+    id = tg__obj_id(l, &in);
+    t->guard--;
+    return id;
+}
+
+static void on_create(int kind, const void *obj, const struct tg_obj_info *info)
+{
+    struct tg__thread *t = hook_me();
+    if (!t || !obj)
+        return;
+    struct tg__obj_init in = { .kind = log_kind(kind) };
+    if (info) {
+        switch (kind) {
+        case TG_OBJ_CHAN:
+            in.a = info->elem_size;
+            in.b = info->cap;
+            break;
+        case TG_OBJ_CTX:
+            in.a = (uintptr_t)info->parent;
+            in.b = (uint64_t)info->deadline_ns;
+            if (info->cancelable)
+                in.flags |= TG_OBJF_CANCELABLE;
+            break;
+        case TG_OBJ_GROUP:
+        case TG_OBJ_POOL:
+            in.a = info->cap;
+            in.b = info->workers;
+            in.name = info->name;
+            break;
+        }
+        if (info->owner) {
+            /* Part of another object (a context's Done channel...). */
+            in.owner_addr = (uintptr_t)info->owner;
+            in.flags |= TG_OBJF_INTERNAL;
+        }
+    }
+    t->guard++;
+    tg__obj_create(obj, &in);
+    t->guard--;
+}
+
+static void on_destroy(int kind, const void *obj)
+{
+    struct tg__thread *t = hook_me();
+    if (!t || !obj)
+        return;
+    t->guard++;
+    tg__obj_destroy(obj, kind == TG_OBJ_CTX ? TG_OBJF_FREED : 0);
+    t->guard--;
+}
+
+static uint32_t wait_op(const struct tg_probe *p)
+{
+    switch (p->op) {
+    case TG_PROBE_SEND:           return TG_WAIT_CHAN_SEND;
+    case TG_PROBE_RECV:           return TG_WAIT_CHAN_RECV;
+    case TG_PROBE_SELECT:         return TG_WAIT_SELECT;
+    case TG_PROBE_WG_WAIT:        return TG_WAIT_WG;
+    case TG_PROBE_CTX_WAIT:       return TG_WAIT_CTX;
+    case TG_PROBE_GROUP_WAIT:     return TG_WAIT_GROUP;
+    case TG_PROBE_GROUP_GO:       return TG_WAIT_GROUP_GO;
+    case TG_PROBE_POOL_SUBMIT:    return TG_WAIT_POOL_SUBMIT;
+    case TG_PROBE_POOL_SHUTDOWN:  return TG_WAIT_POOL_SHUTDOWN;
+    }
+    return TG_WAIT_NONE;
+}
+
+static void on_park(const struct tg_probe *p)
+{
+    struct tg__thread *t = hook_me();
+    if (!t)
+        return;
+    const void *obj = p->obj;
+    uint64_t obj2 = 0;
+    if (p->op == TG_PROBE_SELECT) {
+        /* A select waits on all its channels; the first one names it. */
+        obj = NULL;
+        for (size_t i = 0; p->cases && i < p->ncases && !obj; i++)
+            obj = p->cases[i].ch;
+        obj2 = p->ncases;
+    }
+    tg__block(t, wait_op(p), obj, obj2,
+              p->deadline_ns == TG_FOREVER ? INT64_MAX : p->deadline_ns, 0);
+}
+
+static void on_wake(const struct tg_probe *p)
+{
+    struct tg__thread *t = hook_me();
+    (void)p;
+    if (t)
+        tg__unblock(t);
+}
+
+static void misuse_at(struct tg__thread *t, uint32_t sub, const struct tg_probe *p)
+{
+    uint32_t id = obj_id(t, p->kind, p->obj);
+    struct tg_log_object *o = tg__obj_rec(id);
+    /* The earlier stack that explains it: where the channel was closed. */
+    uint32_t s2 = o ? o->event_stack : 0;
+    tg__misuse(sub, p->obj, id, 0, s2, 0);
+}
+
+static void on_complete(const struct tg_probe *p)
+{
+    struct tg__thread *t = hook_me();
+    if (!t || !p->obj)
+        return;
+    uintptr_t a = (uintptr_t)p->obj;
+    uint8_t op = (uint8_t)p->op;
+    switch (p->op) {
+    case TG_PROBE_SEND:
+        if (p->result == -EPIPE)
+            misuse_at(t, TG_MIS_SEND_CLOSED, p);
+        else if (p->result == 0)
+            tg__ev_append(t, TG_EV_RELEASE, op, 0, a, p->seq);
+        break;
+    case TG_PROBE_RECV:
+        if (p->result == 0)
+            tg__ev_append(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
+        break;
+    case TG_PROBE_CLOSE:
+        if (p->result == -EPIPE) {
+            misuse_at(t, TG_MIS_DOUBLE_CLOSE, p);
+        } else if (p->result == 0) {
+            uint32_t id = obj_id(t, p->kind, p->obj);
+            t->guard++;
+            uint32_t s = tg__stack_here();
+            t->guard--;
+            tg__obj_flag(id, TG_OBJF_CLOSED, s);
+            tg__ev_append(t, TG_EV_RELEASE, op, s, a, TG_SEQ_CLOSED);
+        }
+        break;
+    case TG_PROBE_WG_ADD:
+        if (p->result == -ERANGE)
+            misuse_at(t, TG_MIS_WG_NEGATIVE, p);
+        else if (p->result == 0)
+            tg__ev_append(t, TG_EV_RELEASE, op, 0, a, p->seq);
+        break;
+    case TG_PROBE_WG_WAIT:
+    case TG_PROBE_CTX_WAIT:
+    case TG_PROBE_GROUP_WAIT:
+        if (p->result == 0 || p->op == TG_PROBE_CTX_WAIT)
+            tg__ev_append(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
+        break;
+    case TG_PROBE_CTX_CANCEL: {
+        uint32_t id = obj_id(t, p->kind, p->obj);
+        t->guard++;
+        uint32_t s = tg__stack_here();
+        t->guard--;
+        tg__obj_flag(id, p->result == -ETIMEDOUT ? TG_OBJF_EXPIRED
+                                                 : TG_OBJF_CANCELED, s);
+        tg__ev_append(t, TG_EV_RELEASE, op, s, a, 0);
+        break;
+    }
+    case TG_PROBE_FREE:
+        if (p->result == -EBUSY)
+            misuse_at(t, TG_MIS_CHAN_FREE_BUSY, p);
+        break;
+    default:
+        break;
+    }
+}
+
+static const struct tg_hooks hooks = {
+    .version = TG_HOOKS_VERSION,
+    .create = on_create,
+    .destroy = on_destroy,
+    .park = on_park,
+    .wake = on_wake,
+    .complete = on_complete,
+};
+
+/* Looked up by libtangle's constructor with dlsym(RTLD_DEFAULT). NULL
+ * while the shim is not recording, so an untraced run pays nothing. */
+const struct tg_hooks *tangle_shim_hooks(void)
+{
+    if (!tg__on() && !tg__init())
+        return NULL;
+    return &hooks;
+}

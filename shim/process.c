@@ -1,0 +1,389 @@
+/*
+ * shim/process.c: the shim's start and the process's end, in every form.
+ *
+ * The shim starts in its constructor, or earlier if another library's
+ * constructor calls an intercepted function first; real functions are
+ * resolved lazily for the same reason. The final snapshot (how the process
+ * ended, the exit code, the thread that ended it and where) must be written
+ * exactly once whichever way the process goes: return from main (caught by
+ * wrapping main through __libc_start_main), exit, _exit, a fatal signal
+ * (a handler installed only where the program left the default action: it
+ * writes the snapshot, restores the default and lets the signal take its
+ * course, so the program dies as it would have), execve (marked EXECED
+ * just before; undone if the exec fails) or the watchdog ending a
+ * deadlocked process. fork gives the child a new log of its own.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+void *tg__resolve(void **slot, const char *name, const char *version)
+{
+    struct tg__thread *t = &tg__self;
+    t->guard++;
+    void *p = version ? dlvsym(RTLD_NEXT, name, version) : dlsym(RTLD_NEXT, name);
+    t->guard--;
+    if (!p) {
+        static const char msg[] = "tangle: cannot resolve a glibc function; "
+                                  "the preload shim cannot run\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+        write(2, name, strlen(name));
+        abort();
+    }
+    __atomic_store_n(slot, p, __ATOMIC_RELAXED);
+    return p;
+}
+
+/* ---- the shim's own text range, cut from captured stacks ---------------- */
+
+static int self_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t me = (uintptr_t)arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        uintptr_t hi = lo + ph->p_memsz;
+        if (me >= lo && me < hi) {
+            tg__g.self_lo = lo;
+            tg__g.self_hi = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- signals -------------------------------------------------------------- */
+
+static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL,
+                                     SIGTERM, SIGINT, SIGQUIT, SIGHUP };
+#define NFATAL (sizeof fatal_signals / sizeof fatal_signals[0])
+
+static void on_fatal(int sig, siginfo_t *info, void *uc)
+{
+    (void)uc;
+    int saved = errno;
+    tg__finish(TG_PROC_SIGNALED, sig, !tg__self.guard);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    /* A fault returns to the faulting instruction and faults again, now
+     * with the default action; a sent signal is sent again (it stays
+     * pending until this handler returns). */
+    if (!info || info->si_code <= 0 || sig == SIGABRT || sig == SIGTERM ||
+        sig == SIGINT || sig == SIGQUIT || sig == SIGHUP)
+        raise(sig);
+    errno = saved;
+}
+
+static void install_signals(void)
+{
+    for (size_t i = 0; i < NFATAL; i++) {
+        struct sigaction old;
+        if (sigaction(fatal_signals[i], NULL, &old) != 0)
+            continue;
+        /* Only where the default action applies: a program's own handler
+         * (or SIG_IGN) keeps its behaviour untouched. */
+        if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL)
+            continue;
+        if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fatal;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(fatal_signals[i], &sa, NULL);
+    }
+}
+
+/* ---- start ------------------------------------------------------------------ */
+
+bool tg__init(void)
+{
+    int expect = TG__OFF;
+    if (!atomic_compare_exchange_strong(&tg__g.state, &expect, TG__INITING))
+        return atomic_load(&tg__g.state) == TG__ON;
+    struct tg__thread *t = &tg__self;
+    t->guard++;
+    tg__options_parse(&tg__g.opt);
+    dl_iterate_phdr(self_cb, (void *)(uintptr_t)&tg__init);
+    if (!tg__log_open(0)) {
+        atomic_store(&tg__g.state, TG__UNTRACED);
+        t->guard--;
+        return false;
+    }
+    tg__modules_scan();
+    tg__threads_init();
+    install_signals();
+    atomic_store(&tg__g.state, TG__ON);
+    t->guard--;
+    tg__thread_slow();   /* registers the caller (main, usually) */
+    t->guard++;
+    tg__watchdog_start();
+    t->guard--;
+    return true;
+}
+
+__attribute__((constructor)) static void shim_start(void)
+{
+    tg__init();
+}
+
+/* ---- the end ------------------------------------------------------------------ */
+
+void tg__finish(uint32_t proc_state, int code, bool capture_stack)
+{
+    if (!tg__g.hdr)
+        return;
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&tg__g.finished, &expect, 1))
+        return;
+    struct tg__thread *t = &tg__self;
+    t->guard++;
+    struct tg_log_header *h = tg__g.hdr;
+    h->exit_code = code;
+    h->exit_thread = t->id;
+    h->exit_stack = capture_stack ? tg__stack_here() : 0;
+    if (proc_state != TG_PROC_SIGNALED && proc_state != TG_PROC_DEADLOCKED)
+        tg__modules_scan();   /* not in a signal handler: it takes a lock */
+    atomic_store_explicit(&h->end_ns, tg__now(), RELEASE);
+    /* Last: a reader that sees the state sees everything above. */
+    atomic_store_explicit(&h->proc_state, proc_state, RELEASE);
+    t->guard--;
+}
+
+static void exit_code(int code)
+{
+    tg__g.exit_code = code;
+    atomic_store(&tg__g.exit_code_set, 1);
+}
+
+__attribute__((destructor)) static void shim_end(void)
+{
+    if (tg__on())
+        tg__finish(TG_PROC_EXITED, tg__g.exit_code, true);
+}
+
+REAL_FN(void, exit, (int)) __attribute__((noreturn));
+REAL_FN(void, _exit, (int)) __attribute__((noreturn));
+REAL_FN(void, _Exit, (int)) __attribute__((noreturn));
+
+void exit(int code)
+{
+    exit_code(code);
+    REAL(exit)(code);
+}
+
+void _exit(int code)
+{
+    if (tg__on())
+        tg__finish(TG_PROC_EXITED, code, true);
+    REAL(_exit)(code);
+}
+
+void _Exit(int code)
+{
+    if (tg__on())
+        tg__finish(TG_PROC_EXITED, code, true);
+    REAL(_Exit)(code);
+}
+
+/* Return from main: glibc calls exit() internally, past the PLT, so main
+ * itself is wrapped to learn its return value. */
+typedef int (*main_fn)(int, char **, char **);
+static main_fn real_main;
+
+static int main_wrapper(int argc, char **argv, char **envp)
+{
+    int rc = real_main(argc, argv, envp);
+    exit_code(rc);
+    return rc;
+}
+
+typedef int (*start_fn)(main_fn, int, char **, void (*)(void), void (*)(void),
+                        void (*)(void), void *);
+static start_fn real___libc_start_main;
+
+int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void),
+                      void (*fini)(void), void (*rtld_fini)(void), void *stack)
+{
+    /* Programs linked before glibc 2.34 pass their own init/fini and need
+     * the old entry point, which calls them. */
+    if (init)
+        real___libc_start_main =
+            (start_fn)dlvsym(RTLD_NEXT, "__libc_start_main", "GLIBC_2.2.5");
+    if (!real___libc_start_main)
+        REAL(__libc_start_main);
+    real_main = main;
+    return real___libc_start_main(main_wrapper, argc, argv, init, fini,
+                                  rtld_fini, stack);
+}
+
+/* ---- fork and exec ------------------------------------------------------------- */
+
+REAL_FN(pid_t, fork, (void));
+
+void tg__events_reset(void);
+
+pid_t fork(void)
+{
+    int parent = getpid();
+    pid_t pid = REAL(fork)();
+    if (pid != 0 || !tg__on())
+        return pid;
+    /* The child: one thread, the parent's tables. Start a log of its own. */
+    struct tg__thread *t = &tg__self;
+    t->guard++;
+    tg__locks_reset();
+    tg__edges_reset();
+    tg__stacks_reset();
+    tg__modules_forget();
+    tg__events_reset();
+    tg__g.watchdog_running = false;
+    tg__g.hdr = NULL;
+    if (!tg__log_open(parent)) {
+        atomic_store(&tg__g.state, TG__UNTRACED);
+        t->guard--;
+        return pid;
+    }
+    tg__modules_scan();
+    t->guard--;
+    tg__thread_after_fork();
+    t->guard++;
+    tg__watchdog_start();
+    t->guard--;
+    return pid;
+}
+
+REAL_FN(int, execve, (const char *, char *const[], char *const[]));
+REAL_FN(int, execv, (const char *, char *const[]));
+REAL_FN(int, execvp, (const char *, char *const[]));
+REAL_FN(int, execvpe, (const char *, char *const[], char *const[]));
+REAL_FN(int, fexecve, (int, char *const[], char *const[]));
+
+/* Marks the log before the image is replaced; returns whether it did. */
+static bool before_exec(void)
+{
+    if (!tg__on() || atomic_load(&tg__g.finished))
+        return false;
+    tg__finish(TG_PROC_EXECED, 0, true);
+    return true;
+}
+
+/* The exec failed: the process goes on. */
+static void exec_failed(bool marked)
+{
+    if (!marked)
+        return;
+    int e = errno;
+    struct tg_log_header *h = tg__g.hdr;
+    atomic_store_explicit(&h->proc_state, TG_PROC_RUNNING, RELEASE);
+    atomic_store_explicit(&h->end_ns, 0, RELEASE);
+    atomic_store(&tg__g.finished, 0);
+    errno = e;
+}
+
+int execve(const char *path, char *const argv[], char *const envp[])
+{
+    bool m = before_exec();
+    int rc = REAL(execve)(path, argv, envp);
+    exec_failed(m);
+    return rc;
+}
+
+int execv(const char *path, char *const argv[])
+{
+    bool m = before_exec();
+    int rc = REAL(execv)(path, argv);
+    exec_failed(m);
+    return rc;
+}
+
+int execvp(const char *file, char *const argv[])
+{
+    bool m = before_exec();
+    int rc = REAL(execvp)(file, argv);
+    exec_failed(m);
+    return rc;
+}
+
+int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    bool m = before_exec();
+    int rc = REAL(execvpe)(file, argv, envp);
+    exec_failed(m);
+    return rc;
+}
+
+int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    bool m = before_exec();
+    int rc = REAL(fexecve)(fd, argv, envp);
+    exec_failed(m);
+    return rc;
+}
+
+/* The execl family takes its arguments inline; collect them and go
+ * through the vector forms above. */
+#define MAX_EXEC_ARGS 4096
+static int collect_args(const char *arg0, va_list ap, char **argv,
+                        char ***envp)
+{
+    int n = 0;
+    argv[n++] = (char *)arg0;
+    while (arg0 && n < MAX_EXEC_ARGS - 1) {
+        char *a = va_arg(ap, char *);
+        argv[n++] = a;
+        if (!a)
+            break;
+    }
+    if (n == MAX_EXEC_ARGS - 1)
+        argv[n] = NULL;
+    if (envp)
+        *envp = va_arg(ap, char **);
+    return n;
+}
+
+int execl(const char *path, const char *arg, ...)
+{
+    char *argv[MAX_EXEC_ARGS];
+    va_list ap;
+    va_start(ap, arg);
+    collect_args(arg, ap, argv, NULL);
+    va_end(ap);
+    return execv(path, argv);
+}
+
+int execlp(const char *file, const char *arg, ...)
+{
+    char *argv[MAX_EXEC_ARGS];
+    va_list ap;
+    va_start(ap, arg);
+    collect_args(arg, ap, argv, NULL);
+    va_end(ap);
+    return execvp(file, argv);
+}
+
+int execle(const char *path, const char *arg, ...)
+{
+    char *argv[MAX_EXEC_ARGS];
+    char **envp;
+    va_list ap;
+    va_start(ap, arg);
+    collect_args(arg, ap, argv, &envp);
+    va_end(ap);
+    return execve(path, argv, envp);
+}

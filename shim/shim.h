@@ -1,0 +1,362 @@
+/*
+ * shim/shim.h: the preload shim's internal API, shared by its files (and by
+ * the race checker's entry points, shim/tsan.c, which builds on it).
+ *
+ * The shim keeps three kinds of state. The log (include/tangle/log.h), a
+ * shared mapping that outlives the process, holds everything a report
+ * needs. Private anonymous maps hold the indexes that make the log cheap to
+ * write: the lock table (per-lock state keyed by address), the stack
+ * hash-cons index and the lock-order edge index; all are lock-free
+ * open-addressed tables that never move or shrink. Thread-local state
+ * (struct tg__thread) holds what only the thread itself writes: its log
+ * record, its held-lock set, its event chunk and a small cache of known
+ * lock-order edges. Everything the shim does on the program's behalf runs
+ * under the thread's recursion guard, so calls the shim itself causes
+ * (dlsym, libunwind, dladdr) go straight to glibc.
+ */
+#ifndef TANGLE_SHIM_H
+#define TANGLE_SHIM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "tangle/log.h"
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define RELAXED memory_order_relaxed
+#define ACQUIRE memory_order_acquire
+#define RELEASE memory_order_release
+
+/* ---- real functions --------------------------------------------------- */
+
+/* Resolves the next definition of `name` (at `version` when non-NULL) once
+ * and caches it in *slot. Safe before the constructor ran and from any
+ * thread: racing resolvers store the same value. Aborts with a message if
+ * glibc lacks the symbol, since the program could not run anyway. */
+void *tg__resolve(void **slot, const char *name, const char *version);
+
+/* Declares `real_NAME` and a resolver `REAL(NAME)` evaluating to it. */
+#define REAL_FN(ret, name, args) \
+    static ret (*real_##name) args
+#define REAL(name) \
+    (likely(__atomic_load_n(&real_##name, __ATOMIC_RELAXED) != NULL) \
+        ? real_##name \
+        : (__typeof__(real_##name))tg__resolve((void **)&real_##name, #name, NULL))
+#define REALV(name, ver) \
+    (likely(__atomic_load_n(&real_##name, __ATOMIC_RELAXED) != NULL) \
+        ? real_##name \
+        : (__typeof__(real_##name))tg__resolve((void **)&real_##name, #name, ver))
+
+/* ---- options and global state ------------------------------------------ */
+
+struct tg__options {
+    bool full;              /* mode=full (or race=1) */
+    bool race;
+    bool deadlock_abort;
+    bool verbose;
+    unsigned watchdog_ms;   /* 0: no watchdog */
+    unsigned stack_depth;   /* 1..TG_LOG_MAX_FRAMES */
+    unsigned events_mb;
+};
+
+enum { TG__OFF = 0, TG__INITING, TG__ON, TG__UNTRACED };
+
+struct tg__global {
+    _Atomic int state;          /* TG__* */
+    struct tg__options opt;
+    int fd;
+    char *base;                 /* the mapped log */
+    uint64_t size;
+    struct tg_log_header *hdr;
+    char *sec[TG_SEC_COUNT];    /* section starts */
+    uint64_t cap[TG_SEC_COUNT]; /* records (fixed) or bytes (variable) */
+    uintptr_t self_lo, self_hi; /* the shim's own text, skipped in stacks */
+    _Atomic int finished;       /* final snapshot written */
+    int pid;
+    _Atomic uint32_t exit_code_set;
+    int exit_code;
+    pthread_t watchdog;
+    bool watchdog_running;
+};
+
+extern struct tg__global tg__g;
+
+/* True while the shim records. One relaxed load: the hot path's first test. */
+static inline bool tg__on(void)
+{
+    return atomic_load_explicit(&tg__g.state, RELAXED) == TG__ON;
+}
+
+/* Starts the shim if it was not (constructor, or the first intercepted call
+ * if another library's constructor calls in first). Returns tg__on(). */
+bool tg__init(void);
+
+/* Monotonic and realtime clocks in ns. */
+static inline uint64_t tg__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Converts an absolute timespec on `clock` to a CLOCK_MONOTONIC deadline in
+ * ns (INT64_MAX for NULL). */
+int64_t tg__deadline(clockid_t clock, const struct timespec *abs);
+
+/* Reserves one fixed-size record of section `sec`. Returns it zeroed (the
+ * file is sparse and never reused), or NULL after counting a drop. */
+void *tg__rec_alloc(int sec, uint32_t *id_out);
+/* Record `id` (index + 1) of a fixed-size section, or NULL if out of range. */
+void *tg__rec_get(int sec, uint32_t id);
+
+/* Writes one line "tangle: ..." on stderr with write(2). */
+void tg__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- per-thread state ---------------------------------------------------- */
+
+#define TG__MAX_HELD 64
+#define TG__ECACHE   64
+
+struct tg__held {
+    uintptr_t addr;
+    uint32_t obj;
+    uint32_t stack;      /* acquisition stack if taken after a wait, else 0 */
+    uintptr_t pc;        /* acquisition site (caller's return address) */
+    uintptr_t cfa;       /* caller's stack pointer at the acquisition */
+    uint32_t mode;       /* 0 exclusive, 1 read */
+    uint32_t count;      /* recursive depth */
+};
+
+enum { TG__T_NEW = 0, TG__T_LIVE, TG__T_UNTRACKED, TG__T_DEAD };
+
+struct tg__thread {
+    int guard;                  /* >0: inside the shim, pass calls through */
+    int tstate;                 /* TG__T_* */
+    uint32_t id;                /* log thread id, 0 when untracked */
+    struct tg_log_thread *rec;
+    uint32_t nheld;             /* entries in held[] */
+    uint32_t held_lost;         /* acquisitions beyond TG__MAX_HELD */
+    struct tg__held held[TG__MAX_HELD];
+    /* event stream */
+    struct tg_log_chunk *chunk;
+    struct tg_log_event *ev;
+    uint32_t ev_used, ev_cap;
+    uint64_t chunk_gen, chunk_seq;
+    /* known lock-order edges: key -> edge index + 1 */
+    uint64_t ekey[TG__ECACHE];
+    uint32_t eidx[TG__ECACHE];
+    int exit_how;               /* 1 pthread_exit, 2 returned */
+    bool wrapped;               /* started by the shim's start routine */
+    uint32_t exit_stack;
+    void (*once_fn)(void);      /* pthread_once routine being run */
+    void *once_ctl;
+};
+
+extern __thread struct tg__thread tg__self;
+
+/* The calling thread's state, registered in the thread table on first
+ * contact. Returns NULL when the shim is off or the thread is untracked
+ * (table full, or exiting). Cheap when already registered. */
+struct tg__thread *tg__thread_slow(void);
+static inline struct tg__thread *tg__me(void)
+{
+    struct tg__thread *t = &tg__self;
+    if (likely(t->tstate == TG__T_LIVE))
+        return t;
+    return tg__thread_slow();
+}
+
+/* Blocked-state bookkeeping on the thread record (seqlock writer side).
+ * tg__block captures the caller's stack (skipping the shim) unless
+ * `stack` is non-zero. */
+void tg__block(struct tg__thread *t, uint32_t op, const void *obj,
+               uint64_t obj2, int64_t deadline_ns, uint32_t stack);
+void tg__unblock(struct tg__thread *t);
+
+/* Opens / closes a seqlock write section on the thread's record. */
+static inline void tg__seq_begin(struct tg_log_thread *r)
+{
+    uint32_t s = atomic_load_explicit(&r->seq, RELAXED);
+    atomic_store_explicit(&r->seq, s + 1, RELAXED);
+    atomic_thread_fence(memory_order_release);
+}
+static inline void tg__seq_end(struct tg_log_thread *r)
+{
+    uint32_t s = atomic_load_explicit(&r->seq, RELAXED);
+    atomic_store_explicit(&r->seq, s + 1, RELEASE);
+}
+
+/* Finds the log record of a live thread by pthread_t (latest first), 0. */
+uint32_t tg__thread_by_pthread(pthread_t pt);
+/* Records the calling thread's end (exit or cancel): held-lock misuse,
+ * state EXITED. Idempotent. */
+void tg__thread_exit(struct tg__thread *t);
+/* Forgets every other thread after fork and registers the caller anew. */
+void tg__thread_after_fork(void);
+/* Thread-table setup at init: creates the key whose destructor notices
+ * threads that were not created through pthread_create. */
+void tg__threads_init(void);
+
+/* ---- stacks and modules -------------------------------------------------- */
+
+/* Captures the calling thread's stack, innermost first, without the shim's
+ * own frames, and returns its id in the stack table (hash-consed: equal
+ * stacks share one id). 0 when the table is full or the shim is off. The
+ * caller must hold the recursion guard or accept that libunwind's own
+ * calls are traced. */
+uint32_t tg__stack_here(void);
+/* Same, also returning up to `max` frames' pcs and stack pointers (for
+ * relating an earlier acquisition site to the current stack). */
+uint32_t tg__stack_here_sp(uintptr_t *pcs, uintptr_t *sps, int *n, int max);
+/* Hash-conses pcs[0..n) into the stack table. */
+uint32_t tg__stack_intern(const uintptr_t *pcs, int n);
+/* Records modules loaded since the last call (dl_iterate_phdr adds/subs). */
+void tg__modules_scan(void);
+/* Forgets the private stack index and known modules (after fork, with a
+ * new log). */
+void tg__stacks_reset(void);
+void tg__modules_forget(void);
+
+/* ---- objects and the lock table -------------------------------------------- */
+
+enum {
+    TG__LK_SEEN_LOCK  = 1u << 0,   /* acquired under the shim at least once */
+    TG__LK_TWO_MUTEX  = 1u << 1,   /* cond: two-mutex misuse reported */
+    TG__LK_TYPE_KNOWN = 1u << 2,
+};
+
+/* Per-address state, in a private lock-free table. An entry, once claimed
+ * for an address, stays; destroying the object clears `obj`, and the next
+ * use creates a new log object (generation + 1). */
+struct tg__lock {
+    _Atomic uintptr_t addr;
+    _Atomic uint32_t obj;        /* log object id; 0 none; TG__OBJ_BUSY */
+    _Atomic uint32_t owner;      /* exclusive holder's thread id */
+    _Atomic uint32_t generation;
+    _Atomic uint32_t releases;   /* sync sequence: releases so far */
+    _Atomic uint32_t readers;    /* rwlock: read holders */
+    _Atomic uint32_t waiters;    /* cond / barrier: threads inside wait */
+    _Atomic uint32_t aux;        /* cond: its mutex's object id; barrier:
+                                    arrivals */
+    _Atomic uint32_t flags;      /* TG__LK_* */
+    uint32_t kind;               /* enum tg_log_obj_kind */
+    uint32_t pad;
+};
+#define TG__OBJ_BUSY UINT32_MAX
+
+/* The entry for addr, claimed if new; NULL if the table is full (counted
+ * as a dropped object). Lock-free; no allocation. */
+struct tg__lock *tg__lock_get(const void *addr);
+/* The entry for addr if it exists, else NULL. */
+struct tg__lock *tg__lock_find(const void *addr);
+
+struct tg__obj_init {
+    uint32_t kind;          /* enum tg_log_obj_kind */
+    uint32_t flags;         /* TG_OBJF_* at creation */
+    uint32_t stack;         /* 0: captured here */
+    uint64_t a, b, owner_addr;
+    const char *name;
+};
+
+/* The log object id of entry l, creating the record (with `in`) if the
+ * address has none in its current generation. 0 if the table is full. */
+uint32_t tg__obj_id(struct tg__lock *l, const struct tg__obj_init *in);
+/* Creates a new object for addr now, ending any earlier generation. */
+uint32_t tg__obj_create(const void *addr, const struct tg__obj_init *in);
+/* Marks the object at addr destroyed (flags, stack, time) and detaches the
+ * address so its next use is a new object. */
+void tg__obj_destroy(const void *addr, uint32_t extra_flags);
+/* The log record of object id, or NULL. */
+struct tg_log_object *tg__obj_rec(uint32_t id);
+/* Sets flags on an object's record, after writing the event fields. */
+void tg__obj_flag(uint32_t id, uint32_t flags, uint32_t event_stack);
+/* Forgets the private lock table (after fork). */
+void tg__locks_reset(void);
+/* Stores a string in the string section; returns its id or 0. */
+uint32_t tg__string(const char *s);
+
+/* ---- held locks and the lock-order graph ---------------------------------- */
+
+/* Called with the lock acquired by the caller: pushes it on the held set,
+ * mirrors it to the thread record and, unless `tried`, records lock-order
+ * edges from every held lock. pc/cfa: the caller's acquisition site. */
+void tg__acquired(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
+                  const void *addr, uint32_t mode, bool tried,
+                  uintptr_t pc, uintptr_t cfa, uint32_t stack);
+/* Index of addr in t's held set (innermost first), or -1. */
+int tg__held_find(struct tg__thread *t, const void *addr);
+/* Releases held entry i once: false while a recursive count remains,
+ * true when the entry left the set. */
+bool tg__held_remove(struct tg__thread *t, int i);
+/* Forgets the private edge index (after fork). */
+void tg__edges_reset(void);
+
+/* ---- findings ------------------------------------------------------------ */
+
+/* Appends a finding; the caller fills the struct except commit. */
+void tg__finding_add(struct tg_log_finding *f);
+/* A misuse finding by the calling thread: `stack` 0 captures it here. */
+void tg__misuse(uint32_t subkind, const void *obj, uint32_t obj_id,
+                uint32_t stack, uint32_t stack2, uint32_t thread2);
+
+/* ---- the event stream ------------------------------------------------------ */
+
+/* Takes a new chunk for t; false when none (full mode, section full: the
+ * event is then counted as dropped). */
+bool tg__ev_chunk(struct tg__thread *t);
+/* Restarts chunk numbering (after fork, with a new log). */
+void tg__events_reset(void);
+
+/* Appends one event to the calling thread's chunk. Lock-free, no
+ * allocation; drops (and counts) when the stream is full in full mode. */
+static inline void tg__ev_append(struct tg__thread *t, uint8_t type,
+                                 uint8_t size, uint32_t stack,
+                                 uint64_t addr, uint64_t arg)
+{
+    if (unlikely(t->ev_used >= t->ev_cap ||
+                 atomic_load_explicit(&t->chunk->generation, RELAXED)
+                     != t->chunk_gen)) {
+        if (!tg__ev_chunk(t))
+            return;
+    }
+    struct tg_log_event *e = &t->ev[t->ev_used];
+    e->type = type;
+    e->size = size;
+    e->flags = 0;
+    e->stack = stack;
+    e->addr = addr;
+    e->arg = arg;
+    t->ev_used++;
+    /* Release: a reader that sees the new count sees the event. */
+    atomic_store_explicit(&t->chunk->used, t->ev_used, RELEASE);
+}
+
+/* ---- subsystems ---------------------------------------------------------- */
+
+void tg__watchdog_start(void);
+/* Starts a thread of the shim's own, flagged TG_THRF_INTERNAL. Returns 0 or
+ * a negative errno. */
+int tg__internal_thread(pthread_t *th, void *(*fn)(void *), void *arg);
+
+/* The check API's annotations. Weak definitions in check.c log them as
+ * plain events; the race checker (shim/tsan.c) may define these strongly
+ * to take them over. */
+void tg__annotate_access(const volatile void *addr, size_t size, bool write);
+void tg__annotate_hb(const volatile void *tag, bool before);
+void tg__annotate_ignore(bool begin);
+void tg__annotate_benign(const volatile void *addr, size_t size,
+                         const char *why);
+/* Writes the final snapshot once: proc_state, exit code, the calling
+ * thread and its stack, end time. Later calls do nothing. */
+void tg__finish(uint32_t proc_state, int code, bool capture_stack);
+/* Creates (or, after fork, re-creates) the log. False: run untraced. */
+bool tg__log_open(int parent_pid);
+void tg__options_parse(struct tg__options *o);
+
+#endif

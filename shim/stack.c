@@ -1,0 +1,308 @@
+/*
+ * shim/stack.c: stack capture, the hash-consed stack table, and the module
+ * table that lets the analyzer symbolize stacks after the process is gone.
+ *
+ * Stacks are taken only where a report needs them (thread and object
+ * creation, a park, a new lock-order edge, misuse), with libunwind, and the
+ * shim's own frames are cut off the top so a stack starts at the program's
+ * call. Equal stacks share one record: a private open-addressed index maps
+ * a stack's hash to its id. Insertion is lock-free: the record is written
+ * and committed first, then published in the index with a CAS; a thread
+ * that loses the race uses the winner's id and leaves its own record as an
+ * unreferenced duplicate, which costs space but never correctness.
+ * Whenever a new stack is stored the module list is checked against
+ * dl_iterate_phdr's load/unload counters, so every pc in the table has its
+ * module recorded, including libraries dlopen'ed since the last stack.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "shim.h"
+
+#define INDEX_BITS 20
+#define INDEX_CAP (1u << INDEX_BITS)
+
+static _Atomic uint64_t *stack_index;   /* hash << 32 | id; 0: empty */
+
+static uint32_t hash_pcs(const uintptr_t *pcs, int n)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)n;
+    for (int i = 0; i < n; i++) {
+        h ^= pcs[i];
+        h *= 1099511628211ull;
+        h ^= h >> 29;
+    }
+    uint32_t r = (uint32_t)(h ^ (h >> 32));
+    return r ? r : 1;
+}
+
+static struct tg_log_stack *stack_rec(uint32_t id)
+{
+    uint64_t off = (uint64_t)(id - 1) * 8;
+    if (off >= tg__g.cap[TG_SEC_STACKS])
+        return NULL;
+    return (struct tg_log_stack *)(tg__g.sec[TG_SEC_STACKS] + off);
+}
+
+static bool same_stack(uint32_t id, const uintptr_t *pcs, int n)
+{
+    struct tg_log_stack *s = stack_rec(id);
+    if (!s || s->nframes != (uint32_t)n)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (s->pc[i] != pcs[i])
+            return false;
+    return true;
+}
+
+static bool index_ready(void)
+{
+    if (likely(stack_index != NULL))
+        return true;
+    void *m = mmap(NULL, INDEX_CAP * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return false;
+    void *expect = NULL;
+    if (!__atomic_compare_exchange_n((void **)&stack_index, &expect, m, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        munmap(m, INDEX_CAP * sizeof(uint64_t));
+    return true;
+}
+
+void tg__stacks_reset(void)
+{
+    if (stack_index)
+        madvise((void *)stack_index, INDEX_CAP * sizeof(uint64_t), MADV_DONTNEED);
+}
+
+uint32_t tg__stack_intern(const uintptr_t *pcs, int n)
+{
+    if (n <= 0 || !tg__g.hdr || !index_ready())
+        return 0;
+    if (n > TG_LOG_MAX_FRAMES)
+        n = TG_LOG_MAX_FRAMES;
+    uint32_t h = hash_pcs(pcs, n);
+    uint32_t slot = (h * 2654435761u) >> (32 - INDEX_BITS);
+    uint32_t mine = 0;
+    for (uint32_t probe = 0; probe < 256; probe++) {
+        _Atomic uint64_t *e = &stack_index[(slot + probe) & (INDEX_CAP - 1)];
+        uint64_t v = atomic_load_explicit(e, ACQUIRE);
+        while (v == 0) {
+            if (!mine) {
+                /* Write the record before publishing it. */
+                size_t bytes = sizeof(struct tg_log_stack) + (size_t)n * 8;
+                struct tg_log_section *s = &tg__g.hdr->sec[TG_SEC_STACKS];
+                uint64_t off = atomic_fetch_add_explicit(&s->used, bytes, RELAXED);
+                if (off + bytes > tg__g.cap[TG_SEC_STACKS]) {
+                    atomic_fetch_add_explicit(&s->dropped, 1, RELAXED);
+                    return 0;
+                }
+                tg__modules_scan();
+                struct tg_log_stack *r =
+                    (struct tg_log_stack *)(tg__g.sec[TG_SEC_STACKS] + off);
+                r->nframes = (uint32_t)n;
+                r->hash = h;
+                for (int i = 0; i < n; i++)
+                    r->pc[i] = pcs[i];
+                atomic_store_explicit(&r->commit, TG_LOG_COMMITTED, RELEASE);
+                mine = (uint32_t)(off / 8) + 1;
+            }
+            if (atomic_compare_exchange_weak_explicit(
+                    e, &v, ((uint64_t)h << 32) | mine, memory_order_acq_rel, ACQUIRE))
+                return mine;
+        }
+        if ((uint32_t)(v >> 32) == h && same_stack((uint32_t)v, pcs, n))
+            return (uint32_t)v;
+    }
+    /* Index crowded: the record (if written) is still valid, unshared. */
+    return mine;
+}
+
+/* Drops the shim's own frames (its wrappers on top, its start routine and
+ * main wrapper further down): a stack shows only the program. */
+static int strip_self(uintptr_t *pcs, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (pcs[i] < tg__g.self_lo || pcs[i] >= tg__g.self_hi)
+            pcs[k++] = pcs[i];
+    return k;
+}
+
+uint32_t tg__stack_here(void)
+{
+    if (!tg__g.hdr)
+        return 0;
+    void *buf[TG_LOG_MAX_FRAMES + 16];
+    struct tg__thread *t = &tg__self;
+    t->guard++;
+    int n = unw_backtrace(buf, (int)tg__g.opt.stack_depth + 16);
+    t->guard--;
+    if (n <= 0)
+        return 0;
+    uintptr_t *pcs = (uintptr_t *)buf;
+    n = strip_self(pcs, n);
+    if (n > (int)tg__g.opt.stack_depth)
+        n = (int)tg__g.opt.stack_depth;
+    t->guard++;
+    uint32_t id = tg__stack_intern(pcs, n);
+    t->guard--;
+    return id;
+}
+
+uint32_t tg__stack_here_sp(uintptr_t *pcs, uintptr_t *sps, int *nout, int max)
+{
+    *nout = 0;
+    if (!tg__g.hdr)
+        return 0;
+    struct tg__thread *t = &tg__self;
+    t->guard++;
+    unw_context_t uc;
+    unw_cursor_t c;
+    int n = 0;
+    if (unw_getcontext(&uc) == 0 && unw_init_local(&c, &uc) == 0) {
+        do {
+            unw_word_t ip = 0, sp = 0;
+            unw_get_reg(&c, UNW_REG_IP, &ip);
+            unw_get_reg(&c, UNW_REG_SP, &sp);
+            if (ip >= tg__g.self_lo && ip < tg__g.self_hi)
+                continue;
+            pcs[n] = ip;
+            sps[n] = sp;
+            n++;
+        } while (n < max && unw_step(&c) > 0);
+    }
+    uint32_t id = tg__stack_intern(pcs, n);
+    t->guard--;
+    *nout = n;
+    return id;
+}
+
+/* ---- modules ---------------------------------------------------------- */
+
+static _Atomic int scanning;
+static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
+#define MAX_KNOWN 1024
+static struct { uintptr_t bias; uintptr_t start; } known[MAX_KNOWN];
+static int nknown;
+
+struct scan_ctx {
+    bool first;
+    bool changed;
+};
+
+static void read_build_id(struct dl_phdr_info *info, struct tg_log_module *m)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+        const char *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            size_t name_sz = (nh->n_namesz + 3) & ~3u;
+            size_t desc_sz = (nh->n_descsz + 3) & ~3u;
+            const char *name = p + sizeof *nh;
+            const char *desc = name + name_sz;
+            if (desc + desc_sz > end)
+                break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+                !memcmp(name, "GNU", 4)) {
+                size_t len = nh->n_descsz;
+                if (len > sizeof m->build_id)
+                    len = sizeof m->build_id;
+                memcpy(m->build_id, desc, len);
+                m->build_id_len = (uint32_t)len;
+                return;
+            }
+            p = desc + desc_sz;
+        }
+    }
+}
+
+static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct scan_ctx *cx = arg;
+    if (cx->first) {
+        cx->first = false;
+        if (info->dlpi_adds == seen_adds && info->dlpi_subs == seen_subs)
+            return 1;
+        seen_adds = info->dlpi_adds;
+        seen_subs = info->dlpi_subs;
+        cx->changed = true;
+    }
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        if (a < lo)
+            lo = a;
+        if (a + ph->p_memsz > hi)
+            hi = a + ph->p_memsz;
+    }
+    if (hi == 0)
+        return 0;
+    for (int i = 0; i < nknown; i++)
+        if (known[i].bias == info->dlpi_addr && known[i].start == lo)
+            return 0;
+    uint32_t id;
+    struct tg_log_module *m = tg__rec_alloc(TG_SEC_MODULES, &id);
+    if (!m)
+        return 0;
+    if (nknown < MAX_KNOWN) {
+        known[nknown].bias = info->dlpi_addr;
+        known[nknown].start = lo;
+        nknown++;
+    }
+    m->bias = info->dlpi_addr;
+    m->start = lo;
+    m->end = hi;
+    const char *path = info->dlpi_name;
+    if ((!path || !*path) && tg__g.hdr)
+        path = tg__g.hdr->exe;   /* the main program */
+    if (path) {
+        /* Truncated if longer: the build-id still identifies the file. */
+        size_t len = strnlen(path, sizeof m->path - 1);
+        memcpy(m->path, path, len);
+        m->path[len] = 0;
+    }
+    read_build_id(info, m);
+    m->loaded_ns = tg__now();
+    atomic_store_explicit(&m->commit, TG_LOG_COMMITTED, RELEASE);
+    return 0;
+}
+
+void tg__modules_scan(void)
+{
+    if (!tg__g.hdr)
+        return;
+    /* One scanner at a time; a thread that finds another scanning goes on:
+     * that scan records the same modules. */
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&scanning, &expect, 1))
+        return;
+    struct tg__thread *t = &tg__self;
+    t->guard++;
+    struct scan_ctx cx = { .first = true };
+    dl_iterate_phdr(scan_cb, &cx);
+    t->guard--;
+    atomic_store_explicit(&scanning, 0, RELEASE);
+}
+
+/* After fork the child has a new, empty log: forget what was recorded. */
+void tg__modules_forget(void)
+{
+    nknown = 0;
+    seen_adds = seen_subs = ~0ull;
+}
