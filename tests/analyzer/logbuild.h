@@ -180,7 +180,10 @@ static inline struct tg_log_module *lb_module(struct lb *b, const char *path,
                                               uint64_t end)
 {
     struct tg_log_module *m = lb_rec(b, TG_SEC_MODULES);
-    snprintf(m->path, sizeof m->path, "%s", path);
+    size_t n = strlen(path);
+    if (n >= sizeof m->path)
+        n = sizeof m->path - 1;
+    memcpy(m->path, path, n);
     m->bias = bias;
     m->start = start;
     m->end = end;
