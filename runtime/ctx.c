@@ -15,12 +15,11 @@
  * need no helper thread and no polling: the Done channel carries the
  * deadline as an expiry (internal.h), so whoever blocks on Done wakes at
  * the deadline and cancels the context, and tg_ctx_err compares the clock.
- * The one lock per context guards only its list of children; it is a small
- * futex lock, as the runtime never uses pthread mutexes.
+ * The one lock per context (the runtime's futex lock, never a pthread
+ * mutex) guards only its list of children.
  */
 #include <stdlib.h>
 
-#include "futex.h"
 #include "internal.h"
 
 /* ctx->closed: has the Done channel been closed yet, and is anyone parked
@@ -31,7 +30,7 @@ struct tg_ctx {
     /* 0 while not done; else err in the low 32 bits, cause in the high. */
     _Atomic uint64_t state;
     _Atomic uint32_t closed;
-    _Atomic uint32_t lock;          /* guards first_child and the children's
+    tg__lock_t lock;                /* guards first_child and the children's
                                        prev/next links */
     /* One for the user, one per child still linked. */
     _Atomic uint32_t refs;
@@ -55,37 +54,6 @@ static tg_ctx_t background = { .deadline = TG_FOREVER };
 static __thread int in_cancel;
 
 static void ctx_unref(tg_ctx_t *c);
-
-/* ---- the children lock: three-state futex mutex (0 free, 1 held, 2 held
- * with waiters), so an uncontended pair costs two atomics and no call ---- */
-
-static void lock(_Atomic uint32_t *l)
-{
-    uint32_t c = 0;
-    if (atomic_compare_exchange_strong_explicit(l, &c, 1, memory_order_acquire,
-                                                memory_order_relaxed))
-        return;
-    for (int spin = 0; spin < 64 && c == 1; spin++) {
-        c = atomic_load_explicit(l, memory_order_relaxed);
-        if (c == 0 &&
-            atomic_compare_exchange_strong_explicit(l, &c, 1,
-                                                    memory_order_acquire,
-                                                    memory_order_relaxed))
-            return;
-    }
-    if (c != 2)
-        c = atomic_exchange_explicit(l, 2, memory_order_acquire);
-    while (c != 0) {
-        tg__futex_wait(l, 2, TG_FOREVER);
-        c = atomic_exchange_explicit(l, 2, memory_order_acquire);
-    }
-}
-
-static void unlock(_Atomic uint32_t *l)
-{
-    if (atomic_exchange_explicit(l, 0, memory_order_release) == 2)
-        tg__futex_wake(l, 1);
-}
 
 /* ---- small helpers ---- */
 
@@ -212,7 +180,7 @@ static void cancel_tree(tg_ctx_t *root, uint64_t st)
         tg_ctx_t *c = stack;
         stack = c->walk_next;
         finish_cancel(c, st);
-        lock(&c->lock);
+        tg__lock(&c->lock);
         for (tg_ctx_t *k = c->first_child; k; k = k->next_sib) {
             expect = 0;
             /* A child whose refs are 0 is being reclaimed: nobody can
@@ -225,7 +193,7 @@ static void cancel_tree(tg_ctx_t *root, uint64_t st)
                 stack = k;
             }
         }
-        unlock(&c->lock);
+        tg__unlock(&c->lock);
         ctx_unref(c);
     }
     in_cancel--;
@@ -264,14 +232,14 @@ static void ctx_unref(tg_ctx_t *c)
         tg_ctx_t *parent = c->parent;
         atomic_store_explicit(&c->dying, true, memory_order_release);
         if (parent) {
-            lock(&parent->lock);
+            tg__lock(&parent->lock);
             if (c->prev_sib)
                 c->prev_sib->next_sib = c->next_sib;
             else
                 parent->first_child = c->next_sib;
             if (c->next_sib)
                 c->next_sib->prev_sib = c->prev_sib;
-            unlock(&parent->lock);
+            tg__unlock(&parent->lock);
         }
         const struct tg_hooks *h = tg__hooks_get();
         if (h && h->destroy)
@@ -333,7 +301,7 @@ static int ctx_new(tg_ctx_t *parent, int64_t own_deadline, const void *owner,
     uint64_t inherited = 0;
     if (parent) {
         atomic_fetch_add_explicit(&parent->refs, 1, memory_order_relaxed);
-        lock(&parent->lock);
+        tg__lock(&parent->lock);
         inherited = atomic_load_explicit(&parent->state, memory_order_acquire);
         if (inherited)
             atomic_store_explicit(&c->state, inherited, memory_order_release);
@@ -341,7 +309,7 @@ static int ctx_new(tg_ctx_t *parent, int64_t own_deadline, const void *owner,
         if (c->next_sib)
             c->next_sib->prev_sib = c;
         parent->first_child = c;
-        unlock(&parent->lock);
+        tg__unlock(&parent->lock);
     }
     if (inherited)
         finish_cancel(c, inherited);
@@ -374,13 +342,8 @@ int tg_ctx_with_cancel(tg_ctx_t *parent, tg_ctx_t **out)
 
 int tg_ctx_with_timeout(tg_ctx_t *parent, int64_t timeout_ns, tg_ctx_t **out)
 {
-    int64_t now = tg_now();
-    int64_t deadline;
-    if (timeout_ns >= TG_FOREVER - now)
-        deadline = TG_FOREVER;
-    else
-        deadline = now + timeout_ns;   /* negative: born expired, as Go */
-    return ctx_new(parent, deadline, NULL, out);
+    /* timeout <= 0: born expired, as in Go. */
+    return ctx_new(parent, tg__deadline_after(timeout_ns), NULL, out);
 }
 
 int tg_ctx_with_deadline(tg_ctx_t *parent, int64_t deadline_ns, tg_ctx_t **out)

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "futex.h"
 #include "internal.h"
 
 /* ctx.c: tg_ctx_with_cancel whose context the probes see as owned by

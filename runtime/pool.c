@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "futex.h"
 #include "internal.h"
 
 #define NAME_MAX_LEN 15            /* the kernel keeps 15 bytes of a name */
@@ -229,9 +228,7 @@ int tg_pool_submit_ctx(tg_pool_t *p, tg_job_fn fn, void *arg, tg_ctx_t *ctx)
 int tg_pool_submit_timeout(tg_pool_t *p, tg_job_fn fn, void *arg,
                            int64_t timeout_ns)
 {
-    int64_t now = tg_now();
-    int64_t deadline = timeout_ns >= TG_FOREVER - now ? TG_FOREVER
-                                                      : now + timeout_ns;
+    int64_t deadline = tg__deadline_after(timeout_ns);
     return submit(p, fn, arg, SUBMIT_DEADLINE, NULL, deadline);
 }
 

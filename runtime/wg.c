@@ -22,7 +22,6 @@
  */
 #include <sched.h>
 
-#include "futex.h"
 #include "internal.h"
 
 #define CNT_MASK    0xffffffffull
@@ -188,9 +187,7 @@ int tg_wg_wait(tg_wg_t *wg)
 
 int tg_wg_wait_timeout(tg_wg_t *wg, int64_t timeout_ns)
 {
-    int64_t now = tg_now();
-    int64_t deadline = timeout_ns >= TG_FOREVER - now ? TG_FOREVER
-                                                      : now + timeout_ns;
+    int64_t deadline = tg__deadline_after(timeout_ns);
     return wg_wait(wg, deadline);
 }
 
