@@ -22,12 +22,15 @@ BUILD=${BUILD:-$TOP/build}
 TANGLE=$BUILD/bin/tangle
 SHIM=${TANGLE_PRELOAD:-$BUILD/lib/libtangle-preload.so}
 RACE_OUT=$BUILD/samples-race
+KEEP=$BUILD/demo   # every run's full output and JSON report, for a closer look
+MAX_LINES=80       # longer output is cut on screen (the file keeps all)
 RUN_TIMEOUT=20     # tangle run --timeout, per run
 HARD_TIMEOUT=90    # in case tangle itself hangs
 BARE_TIMEOUT=10
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tangle-demo.XXXXXX") || exit 70
 trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$KEEP" || exit 70
 
 if [ -t 1 ]; then
   bold=$'\e[1m' dim=$'\e[2m' red=$'\e[31m' green=$'\e[32m' yellow=$'\e[33m'
@@ -179,6 +182,16 @@ record() {  # name expected found status note
 
 indent() { sed 's/^/    /'; }
 
+# Shows a run's output, indented, cut after MAX_LINES lines.
+show() {  # file
+  local n
+  n=$(wc -l < "$1")
+  head -n $MAX_LINES "$1" | indent
+  [ "$n" -gt $MAX_LINES ] && printf '    %s... %d more lines in %s%s\n' "$dim" \
+    $((n - MAX_LINES)) "${1#$TOP/}" "$off"
+  return 0
+}
+
 # Builds a race sample with `tangle cc`; prints the binary's path.
 build_race() {  # name
   local out=$RACE_OUT/$1
@@ -229,8 +242,9 @@ run_sample() {  # name
   # Without the detector: the program alone, to show what it does.
   if [ $have_detector = 0 ] || { [ $race = 1 ] && [ $have_race_cc = 0 ]; }; then
     printf '%s$ %s%s\n' "$dim" "${bin#$TOP/}" "$off"
-    timeout -k 2 $BARE_TIMEOUT "$bin" 2>&1 | indent
-    rc=${PIPESTATUS[0]}
+    timeout -k 2 $BARE_TIMEOUT "$bin" >"$KEEP/$name.txt" 2>&1
+    rc=$?
+    show "$KEEP/$name.txt"
     if [ $have_detector = 0 ]; then note="detector not built yet"; else
       note="race build not available yet (no 'tangle cc')"; fi
     if [ "$rc" = 124 ] && [ -n "$hangs" ]; then
@@ -256,14 +270,16 @@ run_sample() {  # name
   printf '%s$ tangle run --timeout %s %s-- %s%s\n' "$dim" $RUN_TIMEOUT \
     "${extra[*]}${extra:+ }" "${bin#$TOP/}" "$off"
   timeout -k 5 $HARD_TIMEOUT "$TANGLE" run --timeout $RUN_TIMEOUT \
-    "${extra[@]}" --format text -- "$bin" 2>&1 | indent
+    "${extra[@]}" --format text -- "$bin" >"$KEEP/$name.txt" 2>&1
+  show "$KEEP/$name.txt"
 
   # The run the check reads.
+  rm -f "$KEEP/$name.json"
   timeout -k 5 $HARD_TIMEOUT "$TANGLE" run --timeout $RUN_TIMEOUT \
-    "${extra[@]}" --format json -o "$WORK/$name.json" -- "$bin" \
+    "${extra[@]}" --format json -o "$KEEP/$name.json" -- "$bin" \
     >"$WORK/$name.out" 2>&1
   rc=$?
-  check_report "$WORK/$name.json" "$WORK/$name.expect" "$WORK/$name.allow" \
+  check_report "$KEEP/$name.json" "$WORK/$name.expect" "$WORK/$name.allow" \
     > "$WORK/$name.check"
   local verdict=$?
   found=$(head -n 1 "$WORK/$name.check")
@@ -322,6 +338,7 @@ for name in "${names[@]}"; do
   run_sample "$name"
 done
 
+printf '\n(each run'"'"'s full output and JSON report: %s/)\n' "${KEEP#$TOP/}"
 printf '\n%s── summary %s%s\n' "$bold" \
   "$(printf '─%.0s' $(seq 1 55))" "$off"
 printf '%-24s %-22s %-22s %s\n' sample expected found result
