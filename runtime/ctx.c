@@ -244,12 +244,12 @@ static void ctx_unref(tg_ctx_t *c)
         const struct tg_hooks *h = tg__hooks_get();
         if (h && h->destroy)
             h->destroy(TG_OBJ_CTX, c);
-        /* -EBUSY means a thread is still parked on Done of a freed
-         * context, which chan.c reports; the channel is then left alone
-         * rather than freed under it. */
-        if (c->done && tg_chan_free(c->done) == 0)
-            c->done = NULL;
-        free(c);
+        /* -EBUSY: a thread is still parked on Done of a context its
+         * owner freed (chan.c reports it). Both stay allocated: the
+         * channel's expiry still points at c, and a leak is the lesser
+         * harm than freeing memory under a sleeper. */
+        if (!c->done || tg_chan_free(c->done) == 0)
+            free(c);
         c = parent;
     }
 }
