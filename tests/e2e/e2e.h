@@ -227,6 +227,12 @@ static inline void e2e_start(struct e2e_run *r, char *const argv[])
         dup2(in, 0);
         dup2(out, 1);
         dup2(err, 2);
+        /* Criterion's sandbox (BoxFort) hands its workers a map of
+         * shared arenas by fd and environment; a Criterion binary started
+         * from here would take itself for such a worker and abort. */
+        close_range(3, ~0u, 0);
+        unsetenv("BXFI_MAP");
+        unsetenv("GMON_OUT_PREFIX");
         /* The runner may itself run under a preload; the child must see
          * only what the test asks for. */
         unsetenv("LD_PRELOAD");

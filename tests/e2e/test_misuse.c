@@ -14,24 +14,39 @@
 
 TestSuite(misuse, .fini = e2e_cleanup);
 
-/* Runs mode `subkind` of misuse.c and checks the finding; rel_func NULL
- * when the misuse has no earlier call to point at. Returns the run. */
-static void check_misuse(struct e2e_run *r, const char *subkind,
-                         const char *func, const char *marker,
-                         const char *rel_func, const char *rel_marker)
+/* Runs `misuse MODE` and checks the finding of subkind: its stack names
+ * func at the marked line and its related stack names rel_func (at the
+ * marked line; rel_marker NULL: any line of it, where more than one
+ * earlier call could fairly explain it). rel_func NULL when the misuse
+ * has no earlier call to point at. */
+static void check_misuse_mode(struct e2e_run *r, const char *mode,
+                              const char *subkind, const char *func,
+                              const char *marker, const char *rel_func,
+                              const char *rel_marker)
 {
     e2e_init(r);
-    e2e_run(r, NULL, "misuse", subkind, NULL);
+    e2e_run(r, NULL, "misuse", mode, NULL);
     e2e_assert_report(r);
     cr_assert_eq(r->status, E2E_EXIT_FINDINGS, "exit %d; stderr:\n%s",
                  r->status, r->err);
     json_object *f = e2e_must_find(r, "misuse", subkind, func);
     e2e_assert_frame(e2e_get(f, "stack"), func, SRC, marker);
-    if (rel_func)
+    if (rel_func && rel_marker)
         e2e_assert_frame(e2e_get(f, "related_stack"), rel_func, SRC,
                          rel_marker);
+    else if (rel_func)
+        cr_assert(e2e_stack_has(e2e_get(f, "related_stack"), rel_func, 0),
+                  "related stack must name %s:\n%s", rel_func, e2e_dump(f));
     cr_assert(e2e_int(f, "pid", 0) > 0, "%s", e2e_dump(f));
     cr_assert(e2e_summary(r, "misuse") >= 1, "%s", E2E_REPORT(r));
+}
+
+static void check_misuse(struct e2e_run *r, const char *subkind,
+                         const char *func, const char *marker,
+                         const char *rel_func, const char *rel_marker)
+{
+    check_misuse_mode(r, subkind, subkind, func, marker, rel_func,
+                      rel_marker);
 }
 
 Test(misuse, unlock_of_unlocked_mutex_is_unlock_not_held, .timeout = 120)
@@ -98,12 +113,21 @@ Test(misuse, cond_wait_without_its_mutex_is_cond_wait_unlocked,
     e2e_free(&r);
 }
 
-Test(misuse, one_condition_with_two_mutexes_is_cond_two_mutexes,
+Test(misuse, cond_wait_with_a_never_locked_mutex_is_cond_wait_unlocked,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    check_misuse_mode(&r, "cond-never-locked", "cond-wait-unlocked",
+                      "mode_cond_never_locked", "cwn_wait", NULL, NULL);
+    e2e_free(&r);
+}
+
+Test(misuse, concurrent_waits_with_two_mutexes_are_cond_two_mutexes,
      .timeout = 120)
 {
     struct e2e_run r;
     check_misuse(&r, "cond-two-mutexes", "mode_cond_two_mutexes",
-                 "c2m_second", "mode_cond_two_mutexes", "c2m_first");
+                 "c2m_second", "first_waiter", NULL);
     e2e_free(&r);
 }
 

@@ -114,26 +114,54 @@ static int mode_exit_holding(int argc, char **argv)
     return 0;
 }
 
+/* The mutex was used before (it is a real lock of the program), but the
+ * wait happens without holding it. */
 static int mode_cond_unlocked(int argc, char **argv)
 {
     struct timespec ts;
+    pthread_mutex_lock(&m1);
+    pthread_mutex_unlock(&m1);
     deadline_in(&ts, 20);
     int err = pthread_cond_timedwait(&cv, &m1, &ts); /* LINE:cwu_wait */
     printf("timedwait=%d\n", err);
     return 0;
 }
 
+/* The same mistake with a mutex that nobody ever locked. */
+static int mode_cond_never_locked(int argc, char **argv)
+{
+    struct timespec ts;
+    deadline_in(&ts, 20);
+    int err = pthread_cond_timedwait(&cv, &m2, &ts); /* LINE:cwn_wait */
+    printf("timedwait=%d\n", err);
+    return 0;
+}
+
+static void *first_waiter(void *arg)
+{
+    pthread_mutex_lock(&m1);
+    atomic_store(&worker_tid, prog_tid());
+    pthread_cond_wait(&cv, &m1); /* LINE:c2m_first */
+    pthread_mutex_unlock(&m1);
+    return NULL;
+}
+
+/* Two concurrent waits on one condition with different mutexes (POSIX
+ * leaves that undefined; using another mutex once nobody waits is fine). */
 static int mode_cond_two_mutexes(int argc, char **argv)
 {
     struct timespec ts;
-    pthread_mutex_lock(&m1);
-    deadline_in(&ts, 10);
-    pthread_cond_timedwait(&cv, &m1, &ts); /* LINE:c2m_first */
-    pthread_mutex_unlock(&m1);
+    pthread_t t;
+    pthread_create(&t, NULL, first_waiter, NULL);
+    prog_wait_blocked(prog_wait_tid(&worker_tid));
     pthread_mutex_lock(&m2);
     deadline_in(&ts, 10);
     pthread_cond_timedwait(&cv, &m2, &ts); /* LINE:c2m_second */
     pthread_mutex_unlock(&m2);
+    pthread_mutex_lock(&m1);
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&m1);
+    pthread_join(t, NULL);
     return 0;
 }
 
@@ -203,6 +231,7 @@ int main(int argc, char **argv)
         { "destroy-waited", mode_destroy_waited },
         { "exit-holding-lock", mode_exit_holding },
         { "cond-wait-unlocked", mode_cond_unlocked },
+        { "cond-never-locked", mode_cond_never_locked },
         { "cond-two-mutexes", mode_cond_two_mutexes },
         { "wg-negative", mode_wg_negative },
         { "send-on-closed", mode_send_on_closed },
