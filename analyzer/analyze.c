@@ -129,7 +129,8 @@ struct an_report *analyze_logs(char *const *paths, size_t npaths,
         (*nusable)++;
         tlog_close(log);
     }
-    qsort(rep->procs, rep->nprocs, sizeof *rep->procs, proc_cmp);
+    if (rep->nprocs > 1)
+        qsort(rep->procs, rep->nprocs, sizeof *rep->procs, proc_cmp);
     for (size_t i = 0; i < rep->nprocs; i++)
         rep->procs[i]->order = i;
     report_finish(rep, supp);
@@ -167,8 +168,10 @@ void report_finish(struct an_report *rep, const struct an_suppressions *s)
         }
     }
     rep->nfindings = k;
-    qsort(rep->findings, rep->nfindings, sizeof(void *), finding_cmp);
-    qsort(rep->notes, rep->nnotes, sizeof(void *), finding_cmp);
+    if (rep->nfindings > 1)
+        qsort(rep->findings, rep->nfindings, sizeof(void *), finding_cmp);
+    if (rep->nnotes > 1)
+        qsort(rep->notes, rep->nnotes, sizeof(void *), finding_cmp);
     memset(rep->counts, 0, sizeof rep->counts);
     for (size_t i = 0; i < rep->nfindings; i++)
         rep->counts[rep->findings[i]->kind]++;

@@ -323,6 +323,8 @@ int tlog_open_mem(const void *buf, size_t size, const char *name,
         *err = NULL;
     if (size == 0)
         return fail(err, -ENODATA, name, "empty file");
+    if ((uintptr_t)buf % 8)
+        return fail(err, -EINVAL, name, "buffer not 8-byte aligned");
     if (size < 8 || memcmp(buf, TG_LOG_MAGIC, 8) != 0)
         return fail(err, -EINVAL, name, "not a tangle log (bad magic at "
                     "offset 0)");

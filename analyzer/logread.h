@@ -62,8 +62,9 @@ struct tlog {
  * applies). A file that is empty, not a log, of another version or byte
  * order fails; damage past a valid header does not (see log->errors). */
 int tlog_open(const char *path, struct tlog **out, char **err);
-/* The same on a caller-owned buffer (tests, fuzzing). The buffer must stay
- * valid until tlog_close; name is used in messages. */
+/* The same on a caller-owned buffer (tests, fuzzing). The buffer must be
+ * 8-byte aligned (as a mapping is) and stay valid until tlog_close; name
+ * is used in messages. */
 int tlog_open_mem(const void *buf, size_t size, const char *name,
                   struct tlog **out, char **err);
 void tlog_close(struct tlog *log);
