@@ -6,13 +6,14 @@
  * One counter of running tasks serves both the limit (tg_group_go takes a
  * slot by compare-and-swap, parks while there is none) and tg_group_wait
  * (parks until it is zero); both park on one futex word that every
- * finishing task advances. Task threads are joinable, so that once
- * tg_group_wait returns no task thread is left, not even on its way out;
- * a finished task puts its record on a lock-free list, and the next
- * tg_group_go or tg_group_wait joins what is there, so a long-lived group
- * running many short tasks does not pile up unjoined threads. Which of the
- * starter and the task puts the record on the list is settled by a count
- * of two: the one that comes second, when the thread id is known for sure.
+ * finishing task advances. Starting a thread per task would cost tens of
+ * microseconds each, so a task runs on a runner: a named, joinable thread
+ * of the group that, its task done, parks on its own futex word until
+ * tg_group_go hands it the next one. A runner lists itself as idle before
+ * it gives its slot back, so once no task is running every runner is on
+ * the idle list; tg_group_wait then tells them to exit and joins them, and
+ * no thread of the group outlives it. A group therefore holds at most as
+ * many threads as tasks ever ran at once, and none after tg_group_wait.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,14 +26,20 @@
 int tg__ctx_with_owner(tg_ctx_t *parent, const void *owner, tg_ctx_t **out);
 
 #define NAME_MAX_LEN 15   /* the kernel keeps 15 bytes of a thread name */
+#define SPIN 200          /* polls before parking, a few microseconds */
 
-struct task {
+/* A runner's state. R_SLEEP is R_IDLE with the runner in the kernel, so
+ * that handing over a task to a runner still spinning costs no wake. */
+enum { R_IDLE, R_SLEEP, R_TASK, R_EXIT };
+
+struct runner {
     tg_group_t *g;
-    tg_task_fn fn;
-    void *arg;
     pthread_t tid;
-    _Atomic int handoff;          /* starter and task each drop one */
-    struct task *next;            /* on g->finished */
+    _Atomic uint32_t state;       /* R_*: the futex word it parks on */
+    tg_task_fn fn;                /* the task handed over, written before */
+    void *arg;                    /* state becomes R_TASK */
+    struct runner *next_idle;     /* under g->lock */
+    struct runner *next_all;      /* under g->lock */
 };
 
 struct tg_group {
@@ -42,8 +49,10 @@ struct tg_group {
     _Atomic uint32_t running;     /* tasks holding a slot */
     _Atomic uint32_t seq;         /* advanced by every finishing task */
     _Atomic uint32_t waiters;     /* threads parked on seq */
-    _Atomic uint32_t started;     /* numbers the task threads' names */
-    _Atomic(struct task *) finished;
+    _Atomic uint32_t started;     /* numbers the runners' names */
+    tg__lock_t lock;              /* guards idle and all */
+    struct runner *idle;          /* parked, waiting for a task */
+    struct runner *all;           /* every runner not yet joined */
     char name[NAME_MAX_LEN + 1];
 };
 
@@ -99,6 +108,13 @@ static void release_slot(tg_group_t *g)
  * limit 0). */
 static void park_on_seq(tg_group_t *g, uint32_t seq, uint32_t limit)
 {
+    /* Tasks are often short: a moment of spinning saves the sleep and the
+     * wake, two context switches. */
+    for (int i = 0; i < SPIN; i++) {
+        if (atomic_load_explicit(&g->seq, memory_order_acquire) != seq)
+            return;
+        tg__cpu_relax();
+    }
     atomic_fetch_add_explicit(&g->waiters, 1, memory_order_seq_cst);
     uint32_t n = atomic_load_explicit(&g->running, memory_order_seq_cst);
     if (limit ? n >= limit : n != 0)
@@ -106,49 +122,102 @@ static void park_on_seq(tg_group_t *g, uint32_t seq, uint32_t limit)
     atomic_fetch_sub_explicit(&g->waiters, 1, memory_order_relaxed);
 }
 
-/* Joins every task that has finished. Only the threads on the list are
- * joined, and each has returned from its function: joining takes at most
- * the time of its exit. */
-static void reap(tg_group_t *g)
+static void *runner_main(void *arg)
 {
-    struct task *t = atomic_exchange_explicit(&g->finished, NULL,
-                                              memory_order_acquire);
-    while (t) {
-        struct task *next = t->next;
-        pthread_join(t->tid, NULL);
-        free(t);
-        t = next;
+    struct runner *r = arg;
+    tg_group_t *g = r->g;
+    for (;;) {
+        int rc = r->fn(g->ctx, r->arg);
+        if (rc != 0)
+            fail(g, rc);
+        /* Idle before the slot goes back: a wait that sees no task running
+         * must find every runner on the list. A go may hand a task over
+         * from here on; the loop below then finds R_TASK. */
+        atomic_store_explicit(&r->state, R_IDLE, memory_order_relaxed);
+        tg__lock(&g->lock);
+        r->next_idle = g->idle;
+        g->idle = r;
+        tg__unlock(&g->lock);
+        release_slot(g);
+        uint32_t s = R_IDLE;
+        for (int i = 0; i < SPIN && s == R_IDLE; i++) {
+            tg__cpu_relax();
+            s = atomic_load_explicit(&r->state, memory_order_acquire);
+        }
+        if (s == R_IDLE &&
+            atomic_compare_exchange_strong_explicit(&r->state, &s, R_SLEEP,
+                                                    memory_order_acquire,
+                                                    memory_order_acquire))
+            s = R_SLEEP;
+        while (s == R_SLEEP) {
+            tg__futex_wait(&r->state, R_SLEEP, TG_FOREVER);
+            s = atomic_load_explicit(&r->state, memory_order_acquire);
+        }
+        if (s == R_EXIT)
+            return NULL;
     }
 }
 
-/* The second of the starter and the task to drop its hold publishes the
- * record for reaping; by then tid has certainly been written. */
-static void task_drop(struct task *t)
+/* Once no task is running (so every runner is idle): tells the runners to
+ * exit and joins them. */
+static void stop_runners(tg_group_t *g)
 {
-    if (atomic_fetch_sub_explicit(&t->handoff, 1, memory_order_acq_rel) != 1)
-        return;
-    tg_group_t *g = t->g;
-    struct task *head = atomic_load_explicit(&g->finished,
-                                             memory_order_relaxed);
-    do
-        t->next = head;
-    while (!atomic_compare_exchange_weak_explicit(&g->finished, &head, t,
-                                                  memory_order_release,
-                                                  memory_order_relaxed));
+    tg__lock(&g->lock);
+    struct runner *idle = g->idle, *all = g->all;
+    g->idle = g->all = NULL;
+    tg__unlock(&g->lock);
+    for (struct runner *r = idle; r; r = r->next_idle)
+        if (atomic_exchange_explicit(&r->state, R_EXIT,
+                                     memory_order_release) == R_SLEEP)
+            tg__futex_wake(&r->state, 1);
+    while (all) {
+        struct runner *next = all->next_all;
+        pthread_join(all->tid, NULL);
+        free(all);
+        all = next;
+    }
 }
 
-static void *task_main(void *arg)
+/* Runs fn(arg) on an idle runner, or on a new one. The caller holds a slot
+ * for it. Returns 0 or a negative errno (no runner could be started). */
+static int dispatch(tg_group_t *g, tg_task_fn fn, void *arg)
 {
-    struct task *t = arg;
-    tg_group_t *g = t->g;
-    int r = t->fn(g->ctx, t->arg);
-    if (r != 0)
-        fail(g, r);
-    /* Published before the slot is released, so that a wait that sees
-     * running at zero finds every record on the list. */
-    task_drop(t);
-    release_slot(g);
-    return NULL;
+    tg__lock(&g->lock);
+    struct runner *r = g->idle;
+    if (r)
+        g->idle = r->next_idle;
+    tg__unlock(&g->lock);
+    if (r) {
+        r->fn = fn;
+        r->arg = arg;
+        if (atomic_exchange_explicit(&r->state, R_TASK,
+                                     memory_order_acq_rel) == R_SLEEP)
+            tg__futex_wake(&r->state, 1);
+        return 0;
+    }
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    *r = (struct runner){ .g = g, .fn = fn, .arg = arg };
+    atomic_init(&r->state, R_TASK);
+    char name[NAME_MAX_LEN + 1];
+    unsigned i = atomic_fetch_add_explicit(&g->started, 1,
+                                           memory_order_relaxed);
+    /* Keep the number whole: shorten the prefix instead. */
+    int digits = snprintf(NULL, 0, "-%u", i);
+    snprintf(name, sizeof name, "%.*s-%u", NAME_MAX_LEN - digits, g->name, i);
+    int rc = tg__thread_start(&r->tid, runner_main, r, name, 0, false);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    /* Listed before this go returns, and so before the slot it holds can
+     * be given back: no wait can miss it. */
+    tg__lock(&g->lock);
+    r->next_all = g->all;
+    g->all = r;
+    tg__unlock(&g->lock);
+    return 0;
 }
 
 /* Takes a slot under the limit. Returns 0, or -EAGAIN when !block and the
@@ -185,32 +254,8 @@ static int group_go(tg_group_t *g, tg_task_fn fn, void *arg, bool block)
 {
     if (!g || !fn)
         return -EINVAL;
-    reap(g);
     int r = take_slot(g, block);
-    if (r) {
-        probe_complete(TG_PROBE_GROUP_GO, g, r);
-        return r;
-    }
-    struct task *t = malloc(sizeof *t);
-    if (!t) {
-        r = -ENOMEM;
-    } else {
-        *t = (struct task){ .g = g, .fn = fn, .arg = arg };
-        atomic_init(&t->handoff, 2);
-        char name[NAME_MAX_LEN + 1];
-        unsigned i = atomic_fetch_add_explicit(&g->started, 1,
-                                               memory_order_relaxed);
-        /* Keep the number whole: shorten the prefix instead. */
-        int digits = snprintf(NULL, 0, "-%u", i);
-        snprintf(name, sizeof name, "%.*s-%u", NAME_MAX_LEN - digits, g->name,
-                 i);
-        r = tg__thread_start(&t->tid, task_main, t, name, 0, false);
-        if (r)
-            free(t);
-        else
-            task_drop(t);
-    }
-    if (r) {
+    if (r == 0 && (r = dispatch(g, fn, arg)) != 0) {
         /* A task that could not start counts as the group's failure. */
         fail(g, r);
         release_slot(g);
@@ -293,7 +338,7 @@ int tg_group_wait(tg_group_t *g)
     }
     if (parked)
         probe_park(TG_PROBE_GROUP_WAIT, g, true);
-    reap(g);
+    stop_runners(g);
     int err = atomic_load_explicit(&g->err, memory_order_acquire);
     tg_ctx_cancel_cause(g->ctx, err);
     probe_complete(TG_PROBE_GROUP_WAIT, g, err);
@@ -308,7 +353,7 @@ int tg_group_free(tg_group_t *g)
         probe_complete(TG_PROBE_FREE, g, -EBUSY);
         return -EBUSY;
     }
-    reap(g);
+    stop_runners(g);
     tg_ctx_release(g->ctx);
     const struct tg_hooks *h = tg__hooks_get();
     if (h && h->destroy)

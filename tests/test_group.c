@@ -6,6 +6,7 @@
  * task threads carry the group's name, and the probes fire.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -306,6 +307,49 @@ Test(group, thousands_of_short_tasks_are_reaped_as_they_finish, .timeout = 120)
         cr_assert_eq(tg_group_go(g, count_task, NULL), 0, "task %d", i);
     cr_assert_eq(tg_group_wait(g), 0);
     cr_assert_eq(atomic_load(&ran), N);
+    cr_assert_eq(tg_group_free(g), 0);
+}
+
+static void *idle_thread(void *arg)
+{
+    return arg;
+}
+
+/* Threads of this process, from /proc/self/task. */
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    struct dirent *e;
+    cr_assert_not_null(d);
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+Test(group, no_task_thread_outlives_wait_and_runners_are_reused,
+     .timeout = 60)
+{
+    tg_group_t *g;
+    pthread_t th;
+    /* A first thread of our own, joined: helpers that some runtimes (the
+     * sanitizers') start with the first thread are then already counted. */
+    pthread_create(&th, NULL, idle_thread, NULL);
+    pthread_join(th, NULL);
+    int before = thread_count();
+    cr_assert_eq(tg_group_new(&g, NULL, NULL), 0);
+    cr_assert_eq(tg_group_set_limit(g, 2), 0);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 200; i++)
+            cr_assert_eq(tg_group_go(g, count_task, NULL), 0);
+        /* Two at a time: never more than two threads of the group. */
+        cr_assert_leq(thread_count(), before + 2);
+        cr_assert_eq(tg_group_wait(g), 0);
+        cr_assert_eq(thread_count(), before, "round %d", round);
+    }
+    cr_assert_eq(atomic_load(&ran), 600);
     cr_assert_eq(tg_group_free(g), 0);
 }
 
