@@ -113,12 +113,14 @@ int cmd_ps(int argc, char **argv)
             printf("  (this thread changed while being read)\n");
         for (uint32_t h = 0; h < t->held_count; h++) {
             const struct tg_log_object *o = tlog_object(log, t->held[h].obj);
-            printf("  holds %s 0x%llx%s, taken at:\n",
+            struct an_stack s = sym_stack(ctx.sym, t->held[h].stack);
+            printf("  holds %s 0x%llx%s%s\n",
                    o ? an_obj_kind_name(o->kind) : "lock",
                    (unsigned long long)t->held[h].addr,
-                   t->held[h].mode ? " (read)" : "");
-            struct an_stack s = sym_stack(ctx.sym, t->held[h].stack);
-            text_stack(stdout, &s, "    ");
+                   t->held[h].mode ? " (read)" : "",
+                   s.n ? ", taken at:" : "");
+            if (s.n)
+                text_stack(stdout, &s, "    ");
             an_stack_free(&s);
         }
         putchar('\n');

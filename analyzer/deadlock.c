@@ -86,7 +86,7 @@ void analyze_deadlocks(struct an_ctx *ctx)
                     "%sthread %u waits in %s for thread %u",
                     k ? ", " : "", t->id, t->state, t->holder);
             }
-            f->message = xasprintf("deadlock: %u threads wait for each other "
+            f->message = xasprintf("%u threads wait for each other "
                                    "(%s)", nt, chain);
         } else {
             f->message = xasprintf("all threads are asleep: %u thread%s "

@@ -19,6 +19,8 @@ static char cwd[4096];
 
 static const char *short_path(const char *p)
 {
+    if (!cwd[0] && !getcwd(cwd, sizeof cwd))
+        cwd[0] = 0;
     size_t n = strlen(cwd);
     if (n && strncmp(p, cwd, n) == 0 && p[n] == '/')
         return p + n + 1;
@@ -87,10 +89,11 @@ void text_thread(FILE *out, const struct an_thread *t, const char *indent)
     if (t->holder)
         fprintf(out, ", held by thread %u", t->holder);
     fputs(":\n", out);
-    if (t->object.present)
-        object_line(out, &t->object, in2, "on");
+    /* goleak's order: where the thread is, then what it waits on. */
     if (t->stack.n)
         text_stack(out, &t->stack, in4);
+    if (t->object.present)
+        object_line(out, &t->object, in2, "waiting on");
     if (t->has_created_by) {
         fprintf(out, "%screated by thread %u", in2, t->created_by);
         if (t->has_start && t->start_routine.function)
@@ -169,14 +172,23 @@ static void finding_text(FILE *out, const struct an_finding *f, bool note)
 void report_text(FILE *out, const struct an_report *rep,
                  const struct an_options *opt)
 {
-    if (!getcwd(cwd, sizeof cwd))
-        cwd[0] = 0;
     for (size_t i = 0; i < rep->nprocs; i++) {
         const struct an_process *p = rep->procs[i];
-        if (p->usable && strcmp(p->state, "running") == 0 && !opt->hang)
-            fprintf(out, "tangle: note: process %d (%s) is still running: "
-                    "this is a snapshot, leaks are judged at exit\n\n",
-                    p->pid, p->cmdline);
+        if (p->usable && strcmp(p->state, "running") == 0 && !opt->hang) {
+            /* No final snapshot: still running, or killed by a signal
+             * that cannot be caught. The pid tells which, on this host. */
+            char proc[64];
+            snprintf(proc, sizeof proc, "/proc/%d", p->pid);
+            if (access(proc, F_OK) == 0)
+                fprintf(out, "tangle: note: process %d (%s) is still "
+                        "running: this is a snapshot, leaks are judged at "
+                        "exit\n\n", p->pid, p->cmdline);
+            else
+                fprintf(out, "tangle: note: process %d (%s) ended without "
+                        "writing its final snapshot (killed with SIGKILL?): "
+                        "this is its last known state\n\n", p->pid,
+                        p->cmdline);
+        }
         if (p->usable && (p->dropped[1] || p->dropped[2] || p->dropped[3] ||
                           p->dropped[4]))
             fprintf(out, "tangle: note: process %d: the log was full, lost "
