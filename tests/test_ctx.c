@@ -472,9 +472,13 @@ struct canceller {
     int delay_ms;
 };
 
+/* Cancels once the waiter has parked (so the park is certain however slow
+ * the machine), and a little later. */
 static void *cancel_later(void *arg)
 {
     struct canceller *c = arg;
+    while (atomic_load(&n_park) == 0)
+        sleep_ms(1);
     sleep_ms(c->delay_ms);
     tg_ctx_cancel(c->ctx);
     return NULL;
@@ -490,7 +494,7 @@ Test(ctx, wait_returns_canceled_when_another_thread_cancels, .timeout = 30)
     pthread_create(&th, NULL, cancel_later, &cc);
     cr_assert_eq(tg_ctx_wait(c), -ECANCELED);
     pthread_join(th, NULL);
-    /* It blocked (the canceller sleeps first), so it parked and woke once. */
+    /* It parked (the canceller waited for that) and woke once. */
     cr_assert_eq(atomic_load(&n_park), 1);
     cr_assert_eq(atomic_load(&n_wake), 1);
     cr_assert_eq(tg_ctx_wait(c), -ECANCELED);   /* done: no park */

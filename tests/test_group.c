@@ -204,7 +204,9 @@ Test(group, go_blocks_at_the_limit_until_a_task_finishes, .timeout = 30)
     cr_assert_eq(tg_group_go(g, gated_task, NULL), 0);
     struct goer s = { .g = g };
     pthread_create(&th, NULL, go_blocking, &s);
-    sleep_ms(50);
+    while (atomic_load(&go_parks) == 0)
+        sleep_ms(1);
+    sleep_ms(20);
     cr_assert_eq(atomic_load(&s.returned), 0, "go returned at the limit");
     atomic_store(&release_gate, 1);
     pthread_join(th, NULL);
@@ -218,9 +220,11 @@ Test(group, go_blocks_at_the_limit_until_a_task_finishes, .timeout = 30)
     tg_hooks_install(NULL);
 }
 
+/* Opens the gate once wait has parked, however slow the machine. */
 static void *open_gate_later(void *arg)
 {
-    sleep_ms(50);
+    while (atomic_load(&wait_parks) == 0)
+        sleep_ms(1);
     atomic_store(&release_gate, 1);
     return NULL;
 }

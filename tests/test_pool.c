@@ -226,7 +226,9 @@ Test(pool, submit_blocks_while_the_queue_is_full, .timeout = 30)
     cr_assert_eq(tg_pool_try_submit(p, bump, &count), -EAGAIN);
     struct submitter s = { .p = p, .count = &count };
     pthread_create(&th, NULL, submit_blocking, &s);
-    sleep_ms(50);
+    while (atomic_load(&submit_parks) == 0)
+        sleep_ms(1);
+    sleep_ms(20);
     cr_assert_eq(atomic_load(&s.returned), 0, "submit returned while full");
     sem_post(&h.release);
     pthread_join(th, NULL);

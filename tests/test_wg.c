@@ -57,11 +57,14 @@ struct worker {
     tg_wg_t *wg;
     _Atomic int *finished;
     int delay_ms;
+    _Atomic int *after;           /* if set: first wait until it is > 0 */
 };
 
 static void *work_then_done(void *arg)
 {
     struct worker *w = arg;
+    while (w->after && atomic_load(w->after) == 0)
+        sleep_ms(1);
     sleep_ms(w->delay_ms);
     atomic_fetch_add(w->finished, 1);
     tg_wg_done(w->wg);
@@ -77,7 +80,7 @@ Test(wg, wait_returns_only_once_every_task_is_done, .timeout = 30)
     struct worker w[N];
     cr_assert_eq(tg_wg_add(&wg, N), 0);
     for (int i = 0; i < N; i++) {
-        w[i] = (struct worker){ &wg, &finished, 5 * i };
+        w[i] = (struct worker){ &wg, &finished, 5 * i, NULL };
         pthread_create(&th[i], NULL, work_then_done, &w[i]);
     }
     cr_assert_eq(tg_wg_wait(&wg), 0);
@@ -304,7 +307,7 @@ Test(wg, a_blocked_wait_parks_and_wakes_once_with_the_rounds_generation,
     pthread_t th;
     tg_hooks_install(&recorder);
     tg_wg_add(&wg, 1);
-    struct worker w = { &wg, &finished, 30 };
+    struct worker w = { &wg, &finished, 0, &nparks };
     pthread_create(&th, NULL, work_then_done, &w);
     cr_assert_eq(tg_wg_wait(&wg), 0);
     pthread_join(th, NULL);
