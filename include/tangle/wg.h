@@ -3,7 +3,9 @@
  *
  * A counter of outstanding tasks: add before starting a task, done when it
  * ends, wait until the counter is zero. A WaitGroup is a plain value:
- * declare it with TG_WG_INIT or call tg_wg_init; it needs no freeing.
+ * declare it with TG_WG_INIT or call tg_wg_init; it needs no freeing, and
+ * may go out of scope as soon as tg_wg_wait returns, even while the last
+ * tg_wg_done is still on its way out.
  */
 #ifndef TANGLE_WG_H
 #define TANGLE_WG_H
@@ -15,9 +17,10 @@ extern "C" {
 #endif
 
 typedef struct tg_wg {
-    /* Private. High 32 bits: waiters parked; low 32 bits: counter. */
+    /* Private. Bits 0-31: counter; bit 32: a waiter is parked; bits
+     * 33-63: generation (rounds that ended at zero). */
     _Atomic uint64_t state;
-    _Atomic uint32_t futex;
+    _Atomic uint32_t futex;    /* private: rounds ended, for parking */
     uint32_t flags;
 } tg_wg_t;
 
