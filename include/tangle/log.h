@@ -394,6 +394,7 @@ enum tg_event_type {
     TG_EV_IGNORE_END,
     TG_EV_ALLOC,          /* addr, arg: size */
     TG_EV_FREE,
+    TG_EV_BENIGN,         /* a known, accepted race: addr, arg: length */
     TG_EV_TYPE_COUNT
 };
 
