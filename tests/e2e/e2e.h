@@ -417,6 +417,42 @@ static inline void e2e_run_bare(struct e2e_run *r, const char *prog, ...)
     e2e_exec(r, argv);
 }
 
+#define E2E_SHIM TANGLE_BUILD "/lib/libtangle-preload.so"
+
+/* Starts argv directly under the shim (LD_PRELOAD, no `tangle run`) with
+ * TANGLE_DIR=logdir and TANGLE_OPTIONS=opts (opts NULL: unset). */
+static inline void e2e_start_traced(struct e2e_run *r, const char *logdir,
+                                    const char *opts, char *const argv[])
+{
+    static char dirvar[256], optvar[256];
+    static const char *env[4];
+    snprintf(dirvar, sizeof dirvar, "TANGLE_DIR=%s", logdir);
+    snprintf(optvar, sizeof optvar, "TANGLE_OPTIONS=%s", opts ? opts : "");
+    env[0] = "LD_PRELOAD=" E2E_SHIM;
+    env[1] = dirvar;
+    env[2] = opts ? optvar : NULL;
+    env[3] = NULL;
+    r->env = env;
+    e2e_start(r, argv);
+}
+
+/* Waits until the running child's stdout holds word (or 30 s pass). */
+static inline bool e2e_wait_output(struct e2e_run *r, const char *word)
+{
+    char p[160];
+    snprintf(p, sizeof p, "%s/stdout", r->dir);
+    for (int i = 0; i < 3000; i++) {
+        char *s = e2e_slurp(p, NULL);
+        bool hit = s && strstr(s, word);
+        free(s);
+        if (hit)
+            return true;
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 static inline void e2e_free(struct e2e_run *r)
 {
     if (r->json)

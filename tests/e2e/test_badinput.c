@@ -18,7 +18,6 @@
 #include "e2e.h"
 
 #define SRC "hostile.c"
-#define E2E_SHIM TANGLE_BUILD "/lib/libtangle-preload.so"
 
 TestSuite(badinput, .fini = e2e_cleanup);
 
@@ -84,23 +83,6 @@ static void copy_log(const char *src, const char *dst, size_t keep,
 static struct tg_log_header *hdr(char *buf)
 {
     return (struct tg_log_header *)buf;
-}
-
-/* Waits until the child's stdout holds word (or 30 s pass). */
-static bool wait_output(struct e2e_run *r, const char *word)
-{
-    char p[160];
-    snprintf(p, sizeof p, "%s/stdout", r->dir);
-    for (int i = 0; i < 3000; i++) {
-        char *s = e2e_slurp(p, NULL);
-        bool hit = s && strstr(s, word);
-        free(s);
-        if (hit)
-            return true;
-        struct timespec ts = { 0, 10 * 1000000L };
-        nanosleep(&ts, NULL);
-    }
-    return false;
 }
 
 /* ---- the analyzer on bad logs ------------------------------------------ */
@@ -401,22 +383,6 @@ Test(badinput, sigsegv_leaves_a_log_whose_report_shows_signaled_and_the_leak,
     cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
 }
 
-/* Starts `hostile MODE` directly under the shim with TANGLE_DIR=logdir. */
-static void start_under_shim(struct e2e_run *r, const char *logdir,
-                             const char *opts, char *const argv[])
-{
-    static char dirvar[256], optvar[256];
-    static const char *env[4];
-    snprintf(dirvar, sizeof dirvar, "TANGLE_DIR=%s", logdir);
-    snprintf(optvar, sizeof optvar, "TANGLE_OPTIONS=%s", opts ? opts : "");
-    env[0] = "LD_PRELOAD=" E2E_SHIM;
-    env[1] = dirvar;
-    env[2] = opts ? optvar : NULL;
-    env[3] = NULL;
-    r->env = env;
-    e2e_start(r, argv);
-}
-
 Test(badinput, log_of_a_process_killed_with_sigkill_is_still_readable,
      .timeout = 120)
 {
@@ -426,12 +392,29 @@ Test(badinput, log_of_a_process_killed_with_sigkill_is_still_readable,
     snprintf(logdir, sizeof logdir, "%s/logs", r.dir);
     cr_assert_eq(mkdir(logdir, 0700), 0);
     char *argv[] = { E2E_PROGDIR "hostile", "sleeper", NULL };
-    start_under_shim(&r, logdir, NULL, argv);
-    bool ready = wait_output(&r, "ready");
+    e2e_start_traced(&r, logdir, NULL, argv);
+    bool ready = e2e_wait_output(&r, "ready");
+    /* ps by pid while it runs: what every thread is doing now. */
+    struct e2e_run live;
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d", (int)r.pid);
+    e2e_init(&live);
+    char dirvar[160];
+    snprintf(dirvar, sizeof dirvar, "TANGLE_DIR=%s", logdir);
+    const char *liveenv[] = { dirvar, NULL };
+    live.env = liveenv;
+    char *liveargv[] = { E2E_TANGLE, "ps", pid, NULL };
+    if (ready)
+        e2e_exec(&live, liveargv);
     kill(r.pid, SIGKILL);
     e2e_finish(&r);
     cr_assert(ready, "program never got ready; stderr:\n%s", r.err);
     cr_assert_eq(r.sig, SIGKILL);
+    e2e_assert_ended(&live);
+    cr_assert(strstr(live.out, "chan receive") &&
+                  strstr(live.out, "stuck_receiver"),
+              "ps PID must show the thread blocked in chan receive in "
+              "stuck_receiver:\n%s\n%s", live.out, live.err);
     cr_assert_eq(e2e_find_file(logdir, TG_LOG_SUFFIX, log, sizeof log), 1,
                  "one log expected in %s", logdir);
 
@@ -465,7 +448,7 @@ Test(badinput, log_file_is_a_private_regular_file_named_for_the_pid,
     snprintf(logdir, sizeof logdir, "%s/logs", r.dir);
     cr_assert_eq(mkdir(logdir, 0700), 0);
     char *argv[] = { E2E_PROGDIR "hostile", "exitcode", "0", NULL };
-    start_under_shim(&r, logdir, NULL, argv);
+    e2e_start_traced(&r, logdir, NULL, argv);
     e2e_finish(&r);
     e2e_assert_ended(&r);
     cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
@@ -496,7 +479,7 @@ Test(badinput, planted_symlinks_in_the_log_dir_are_never_followed,
     cr_assert_eq(symlink(victim, link1), 0);
     cr_assert_eq(symlink("/nonexistent/tangle-dangling", link2), 0);
     char *argv[] = { E2E_PROGDIR "hostile", "exitcode", "0", NULL };
-    start_under_shim(&r, logdir, NULL, argv);
+    e2e_start_traced(&r, logdir, NULL, argv);
     e2e_finish(&r);
     e2e_assert_ended(&r);
     cr_assert_eq(r.status, 0);
@@ -532,7 +515,7 @@ Test(badinput, bad_option_values_warn_by_name_and_the_program_still_runs,
     snprintf(logdir, sizeof logdir, "%s/logs", r.dir);
     cr_assert_eq(mkdir(logdir, 0700), 0);
     char *argv[] = { E2E_PROGDIR "hostile", "exitcode", "7", NULL };
-    start_under_shim(&r, logdir, "watchdog=abc,mode=turbo", argv);
+    e2e_start_traced(&r, logdir, "watchdog=abc,mode=turbo", argv);
     e2e_finish(&r);
     e2e_assert_ended(&r);
     cr_assert_eq(r.status, 7, "the program's own status; stderr:\n%s", r.err);
@@ -554,7 +537,7 @@ Test(badinput, unusable_log_dir_warns_once_and_runs_untraced, .timeout = 60)
     e2e_write_file(file, "x", 1);
     snprintf(logdir, sizeof logdir, "%s/sub", file);
     char *argv[] = { E2E_PROGDIR "hostile", "exitcode", "7", NULL };
-    start_under_shim(&r, logdir, NULL, argv);
+    e2e_start_traced(&r, logdir, NULL, argv);
     e2e_finish(&r);
     e2e_assert_ended(&r);
     cr_assert_eq(r.status, 7, "stderr:\n%s", r.err);

@@ -8,6 +8,8 @@
  * `tangle run` must end them with exit 66 and a `deadlock` finding long
  * before the test's own timeout.
  */
+#include <tangle/log.h>
+
 #include "e2e.h"
 
 #define SRC "deadlock.c"
@@ -231,4 +233,45 @@ Test(deadlock, relock_of_plain_mutex_is_reported_as_misuse_at_the_call,
     e2e_assert_frame(e2e_get(f, "related_stack"), "mode_relock", SRC,
                      "relock_first");
     e2e_free(&r);
+}
+
+Test(deadlock, deadlock_left_running_shows_in_a_report_of_the_live_log,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    char logdir[128], log[256];
+    e2e_init(&r);
+    r.timeout_s = 60;
+    snprintf(logdir, sizeof logdir, "%s/logs", r.dir);
+    cr_assert_eq(mkdir(logdir, 0700), 0);
+    char *argv[] = { E2E_PROGDIR "deadlock", "real", NULL };
+    /* deadlock_abort=0: the watchdog reports but leaves the process. */
+    e2e_start_traced(&r, logdir, "deadlock_abort=0,watchdog=200", argv);
+    bool found = false;
+    struct e2e_run rep;
+    memset(&rep, 0, sizeof rep);
+    for (int i = 0; i < 60 && !found; i++) {
+        struct timespec ts = { 0, 500 * 1000000L };
+        nanosleep(&ts, NULL);
+        if (e2e_find_file(logdir, TG_LOG_SUFFIX, log, sizeof log) != 1)
+            continue;
+        if (rep.dir[0])
+            e2e_free(&rep);
+        e2e_init(&rep);
+        e2e_report(&rep, NULL, log, NULL);
+        found = rep.json && e2e_count(&rep, "deadlock", NULL) > 0;
+    }
+    int st;
+    bool alive = waitpid(r.pid, &st, WNOHANG) == 0;
+    kill(-r.pid, SIGKILL);
+    if (alive)
+        e2e_finish(&r);
+    cr_assert(found, "no deadlock in the live log; last report:\n%s\n%s",
+              E2E_REPORT(&rep), rep.err);
+    cr_assert(alive, "deadlock_abort=0 must leave the process running");
+    json_object *f = e2e_must_find(&rep, "deadlock", NULL, "real_ab");
+    cr_assert(e2e_thread_in(f, "real_ba"), "%s", e2e_dump(f));
+    cr_assert_str_eq(e2e_str(e2e_process(&rep, r.pid), "state"), "running",
+                     "%s", E2E_REPORT(&rep));
+    e2e_free(&rep);
 }

@@ -311,3 +311,60 @@ Test(leaks, check_api_succeeds_and_does_nothing_without_the_shim,
                  "untraced verify must return success (0)");
     e2e_free(&r);
 }
+
+Test(leaks, verify_ignore_rules_hide_a_matching_thread, .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "verify_ignore", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_out_value(&r, "ignore_any"), 0, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_out_value(&r, "ignore_created_by"), 0);
+    cr_assert_eq(e2e_out_value(&r, "no_rule"), 1,
+                 "without a rule the same thread is a leak");
+    e2e_must_find(&r, "leak", NULL, "ignored_receiver");
+    e2e_free(&r);
+}
+
+Test(leaks, text_report_reads_like_goleak_with_state_and_file_line,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    char where[64];
+    e2e_init(&r);
+    e2e_run_fmt(&r, "text", NULL, "leaks", "chan_send", NULL);
+    e2e_assert_ended(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert(r.report_text, "no text report written to the -o file");
+    snprintf(where, sizeof where, "leaks.c:%d", e2e_line(SRC, "leak_send"));
+    cr_assert(strstr(r.report_text, "leak"), "%s", r.report_text);
+    cr_assert(strstr(r.report_text, "chan send"), "%s", r.report_text);
+    cr_assert(strstr(r.report_text, "sender"), "%s", r.report_text);
+    cr_assert(strstr(r.report_text, where), "text report must give %s:\n%s",
+              where, r.report_text);
+    e2e_free(&r);
+}
+
+Test(leaks, leak_in_a_program_started_by_a_shell_is_reported_with_its_pid,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    /* As `tangle run -- make check` would: the shim follows children. */
+    e2e_run(&r, NULL, "/bin/sh", "-c",
+            E2E_PROGDIR "leaks joined && " E2E_PROGDIR "leaks chan_send && "
+            "echo shell-done", NULL);
+    e2e_assert_report(&r);
+    cr_assert(strstr(r.out, "shell-done"), "stderr:\n%s", r.err);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert(e2e_len(e2e_get(r.json, "processes")) >= 2,
+              "each traced process has a log:\n%s", E2E_REPORT(&r));
+    cr_assert_eq(e2e_count(&r, "leak", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "leak", NULL, "sender");
+    json_object *p = e2e_process(&r, e2e_int(f, "pid", -1));
+    cr_assert(p, "the leak's pid must be one of the processes:\n%s",
+              E2E_REPORT(&r));
+    const char *cmd = e2e_str(p, "cmdline");
+    cr_assert(cmd && strstr(cmd, "chan_send"), "%s", e2e_dump(p));
+    e2e_free(&r);
+}

@@ -325,6 +325,36 @@ static int mode_verify_settle(int argc, char **argv)
     return 0;
 }
 
+static void *ignored_receiver(void *arg)
+{
+    int v;
+    atomic_store(&worker_tid, prog_tid());
+    tg_chan_recv(chan, &v, NULL);
+    return NULL;
+}
+
+/* One leaked thread, verified under each ignore rule that matches it and
+ * then with no rule at all. */
+static int mode_verify_ignore(int argc, char **argv)
+{
+    static const char *const names[] = { "ignored_receiver", NULL };
+    pthread_t t;
+    tg_leak_mark();
+    tg_chan_new(&chan, sizeof(int), 0);
+    pthread_create(&t, NULL, ignored_receiver, NULL);
+    prog_wait_blocked(prog_wait_tid(&worker_tid));
+    struct tg_leak_opts any = { .ignore_any = names, .quiet = true };
+    struct tg_leak_opts by = { .ignore_created_by = names, .quiet = true };
+    struct tg_leak_opts none = { .quiet = true };
+    printf("ignore_any=%d\n", tg_leak_verify(&any));
+    printf("ignore_created_by=%d\n", tg_leak_verify(&by));
+    printf("no_rule=%d\n", tg_leak_verify(&none));
+    tg_chan_close(chan);
+    pthread_join(t, NULL);
+    tg_chan_free(chan);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
@@ -347,6 +377,7 @@ int main(int argc, char **argv)
         { "verify", mode_verify },
         { "verify_marked", mode_verify_marked },
         { "verify_settle", mode_verify_settle },
+        { "verify_ignore", mode_verify_ignore },
         { NULL, NULL },
     };
     return prog_main(modes, argc, argv);
