@@ -114,8 +114,8 @@ static bool ref_get(tg_ctx_t *c)
 }
 
 /* Waits until c's Done channel has been closed, or until deadline.
- * Returns 0 or -ETIMEDOUT. Only called once c is done, or with a deadline
- * after which the caller notices expiry itself. */
+ * Returns 0 or -ETIMEDOUT. Called once c is done (the close is on its
+ * way), or by tg_ctx_wait, which turns a timeout into the expiry. */
 static int wait_closed(tg_ctx_t *c, int64_t deadline)
 {
     uint32_t v = atomic_load_explicit(&c->closed, memory_order_acquire);
