@@ -239,20 +239,30 @@ bench_pigz() {
   done
 }
 
+# only_log DIR: the one log in DIR; says so and fails if there is not
+# exactly one (another traced process would make the figures meaningless).
+only_log() {
+  local -a logs=("$1"/tangle.*.tlog)
+  if [ ${#logs[@]} -ne 1 ] || [ ! -f "${logs[0]}" ]; then
+    note "bench: expected one log in $1, found: ${logs[*]##*/}"
+    return 1
+  fi
+  printf '%s\n' "${logs[0]}"
+}
+
 # analyzer_events N: a log of ~4N lock events from loggen storm N under
 # the shim in full mode, then `tangle report` on it: events/s and peak RSS.
 analyzer_events() {
   local n=$1 dir log counts line events wall rss rc
   dir=$(mktemp -d "$LOGROOT/storm.XXXXXX")
-  if ! env "LD_PRELOAD=$SHIM" "TANGLE_DIR=$dir" \
+  # timeout outside env: only loggen may be traced, or its log is not
+  # the only one in the directory.
+  if ! timeout -k 10 "$TIMEOUT" env "LD_PRELOAD=$SHIM" "TANGLE_DIR=$dir" \
        TANGLE_OPTIONS=mode=full,events_mb=512,watchdog=0 \
-       timeout -k 10 "$TIMEOUT" "$BB/loggen" storm "$n" >/dev/null; then
+       "$BB/loggen" storm "$n" >/dev/null; then
     failed=1; note "bench: loggen storm $n under the shim failed"; return
   fi
-  log=$(ls "$dir"/tangle.*.tlog 2>/dev/null | head -n 1)
-  if [ -z "$log" ]; then
-    failed=1; note "bench: loggen storm $n left no log in $dir"; return
-  fi
+  log=$(only_log "$dir") || { failed=1; rm -rf "$dir"; return; }
   counts=$("$BB/logcount" "$log") || { failed=1; return; }
   set -- $counts; events=$2
   # 4n: a lock and an unlock event per pair, n pairs on each of 2 threads.
@@ -324,14 +334,11 @@ group_shim() {
 cycle_search() {
   local n=$1 dir log counts line wall rss rc found
   dir=$(mktemp -d "$LOGROOT/chain.XXXXXX")
-  if ! env "LD_PRELOAD=$SHIM" "TANGLE_DIR=$dir" TANGLE_OPTIONS=watchdog=0 \
-       timeout -k 10 "$TIMEOUT" "$BB/loggen" chain "$n" >/dev/null; then
+  if ! timeout -k 10 "$TIMEOUT" env "LD_PRELOAD=$SHIM" "TANGLE_DIR=$dir" \
+       TANGLE_OPTIONS=watchdog=0 "$BB/loggen" chain "$n" >/dev/null; then
     failed=1; note "bench: loggen chain $n under the shim failed"; return
   fi
-  log=$(ls "$dir"/tangle.*.tlog 2>/dev/null | head -n 1)
-  if [ -z "$log" ]; then
-    failed=1; note "bench: loggen chain $n left no log"; return
-  fi
+  log=$(only_log "$dir") || { failed=1; rm -rf "$dir"; return; }
   counts=$("$BB/logcount" "$log") || { failed=1; return; }
   set -- $counts
   local objs=$3 edges=$4 dobj=$6 dedge=$7
