@@ -1,0 +1,784 @@
+/*
+ * shim/tsan.c: the race checker's half in the process. Code compiled with
+ * -fsanitize=thread (by gcc or clang; `tangle cc` does it) calls the
+ * __tsan_* entry points below instead of libtsan's. They do not check
+ * anything here: in race mode each access is appended to the thread's
+ * event stream (read or write, size, address, the access pc, and the id of
+ * the thread's shadow call stack) and the analyzer finds the races offline
+ * with vector clocks. Keeping the shim thin is what keeps it cheap: an
+ * access costs a few loads, a filter probe and, when new, one event.
+ *
+ * Three things bound the volume. A per-thread filter drops an access that
+ * repeats one already logged by the thread in the same synchronization
+ * epoch (the epoch ends whenever any other event - a lock, an unlock, a
+ * channel operation - enters the thread's stream, so the filter never has
+ * to be cleared). The shadow stack is hash-chained on function entry, and
+ * a small cache maps the chain's hash to a stack id, so the stack table is
+ * touched only for a call path not seen recently. With race_sample=1,
+ * LiteRace's idea: a function (keyed by its own code address) is logged on
+ * every call while cold, then on one call in a period that doubles up to
+ * 1/1024 as it gets hot.
+ *
+ * Atomics still do their operation, at the order asked for (an order not
+ * valid for the operation is strengthened). Release-type atomics bump a
+ * counter of the address's stripe and log a release with that count; an
+ * acquire-type atomic logs the stripe's count after its operation, so the
+ * analyzer can pair the acquire with the releases it may have read from.
+ * Outside race mode the atomics and the stack bookkeeping still run, and
+ * everything else returns at once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+#define MAX_DEPTH   256        /* shadow frames kept; deeper calls counted */
+#define FILTER_SIZE 512        /* per-thread recent-access filter */
+#define SCACHE_SIZE 256        /* per-thread stack-hash -> id cache */
+#define SAMPLE_SIZE 1024       /* per-thread function table (sampling) */
+#define SAMPLE_COLD 64         /* calls logged in full before sampling */
+#define SAMPLE_MAX_PERIOD 1024
+#define STRIPES     65536      /* atomic release counters */
+
+/* The size field of a release/acquire made by an atomic: the analyzer
+ * pairs these by count, like lock acquisitions. */
+#define SYNC_ATOMIC 64
+
+struct filter_ent {
+    uintptr_t addr;
+    uint32_t epoch;
+    uint8_t size;
+    uint8_t wrote;
+};
+
+struct sample_ent {
+    uintptr_t fn;
+    uint32_t calls;
+    uint32_t skip;             /* calls to skip before the next logged one */
+    uint32_t period;
+};
+
+struct race_thread {
+    uint32_t depth;
+    int ignore;                /* ignore_thread_begin / annotate nesting */
+    uint32_t epoch;
+    uint32_t last_used;        /* stream position after our last event */
+    struct tg_log_chunk *last_chunk;
+    uint64_t last_key;         /* stack-hash of the last id looked up */
+    uint32_t last_id;
+    uintptr_t frames[MAX_DEPTH];
+    uint64_t hash[MAX_DEPTH];
+    uint8_t sampled[MAX_DEPTH];
+    struct filter_ent filter[FILTER_SIZE];
+    uint64_t skey[SCACHE_SIZE];
+    uint32_t sid[SCACHE_SIZE];
+    struct sample_ent *samples;   /* allocated on first sampled call */
+};
+
+static __thread struct race_thread rs;
+static _Atomic uint32_t stripes[STRIPES];
+static int sampling = -1;      /* -1: not read yet */
+
+/* ---- options --------------------------------------------------------- */
+
+/* race_sample=0|1 in TANGLE_OPTIONS. The main option parser knows the
+ * other keys; this one is read here, once, with the same strictness. */
+static int read_sampling(void)
+{
+    int v = 0;
+    const char *o = getenv("TANGLE_OPTIONS");
+    const char *k = o ? strstr(o, "race_sample=") : NULL;
+    if (k && (k == o || k[-1] == ',')) {
+        const char *val = k + strlen("race_sample=");
+        size_t len = strcspn(val, ",");
+        if (len == 1 && (val[0] == '0' || val[0] == '1'))
+            v = val[0] == '1';
+        else
+            tg__warn("TANGLE_OPTIONS: bad value '%.*s' for 'race_sample', "
+                     "using the default", (int)len, val);
+    }
+    __atomic_store_n(&sampling, v, __ATOMIC_RELAXED);
+    return v;
+}
+
+static inline bool sample_mode(void)
+{
+    int s = __atomic_load_n(&sampling, __ATOMIC_RELAXED);
+    return likely(s == 0) ? false : s > 0 ? true : read_sampling();
+}
+
+/* ---- the thread and its stream --------------------------------------- */
+
+/* The calling thread when race mode records it, else NULL. */
+static inline struct tg__thread *racer(void)
+{
+    if (likely(!tg__g.opt.race) || !tg__on())
+        return NULL;
+    struct tg__thread *t = tg__me();
+    if (!t || t->guard)
+        return NULL;
+    return t;
+}
+
+/* tg__ev_append with flags. */
+static inline void put(struct tg__thread *t, uint8_t type, uint8_t size,
+                       uint16_t flags, uint32_t stack, uint64_t addr,
+                       uint64_t arg)
+{
+    if (unlikely(t->ev_used >= t->ev_cap ||
+                 atomic_load_explicit(&t->chunk->generation, RELAXED)
+                     != t->chunk_gen)) {
+        if (!tg__ev_chunk(t))
+            return;
+    }
+    struct tg_log_event *e = &t->ev[t->ev_used];
+    e->type = type;
+    e->size = size;
+    e->flags = flags;
+    e->stack = stack;
+    e->addr = addr;
+    e->arg = arg;
+    t->ev_used++;
+    atomic_store_explicit(&t->chunk->used, t->ev_used, RELEASE);
+}
+
+/* A new epoch begins when anything but our own accesses entered the
+ * stream since our last one: every sync event does. */
+static inline void sync_epoch(struct race_thread *r, struct tg__thread *t)
+{
+    if (unlikely(t->ev_used != r->last_used || t->chunk != r->last_chunk))
+        r->epoch++;
+}
+
+static inline void note_pos(struct race_thread *r, struct tg__thread *t)
+{
+    r->last_used = t->ev_used;
+    r->last_chunk = t->chunk;
+}
+
+/* ---- the shadow stack -------------------------------------------------- */
+
+static inline uint64_t mix(uint64_t h, uintptr_t pc)
+{
+    h ^= (uint64_t)pc + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+
+/* Interns the shadow stack (innermost first), with `pc` in front when
+ * non-zero. */
+static uint32_t intern(struct race_thread *r, struct tg__thread *t, uintptr_t pc)
+{
+    uintptr_t pcs[TG_LOG_MAX_FRAMES];
+    int n = 0;
+    if (pc)
+        pcs[n++] = pc;
+    uint32_t d = r->depth < MAX_DEPTH ? r->depth : MAX_DEPTH;
+    while (d > 0 && n < TG_LOG_MAX_FRAMES)
+        pcs[n++] = r->frames[--d];
+    if (n == 0)
+        return 0;
+    t->guard++;
+    uint32_t id = tg__stack_intern(pcs, n);
+    t->guard--;
+    return id;
+}
+
+/* The id of the callers' stack: the access pc goes in the event. */
+static inline uint32_t cur_stack(struct race_thread *r, struct tg__thread *t)
+{
+    uint32_t d = r->depth < MAX_DEPTH ? r->depth : MAX_DEPTH;
+    if (d == 0)
+        return 0;
+    uint64_t key = r->hash[d - 1];
+    if (likely(key == r->last_key && r->last_id))
+        return r->last_id;
+    uint32_t slot = (uint32_t)(key >> 40) & (SCACHE_SIZE - 1);
+    uint32_t id;
+    if (r->skey[slot] == key && r->sid[slot]) {
+        id = r->sid[slot];
+    } else {
+        id = intern(r, t, 0);
+        r->skey[slot] = key;
+        r->sid[slot] = id;
+    }
+    r->last_key = key;
+    r->last_id = id;
+    return id;
+}
+
+/* LiteRace: is this call of fn logged? */
+static bool sample_call(struct race_thread *r, uintptr_t fn)
+{
+    if (!r->samples) {
+        struct tg__thread *t = &tg__self;
+        t->guard++;
+        r->samples = calloc(SAMPLE_SIZE, sizeof *r->samples);
+        t->guard--;
+        if (!r->samples)
+            return true;
+    }
+    struct sample_ent *e = &r->samples[(fn >> 4) & (SAMPLE_SIZE - 1)];
+    if (e->fn != fn)
+        *e = (struct sample_ent){ .fn = fn, .period = 1 };
+    if (e->calls < SAMPLE_COLD) {
+        e->calls++;
+        return true;
+    }
+    if (e->skip) {
+        e->skip--;
+        return false;
+    }
+    if (e->period < SAMPLE_MAX_PERIOD)
+        e->period *= 2;
+    e->skip = e->period - 1;
+    return true;
+}
+
+void __tsan_func_entry(void *pc)
+{
+    struct race_thread *r = &rs;
+    uint32_t d = r->depth++;
+    if (unlikely(d >= MAX_DEPTH))
+        return;
+    r->frames[d] = (uintptr_t)pc;
+    r->hash[d] = mix(d ? r->hash[d - 1] : 0x7461676c65ull, (uintptr_t)pc);
+    if (unlikely(sample_mode()))
+        r->sampled[d] = sample_call(r, (uintptr_t)__builtin_return_address(0));
+}
+
+void __tsan_func_exit(void)
+{
+    struct race_thread *r = &rs;
+    if (likely(r->depth))
+        r->depth--;
+}
+
+/* ---- accesses ----------------------------------------------------------- */
+
+static inline void mem_access(uintptr_t addr, uint32_t size, bool write,
+                          uintptr_t pc, uint16_t flags)
+{
+    struct tg__thread *t = racer();
+    if (!t)
+        return;
+    struct race_thread *r = &rs;
+    if (unlikely(r->ignore))
+        return;
+    if (unlikely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0) && r->depth && r->depth <= MAX_DEPTH &&
+        !r->sampled[r->depth - 1])
+        return;
+    sync_epoch(r, t);
+    struct filter_ent *f =
+        &r->filter[((addr >> 3) ^ (addr >> 12) ^ (addr & 7) * 0x51) & (FILTER_SIZE - 1)];
+    if (f->addr == addr && f->epoch == r->epoch && f->size == size &&
+        (f->wrote || !write))
+        return;
+    if (f->addr == addr && f->epoch == r->epoch && f->size == size)
+        f->wrote = 1;
+    else
+        *f = (struct filter_ent){ addr, r->epoch, (uint8_t)size, write };
+    uint32_t stack = cur_stack(r, t);
+    put(t, write ? TG_EV_WRITE : TG_EV_READ, (uint8_t)size, flags, stack,
+        addr, pc);
+    note_pos(r, t);
+}
+
+/* A range: size in arg, the pc folded into the stack. */
+static void access_range(uintptr_t addr, size_t len, bool write, uintptr_t pc)
+{
+    if (len == 0)
+        return;
+    if (len <= 16) {
+        /* Short ranges are ordinary accesses; the filter applies. */
+        mem_access(addr, (uint32_t)len, write, pc, 0);
+        return;
+    }
+    struct tg__thread *t = racer();
+    if (!t || rs.ignore)
+        return;
+    struct race_thread *r = &rs;
+    if (__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0 && r->depth && r->depth <= MAX_DEPTH &&
+        !r->sampled[r->depth - 1])
+        return;
+    sync_epoch(r, t);
+    uint32_t stack = intern(r, t, pc);
+    put(t, write ? TG_EV_WRITE : TG_EV_READ, 0, TG_EVF_RANGE, stack, addr, len);
+    note_pos(r, t);
+}
+
+#define RET_PC ((uintptr_t)__builtin_return_address(0))
+
+#define ACCESS_FNS(N)                                                         \
+    void __tsan_read##N(void *a) { mem_access((uintptr_t)a, N, false, RET_PC, 0); } \
+    void __tsan_write##N(void *a) { mem_access((uintptr_t)a, N, true, RET_PC, 0); } \
+    void __tsan_read##N##_pc(void *a, void *pc)                               \
+    { mem_access((uintptr_t)a, N, false, (uintptr_t)pc, 0); }                     \
+    void __tsan_write##N##_pc(void *a, void *pc)                              \
+    { mem_access((uintptr_t)a, N, true, (uintptr_t)pc, 0); }                      \
+    void __tsan_volatile_read##N(void *a)                                     \
+    { mem_access((uintptr_t)a, N, false, RET_PC, 0); }                            \
+    void __tsan_volatile_write##N(void *a)                                    \
+    { mem_access((uintptr_t)a, N, true, RET_PC, 0); }
+
+#define UNALIGNED_FNS(N)                                                      \
+    void __tsan_unaligned_read##N(void *a)                                    \
+    { mem_access((uintptr_t)a, N, false, RET_PC, 0); }                            \
+    void __tsan_unaligned_write##N(void *a)                                   \
+    { mem_access((uintptr_t)a, N, true, RET_PC, 0); }                             \
+    void __tsan_unaligned_read##N##_pc(void *a, void *pc)                     \
+    { mem_access((uintptr_t)a, N, false, (uintptr_t)pc, 0); }                     \
+    void __tsan_unaligned_write##N##_pc(void *a, void *pc)                    \
+    { mem_access((uintptr_t)a, N, true, (uintptr_t)pc, 0); }
+
+ACCESS_FNS(1)
+ACCESS_FNS(2)
+ACCESS_FNS(4)
+ACCESS_FNS(8)
+ACCESS_FNS(16)
+UNALIGNED_FNS(2)
+UNALIGNED_FNS(4)
+UNALIGNED_FNS(8)
+UNALIGNED_FNS(16)
+
+void __tsan_unaligned_read1(void *a) { mem_access((uintptr_t)a, 1, false, RET_PC, 0); }
+void __tsan_unaligned_write1(void *a) { mem_access((uintptr_t)a, 1, true, RET_PC, 0); }
+
+void __tsan_read_range(void *a, size_t n)
+{
+    access_range((uintptr_t)a, n, false, RET_PC);
+}
+void __tsan_write_range(void *a, size_t n)
+{
+    access_range((uintptr_t)a, n, true, RET_PC);
+}
+void __tsan_read_range_pc(void *a, size_t n, void *pc)
+{
+    access_range((uintptr_t)a, n, false, (uintptr_t)pc);
+}
+void __tsan_write_range_pc(void *a, size_t n, void *pc)
+{
+    access_range((uintptr_t)a, n, true, (uintptr_t)pc);
+}
+
+/* C++: a vtable pointer store is a write only when it changes the value
+ * (constructors of a base then derived class store twice). */
+void __tsan_vptr_update(void **p, void *v)
+{
+    if (*p != v)
+        mem_access((uintptr_t)p, sizeof *p, true, RET_PC, 0);
+}
+void __tsan_vptr_read(void **p)
+{
+    mem_access((uintptr_t)p, sizeof *p, false, RET_PC, 0);
+}
+
+void *__tsan_memcpy(void *d, const void *s, size_t n)
+{
+    access_range((uintptr_t)s, n, false, RET_PC);
+    access_range((uintptr_t)d, n, true, RET_PC);
+    return memcpy(d, s, n);
+}
+void *__tsan_memmove(void *d, const void *s, size_t n)
+{
+    access_range((uintptr_t)s, n, false, RET_PC);
+    access_range((uintptr_t)d, n, true, RET_PC);
+    return memmove(d, s, n);
+}
+void *__tsan_memset(void *d, int c, size_t n)
+{
+    access_range((uintptr_t)d, n, true, RET_PC);
+    return memset(d, c, n);
+}
+
+void __tsan_init(void)
+{
+    tg__init();
+    sample_mode();
+}
+
+void __tsan_ignore_thread_begin(void)
+{
+    rs.ignore++;
+}
+void __tsan_ignore_thread_end(void)
+{
+    if (rs.ignore > 0)
+        rs.ignore--;
+}
+
+/* ---- synchronization from atomics and annotations ------------------------ */
+
+static inline _Atomic uint32_t *stripe(const volatile void *a)
+{
+    uintptr_t x = (uintptr_t)a >> 3;
+    return &stripes[(x ^ (x >> 16)) & (STRIPES - 1)];
+}
+
+static inline bool mo_release(int mo)
+{
+    return mo == __ATOMIC_RELEASE || mo == __ATOMIC_ACQ_REL ||
+           mo == __ATOMIC_SEQ_CST;
+}
+static inline bool mo_acquire(int mo)
+{
+    return mo == __ATOMIC_CONSUME || mo == __ATOMIC_ACQUIRE ||
+           mo == __ATOMIC_ACQ_REL || mo == __ATOMIC_SEQ_CST;
+}
+
+/* Before a release-type atomic: count it on the stripe and log it. */
+static inline void atomic_before(const volatile void *a, int mo)
+{
+    struct tg__thread *t;
+    if (!mo_release(mo) || !(t = racer()))
+        return;
+    _Atomic uint32_t *s = stripe(a);
+    uint32_t seq = atomic_fetch_add_explicit(s, 1, memory_order_seq_cst) + 1;
+    put(t, TG_EV_RELEASE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)s, seq);
+}
+
+/* After any atomic: the access itself (atomic: never races with another
+ * atomic), then for an acquire type the stripe's count it may have read. */
+static inline void atomic_after(const volatile void *a, uint32_t size,
+                                bool write, int mo, uintptr_t pc)
+{
+    struct tg__thread *t;
+    if (!(t = racer()))
+        return;
+    mem_access((uintptr_t)a, size, write, pc, TG_EVF_ATOMIC);
+    if (mo_acquire(mo)) {
+        _Atomic uint32_t *s = stripe(a);
+        uint32_t seq = atomic_load_explicit(s, memory_order_seq_cst);
+        put(t, TG_EV_ACQUIRE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)s, seq);
+    }
+}
+
+/* Compilers pass C11 order numbers (0 relaxed ... 5 seq_cst), the same as
+ * __ATOMIC_*; anything else is taken as seq_cst. */
+static inline int norm_mo(int mo)
+{
+    mo &= 0xffff;
+    return mo >= 0 && mo <= 5 ? mo : __ATOMIC_SEQ_CST;
+}
+
+/* Dispatch to a builtin with a constant order, as the builtins need. */
+#define LOAD_MO(mo, EXPR)                                                     \
+    switch (mo) {                                                             \
+    case __ATOMIC_RELAXED: v = EXPR(__ATOMIC_RELAXED); break;                 \
+    case __ATOMIC_CONSUME:                                                    \
+    case __ATOMIC_ACQUIRE: v = EXPR(__ATOMIC_ACQUIRE); break;                 \
+    default: v = EXPR(__ATOMIC_SEQ_CST); break;                               \
+    }
+#define STORE_MO(mo, EXPR)                                                    \
+    switch (mo) {                                                             \
+    case __ATOMIC_RELAXED: EXPR(__ATOMIC_RELAXED); break;                     \
+    case __ATOMIC_RELEASE: EXPR(__ATOMIC_RELEASE); break;                     \
+    default: EXPR(__ATOMIC_SEQ_CST); break;                                   \
+    }
+#define RMW_MO(mo, EXPR)                                                      \
+    switch (mo) {                                                             \
+    case __ATOMIC_RELAXED: v = EXPR(__ATOMIC_RELAXED); break;                 \
+    case __ATOMIC_CONSUME:                                                    \
+    case __ATOMIC_ACQUIRE: v = EXPR(__ATOMIC_ACQUIRE); break;                 \
+    case __ATOMIC_RELEASE: v = EXPR(__ATOMIC_RELEASE); break;                 \
+    case __ATOMIC_ACQ_REL: v = EXPR(__ATOMIC_ACQ_REL); break;                 \
+    default: v = EXPR(__ATOMIC_SEQ_CST); break;                               \
+    }
+/* Compare-exchange: the failure order is the strongest valid one not
+ * stronger than success. */
+#define CAS_MO(mo, EXPR)                                                      \
+    switch (mo) {                                                             \
+    case __ATOMIC_RELAXED: ok = EXPR(__ATOMIC_RELAXED, __ATOMIC_RELAXED); break; \
+    case __ATOMIC_CONSUME:                                                    \
+    case __ATOMIC_ACQUIRE: ok = EXPR(__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE); break; \
+    case __ATOMIC_RELEASE: ok = EXPR(__ATOMIC_RELEASE, __ATOMIC_RELAXED); break; \
+    case __ATOMIC_ACQ_REL: ok = EXPR(__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE); break; \
+    default: ok = EXPR(__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); break;            \
+    }
+
+#define ATOMIC_FNS(BITS, T)                                                   \
+T __tsan_atomic##BITS##_load(const volatile T *a, int mo)                     \
+{                                                                             \
+    T v;                                                                      \
+    mo = norm_mo(mo);                                                         \
+    LOAD_MO(mo, L##BITS)                                                      \
+    atomic_after(a, BITS / 8, false, mo, RET_PC);                             \
+    return v;                                                                 \
+}                                                                             \
+void __tsan_atomic##BITS##_store(volatile T *a, T x, int mo)                  \
+{                                                                             \
+    mo = norm_mo(mo);                                                         \
+    atomic_before(a, mo);                                                     \
+    STORE_MO(mo, S##BITS)                                                     \
+    atomic_after(a, BITS / 8, true, __ATOMIC_RELAXED, RET_PC);                \
+}                                                                             \
+RMW_FN(BITS, T, exchange, __atomic_exchange_n)                                \
+RMW_FN(BITS, T, fetch_add, __atomic_fetch_add)                                \
+RMW_FN(BITS, T, fetch_sub, __atomic_fetch_sub)                                \
+RMW_FN(BITS, T, fetch_and, __atomic_fetch_and)                                \
+RMW_FN(BITS, T, fetch_or, __atomic_fetch_or)                                  \
+RMW_FN(BITS, T, fetch_xor, __atomic_fetch_xor)                                \
+RMW_FN(BITS, T, fetch_nand, __atomic_fetch_nand)                              \
+int __tsan_atomic##BITS##_compare_exchange_strong(volatile T *a, T *c, T x,   \
+                                                  int mo, int fmo)            \
+{                                                                             \
+    bool ok;                                                                  \
+    (void)fmo;                                                                \
+    mo = norm_mo(mo);                                                         \
+    atomic_before(a, mo);                                                     \
+    CAS_MO(mo, CS##BITS)                                                      \
+    atomic_after(a, BITS / 8, ok, mo, RET_PC);                                \
+    return ok;                                                                \
+}                                                                             \
+int __tsan_atomic##BITS##_compare_exchange_weak(volatile T *a, T *c, T x,     \
+                                                int mo, int fmo)              \
+{                                                                             \
+    bool ok;                                                                  \
+    (void)fmo;                                                                \
+    mo = norm_mo(mo);                                                         \
+    atomic_before(a, mo);                                                     \
+    CAS_MO(mo, CW##BITS)                                                      \
+    atomic_after(a, BITS / 8, ok, mo, RET_PC);                                \
+    return ok;                                                                \
+}                                                                             \
+T __tsan_atomic##BITS##_compare_exchange_val(volatile T *a, T cmp, T x,       \
+                                             int mo, int fmo)                 \
+{                                                                             \
+    bool ok;                                                                  \
+    T *c = &cmp;                                                              \
+    (void)fmo;                                                                \
+    mo = norm_mo(mo);                                                         \
+    atomic_before(a, mo);                                                     \
+    CAS_MO(mo, CS##BITS)                                                      \
+    atomic_after(a, BITS / 8, ok, mo, RET_PC);                                \
+    return cmp;                                                               \
+}
+
+#define RMW_FN(BITS, T, NAME, BUILTIN)                                        \
+T __tsan_atomic##BITS##_##NAME(volatile T *a, T x, int mo)                    \
+{                                                                             \
+    T v;                                                                      \
+    mo = norm_mo(mo);                                                         \
+    atomic_before(a, mo);                                                     \
+    RMW_MO(mo, RMW_CALL_##NAME)                                               \
+    atomic_after(a, BITS / 8, true, mo, RET_PC);                              \
+    return v;                                                                 \
+}
+
+#define RMW_CALL_exchange(m)   __atomic_exchange_n(a, x, m)
+#define RMW_CALL_fetch_add(m)  __atomic_fetch_add(a, x, m)
+#define RMW_CALL_fetch_sub(m)  __atomic_fetch_sub(a, x, m)
+#define RMW_CALL_fetch_and(m)  __atomic_fetch_and(a, x, m)
+#define RMW_CALL_fetch_or(m)   __atomic_fetch_or(a, x, m)
+#define RMW_CALL_fetch_xor(m)  __atomic_fetch_xor(a, x, m)
+#define RMW_CALL_fetch_nand(m) __atomic_fetch_nand(a, x, m)
+
+#define L8(m)  __atomic_load_n(a, m)
+#define L16(m) __atomic_load_n(a, m)
+#define L32(m) __atomic_load_n(a, m)
+#define L64(m) __atomic_load_n(a, m)
+#define S8(m)  __atomic_store_n(a, x, m)
+#define S16(m) __atomic_store_n(a, x, m)
+#define S32(m) __atomic_store_n(a, x, m)
+#define S64(m) __atomic_store_n(a, x, m)
+#define CS8(s, f)  __atomic_compare_exchange_n(a, c, x, false, s, f)
+#define CS16(s, f) __atomic_compare_exchange_n(a, c, x, false, s, f)
+#define CS32(s, f) __atomic_compare_exchange_n(a, c, x, false, s, f)
+#define CS64(s, f) __atomic_compare_exchange_n(a, c, x, false, s, f)
+#define CW8(s, f)  __atomic_compare_exchange_n(a, c, x, true, s, f)
+#define CW16(s, f) __atomic_compare_exchange_n(a, c, x, true, s, f)
+#define CW32(s, f) __atomic_compare_exchange_n(a, c, x, true, s, f)
+#define CW64(s, f) __atomic_compare_exchange_n(a, c, x, true, s, f)
+
+ATOMIC_FNS(8, uint8_t)
+ATOMIC_FNS(16, uint16_t)
+ATOMIC_FNS(32, uint32_t)
+ATOMIC_FNS(64, uint64_t)
+
+/* ---- 128-bit atomics ------------------------------------------------------
+ * The __atomic builtins would call libatomic for 16 bytes; cmpxchg16b does
+ * every operation (a load is a compare-exchange that fails or stores the
+ * same value), and is sequentially consistent, which covers every order. */
+typedef unsigned __int128 u128;
+
+#if defined(__x86_64__)
+__attribute__((target("cx16")))
+static u128 cas128(volatile u128 *a, u128 old, u128 nv)
+{
+    return __sync_val_compare_and_swap(a, old, nv);
+}
+#else
+static _Atomic int lock128;
+static u128 cas128(volatile u128 *a, u128 old, u128 nv)
+{
+    while (atomic_exchange_explicit(&lock128, 1, ACQUIRE))
+        ;
+    u128 cur = *a;
+    if (cur == old)
+        *a = nv;
+    atomic_store_explicit(&lock128, 0, RELEASE);
+    return cur;
+}
+#endif
+
+static u128 load128(const volatile u128 *a)
+{
+    return cas128((volatile u128 *)(uintptr_t)a, 0, 0);
+}
+
+enum { OP_XCHG, OP_ADD, OP_SUB, OP_AND, OP_OR, OP_XOR, OP_NAND };
+
+static u128 rmw128(volatile u128 *a, u128 x, int op)
+{
+    u128 cur = load128(a);
+    for (;;) {
+        u128 nv;
+        switch (op) {
+        case OP_XCHG: nv = x; break;
+        case OP_ADD: nv = cur + x; break;
+        case OP_SUB: nv = cur - x; break;
+        case OP_AND: nv = cur & x; break;
+        case OP_OR: nv = cur | x; break;
+        case OP_XOR: nv = cur ^ x; break;
+        default: nv = ~(cur & x); break;
+        }
+        u128 seen = cas128(a, cur, nv);
+        if (seen == cur)
+            return cur;
+        cur = seen;
+    }
+}
+
+u128 __tsan_atomic128_load(const volatile u128 *a, int mo)
+{
+    mo = norm_mo(mo);
+    u128 v = load128(a);
+    atomic_after(a, 16, false, mo, RET_PC);
+    return v;
+}
+
+void __tsan_atomic128_store(volatile u128 *a, u128 x, int mo)
+{
+    mo = norm_mo(mo);
+    atomic_before(a, mo);
+    rmw128(a, x, OP_XCHG);
+    atomic_after(a, 16, true, __ATOMIC_RELAXED, RET_PC);
+}
+
+#define RMW128(NAME, OP)                                                      \
+u128 __tsan_atomic128_##NAME(volatile u128 *a, u128 x, int mo)                \
+{                                                                             \
+    mo = norm_mo(mo);                                                         \
+    atomic_before(a, mo);                                                     \
+    u128 v = rmw128(a, x, OP);                                                \
+    atomic_after(a, 16, true, mo, RET_PC);                                    \
+    return v;                                                                 \
+}
+RMW128(exchange, OP_XCHG)
+RMW128(fetch_add, OP_ADD)
+RMW128(fetch_sub, OP_SUB)
+RMW128(fetch_and, OP_AND)
+RMW128(fetch_or, OP_OR)
+RMW128(fetch_xor, OP_XOR)
+RMW128(fetch_nand, OP_NAND)
+
+static int cas128_common(volatile u128 *a, u128 *c, u128 x, int mo, uintptr_t pc)
+{
+    mo = norm_mo(mo);
+    atomic_before(a, mo);
+    u128 seen = cas128(a, *c, x);
+    bool ok = seen == *c;
+    *c = seen;
+    atomic_after(a, 16, ok, mo, pc);
+    return ok;
+}
+
+int __tsan_atomic128_compare_exchange_strong(volatile u128 *a, u128 *c, u128 x,
+                                             int mo, int fmo)
+{
+    (void)fmo;
+    return cas128_common(a, c, x, mo, RET_PC);
+}
+int __tsan_atomic128_compare_exchange_weak(volatile u128 *a, u128 *c, u128 x,
+                                           int mo, int fmo)
+{
+    (void)fmo;
+    return cas128_common(a, c, x, mo, RET_PC);
+}
+u128 __tsan_atomic128_compare_exchange_val(volatile u128 *a, u128 cmp, u128 x,
+                                           int mo, int fmo)
+{
+    (void)fmo;
+    cas128_common(a, &cmp, x, mo, RET_PC);
+    return cmp;
+}
+
+/* Fences do their job; the race checker does not model them (a relaxed
+ * access paired through a fence is treated as unsynchronized). */
+void __tsan_atomic_thread_fence(int mo)
+{
+    switch (norm_mo(mo)) {
+    case __ATOMIC_RELAXED: break;
+    case __ATOMIC_CONSUME:
+    case __ATOMIC_ACQUIRE: __atomic_thread_fence(__ATOMIC_ACQUIRE); break;
+    case __ATOMIC_RELEASE: __atomic_thread_fence(__ATOMIC_RELEASE); break;
+    case __ATOMIC_ACQ_REL: __atomic_thread_fence(__ATOMIC_ACQ_REL); break;
+    default: __atomic_thread_fence(__ATOMIC_SEQ_CST); break;
+    }
+}
+
+void __tsan_atomic_signal_fence(int mo)
+{
+    (void)mo;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* libtsan's annotation entry points, used by some hand-synchronized code. */
+void __tsan_acquire(void *a);
+void __tsan_acquire(void *a)
+{
+    tg__annotate_hb(a, false);
+}
+void __tsan_release(void *a);
+void __tsan_release(void *a)
+{
+    tg__annotate_hb(a, true);
+}
+
+/* ---- the check API's annotations (strong over check.c's weak ones) ------- */
+
+void tg__annotate_access(const volatile void *addr, size_t size, bool write)
+{
+    uintptr_t pc = RET_PC;
+    if (size > 16 || (size & (size - 1)))
+        access_range((uintptr_t)addr, size, write, pc);
+    else
+        mem_access((uintptr_t)addr, (uint32_t)size, write, pc, 0);
+}
+
+void tg__annotate_hb(const volatile void *tag, bool before)
+{
+    struct tg__thread *t = tg__me();
+    if (!t || t->guard)
+        return;
+    put(t, before ? TG_EV_RELEASE : TG_EV_ACQUIRE, 0, 0, 0, (uintptr_t)tag, 0);
+}
+
+void tg__annotate_ignore(bool begin)
+{
+    struct tg__thread *t = tg__me();
+    if (begin)
+        rs.ignore++;
+    else if (rs.ignore > 0)
+        rs.ignore--;
+    if (t && !t->guard)
+        put(t, begin ? TG_EV_IGNORE_BEGIN : TG_EV_IGNORE_END, 0, 0, 0, 0, 0);
+}
+
+void tg__annotate_benign(const volatile void *addr, size_t size, const char *why)
+{
+    (void)why;
+    struct tg__thread *t = tg__me();
+    if (!t || t->guard)
+        return;
+    put(t, TG_EV_BENIGN, 0, 0, 0, (uintptr_t)addr, size);
+}
