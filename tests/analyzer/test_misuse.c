@@ -98,3 +98,31 @@ Test(misuse, unlock_foreign_names_the_owner_thread)
     report_free(rep);
     lb_free(&b);
 }
+
+Test(misuse, free_busy_without_a_recorded_stack_uses_the_waiters_stack)
+{
+    struct lb b = one_thread();
+    lb_object(&b, TG_LOBJ_CHAN, 0xc0);
+    struct tg_log_thread *w = lb_thread(&b, 0, TG_TS_BLOCKED,
+                                        TG_WAIT_CHAN_RECV);
+    w->wait_obj = 0xc0;
+    w->wait_stack = lb_stack1(&b, 0x333);
+    struct tg_log_finding *r = lb_finding(&b, TG_FIND_MISUSE);
+    r->subkind = TG_MIS_CHAN_FREE_BUSY;
+    r->thread = 1;
+    r->obj = 0xc0;
+    r->stack = lb_stack1(&b, 0x111);
+    struct an_report *rep = lb_analyze(&b, NULL);
+    struct an_finding *f = NULL;
+    for (size_t i = 0; i < rep->nfindings; i++)
+        if (rep->findings[i]->kind == AN_MISUSE)
+            f = rep->findings[i];
+    cr_assert_not_null(f);
+    cr_assert_str_eq(f->subkind, "free-busy");
+    cr_assert_eq(f->related_stack.n, 1);
+    cr_assert_eq(f->related_stack.frames[0].pc, 0x333);
+    cr_assert_eq(f->nthreads, 2);
+    cr_assert_eq(f->threads[1].id, w->id);
+    report_free(rep);
+    lb_free(&b);
+}
