@@ -119,6 +119,26 @@ int pthread_cond_broadcast(pthread_cond_t *c)
     return REALV(pthread_cond_broadcast, GLIBC_COND)(c);
 }
 
+struct cond_ctx {
+    struct tg__thread *t;
+    struct tg__lock *lc;
+    pthread_mutex_t *m;
+    struct tg__held save;
+    uint32_t stack;
+};
+
+/* After the wait, normally or by cancellation (glibc takes the mutex back
+ * before the thread unwinds, so the held set must show it either way). */
+static void cond_after(void *arg)
+{
+    struct cond_ctx *cx = arg;
+    tg__unblock(cx->t);
+    atomic_fetch_sub_explicit(&cx->lc->waiters, 1, RELEASE);
+    if (!cx->save.count)
+        cx->save.count = 1;
+    tg__cond_reacquire(cx->t, cx->m, &cx->save, cx->stack);
+}
+
 /* how: 0 wait, 1 timed on `clock`. */
 static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int how,
                      clockid_t clock, const struct timespec *abs, bool clockwait)
@@ -156,25 +176,21 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int how,
         }
     }
 
-    struct tg__held save;
-    memset(&save, 0, sizeof save);
-    save.pc = (uintptr_t)__builtin_return_address(0);
-    tg__cond_release(t, m, &save);
+    struct cond_ctx cx = { .t = t, .lc = lc, .m = m };
+    cx.save.pc = (uintptr_t)__builtin_return_address(0);
+    tg__cond_release(t, m, &cx.save);
     tg__block(t, TG_WAIT_COND, c, (uintptr_t)m,
               how ? tg__deadline(clock, abs) : INT64_MAX, 0);
-    uint32_t stack = t->rec ? t->rec->wait_stack : 0;
+    cx.stack = t->rec ? t->rec->wait_stack : 0;
     int rc;
+    pthread_cleanup_push(cond_after, &cx);
     if (how == 0)
         rc = REALV(pthread_cond_wait, GLIBC_COND)(c, m);
     else if (clockwait)
         rc = REAL(pthread_cond_clockwait)(c, m, clock, abs);
     else
         rc = REALV(pthread_cond_timedwait, GLIBC_COND)(c, m, abs);
-    tg__unblock(t);
-    atomic_fetch_sub_explicit(&lc->waiters, 1, RELEASE);
-    if (!save.count)
-        save.count = 1;
-    tg__cond_reacquire(t, m, &save, stack);
+    pthread_cleanup_pop(1);
     return rc;
 }
 

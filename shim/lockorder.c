@@ -58,10 +58,18 @@ void tg__edges_reset(void)
 
 /* ---- held set ---------------------------------------------------------- */
 
-static void mirror_from(struct tg__thread *t, uint32_t from)
+/* The record's copy of the held set is brought up to date only when
+ * someone may look at it: when the thread blocks, and when it ends.
+ * Mirroring every acquisition into shared memory would double the cost of
+ * an uncontended lock. `mirrored` counts the leading entries known to be
+ * in sync. */
+void tg__held_sync(struct tg__thread *t)
 {
     struct tg_log_thread *r = t->rec;
     if (!r)
+        return;
+    uint32_t from = t->mirrored;
+    if (from == t->nheld && r->held_count == t->nheld + t->held_lost)
         return;
     tg__seq_begin(r);
     for (uint32_t k = from; k < t->nheld && k < TG_LOG_MAX_HELD; k++) {
@@ -72,14 +80,7 @@ static void mirror_from(struct tg__thread *t, uint32_t from)
     }
     r->held_count = t->nheld + t->held_lost;
     tg__seq_end(r);
-}
-
-int tg__held_find(struct tg__thread *t, const void *addr)
-{
-    for (int i = (int)t->nheld - 1; i >= 0; i--)
-        if (t->held[i].addr == (uintptr_t)addr)
-            return i;
-    return -1;
+    t->mirrored = t->nheld;
 }
 
 bool tg__held_remove(struct tg__thread *t, int i)
@@ -92,7 +93,8 @@ bool tg__held_remove(struct tg__thread *t, int i)
     if ((uint32_t)i != t->nheld)
         memmove(&t->held[i], &t->held[i + 1],
                 (t->nheld - (uint32_t)i) * sizeof t->held[0]);
-    mirror_from(t, (uint32_t)i);
+    if (t->mirrored > (uint32_t)i)
+        t->mirrored = (uint32_t)i;
     return true;
 }
 
@@ -268,9 +270,21 @@ static void note_edge(struct tg__thread *t, const struct tg__held *from,
         }
 }
 
-void tg__acquired(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
-                  const void *addr, uint32_t mode, bool tried,
-                  uintptr_t pc, uintptr_t cfa, uint32_t stack)
+void tg__acquiring(struct tg__thread *t, uint32_t obj, const void *addr,
+                   uint32_t mode, uint32_t stack)
+{
+    if (!obj || !t->nheld || tg__held_find(t, addr) >= 0)
+        return;
+    t->guard++;
+    for (uint32_t k = 0; k < t->nheld; k++)
+        if (t->held[k].obj && t->held[k].obj != obj)
+            note_edge(t, &t->held[k], obj, mode, stack);
+    t->guard--;
+}
+
+void tg__acquired_slow(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
+                       const void *addr, uint32_t mode, bool tried,
+                       uintptr_t pc, uintptr_t cfa, uint32_t stack)
 {
     int i = tg__held_find(t, addr);
     if (i >= 0) {
@@ -291,12 +305,11 @@ void tg__acquired(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
     }
     struct tg__held *h = &t->held[t->nheld++];
     h->addr = (uintptr_t)addr;
+    h->lock = l;
     h->obj = obj;
     h->stack = stack;
     h->pc = pc;
     h->cfa = cfa;
     h->mode = mode;
     h->count = 1;
-    (void)l;
-    mirror_from(t, t->nheld - 1);
 }

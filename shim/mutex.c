@@ -104,7 +104,8 @@ static inline void taken(struct tg__thread *t, struct tg__lock *l,
     if (unlikely(!(atomic_load_explicit(&l->flags, RELAXED) & TG__LK_SEEN_LOCK)))
         atomic_fetch_or_explicit(&l->flags, TG__LK_SEEN_LOCK, RELAXED);
     uint32_t rel = atomic_load_explicit(&l->releases, ACQUIRE);
-    tg__ev_append(t, TG_EV_LOCK, (uint8_t)mode, stack, (uintptr_t)addr, rel);
+    if (tg__g.opt.full)
+        tg__ev_append(t, TG_EV_LOCK, (uint8_t)mode, stack, (uintptr_t)addr, rel);
     tg__acquired(t, l, obj, addr, mode, tried, pc, cfa, stack);
 }
 
@@ -142,28 +143,49 @@ static void relock(struct tg__thread *t, struct tg__lock *l, const void *addr)
                0, s2, 0);
 }
 
-/* Bookkeeping before the real unlock. Returns the mode held, or -1 after
- * recording misuse (not held, or held by another thread). */
-static int releasing(struct tg__thread *t, const void *addr, bool rw)
+/* An unlock of a lock the caller does not hold: misuse, unless the lock
+ * was never seen locked (it may have been locked before tracing began). */
+static void release_unheld(struct tg__thread *t, const void *addr, bool rw)
 {
-    int i = tg__held_find(t, addr);
     struct tg__lock *l = tg__lock_find(addr);
-    if (unlikely(i < 0)) {
-        if (!l || t->held_lost ||
-            !(atomic_load_explicit(&l->flags, RELAXED) & TG__LK_SEEN_LOCK))
-            return -1;   /* first seen here: maybe locked before tracing */
-        uint32_t owner = atomic_load_explicit(&l->owner, RELAXED);
-        uint32_t obj = atomic_load_explicit(&l->obj, RELAXED);
-        if (owner && owner != t->id)
-            tg__misuse(TG_MIS_UNLOCK_FOREIGN, addr, obj, 0,
-                       foreign_stack(owner, addr), owner);
-        else if (!rw || !atomic_load_explicit(&l->readers, RELAXED))
-            tg__misuse(TG_MIS_UNLOCK_NOT_HELD, addr, obj, 0, 0, 0);
+    if (!l || t->held_lost ||
+        !(atomic_load_explicit(&l->flags, RELAXED) & TG__LK_SEEN_LOCK))
+        return;
+    uint32_t owner = atomic_load_explicit(&l->owner, RELAXED);
+    uint32_t obj = atomic_load_explicit(&l->obj, RELAXED);
+    if (owner && owner != t->id)
+        tg__misuse(TG_MIS_UNLOCK_FOREIGN, addr, obj, 0,
+                   foreign_stack(owner, addr), owner);
+    else if (!rw || !atomic_load_explicit(&l->readers, RELAXED))
+        tg__misuse(TG_MIS_UNLOCK_NOT_HELD, addr, obj, 0, 0, 0);
+}
+
+/* Bookkeeping before the real unlock (after it, another thread may own
+ * the lock). Returns the mode held, or -1 if the caller did not hold it. */
+static inline int releasing(struct tg__thread *t, const void *addr, bool rw)
+{
+    int i;
+    /* Locks are mostly released innermost first. */
+    if (likely(t->nheld && t->held[t->nheld - 1].addr == (uintptr_t)addr))
+        i = (int)t->nheld - 1;
+    else if ((i = tg__held_find(t, addr)) < 0) {
+        release_unheld(t, addr, rw);
         return -1;
     }
-    int mode = (int)t->held[i].mode;
-    if (!tg__held_remove(t, i))
-        return mode;     /* recursive: still held */
+    struct tg__held *h = &t->held[i];
+    int mode = (int)h->mode;
+    struct tg__lock *l = h->lock;
+    if (h->count > 1) {
+        h->count--;       /* recursive: still held */
+        return mode;
+    }
+    if ((uint32_t)i == t->nheld - 1) {
+        t->nheld--;
+        if (t->mirrored > (uint32_t)i)
+            t->mirrored = (uint32_t)i;
+    } else {
+        tg__held_remove(t, i);
+    }
     if (l) {
         uint32_t rel;
         if (mode == 0) {
@@ -179,7 +201,8 @@ static int releasing(struct tg__thread *t, const void *addr, bool rw)
             atomic_fetch_sub_explicit(&l->readers, 1, RELAXED);
             rel = atomic_fetch_add_explicit(&l->releases, 1, RELEASE) + 1;
         }
-        tg__ev_append(t, TG_EV_UNLOCK, (uint8_t)mode, 0, (uintptr_t)addr, rel);
+        if (tg__g.opt.full)
+            tg__ev_append(t, TG_EV_UNLOCK, (uint8_t)mode, 0, (uintptr_t)addr, rel);
     }
     return mode;
 }
@@ -240,7 +263,7 @@ int pthread_mutex_destroy(pthread_mutex_t *m)
 }
 
 /* how: 0 lock, 1 timed (clock, abs) */
-static int mutex_wait(struct tg__thread *t, struct tg__lock *l,
+static __attribute__((noinline)) int mutex_wait(struct tg__thread *t, struct tg__lock *l,
                       pthread_mutex_t *m, int how, clockid_t clock,
                       const struct timespec *abs, uintptr_t pc, uintptr_t cfa)
 {
@@ -254,6 +277,7 @@ static int mutex_wait(struct tg__thread *t, struct tg__lock *l,
         tg__block(t, TG_WAIT_MUTEX, m, 0,
                   how ? tg__deadline(clock, abs) : INT64_MAX, 0);
         stack = t->rec ? t->rec->wait_stack : 0;
+        tg__acquiring(t, obj_of(t, l, m, TG_LOBJ_MUTEX), m, 0, stack);
         if (how == 0)
             rc = REAL(pthread_mutex_lock)(m);
         else
@@ -261,7 +285,7 @@ static int mutex_wait(struct tg__thread *t, struct tg__lock *l,
         tg__unblock(t);
     }
     if (rc == 0 || rc == EOWNERDEAD)
-        taken(t, l, m, TG_LOBJ_MUTEX, 0, false, pc, cfa, stack);
+        taken(t, l, m, TG_LOBJ_MUTEX, 0, stack != 0, pc, cfa, stack);
     return rc;
 }
 
@@ -271,6 +295,16 @@ int pthread_mutex_lock(pthread_mutex_t *m)
     struct tg__lock *l;
     if (unlikely(!t || !(l = tg__lock_get(m))))
         return REAL(pthread_mutex_lock)(m);
+    /* Uncontended and not a relock: the fast path. */
+    if (likely(atomic_load_explicit(&l->owner, RELAXED) != t->id)) {
+        int rc = REAL(pthread_mutex_trylock)(m);
+        if (likely(rc == 0) || rc == EOWNERDEAD) {
+            taken(t, l, m, TG_LOBJ_MUTEX, 0, false, SITE_PC, SITE_CFA, 0);
+            return rc;
+        }
+        if (rc != EBUSY)
+            return rc;
+    }
     return mutex_wait(t, l, m, 0, CLOCK_REALTIME, NULL, SITE_PC, SITE_CFA);
 }
 
@@ -348,6 +382,7 @@ static int rw_wait(struct tg__thread *t, struct tg__lock *l, pthread_rwlock_t *r
         tg__block(t, mode ? TG_WAIT_RWLOCK_RD : TG_WAIT_RWLOCK_WR, rw, 0,
                   how ? tg__deadline(clock, abs) : INT64_MAX, 0);
         stack = t->rec ? t->rec->wait_stack : 0;
+        tg__acquiring(t, obj_of(t, l, rw, TG_LOBJ_RWLOCK), rw, mode, stack);
         if (how == 0)
             rc = mode ? REAL(pthread_rwlock_rdlock)(rw)
                       : REAL(pthread_rwlock_wrlock)(rw);
@@ -357,7 +392,7 @@ static int rw_wait(struct tg__thread *t, struct tg__lock *l, pthread_rwlock_t *r
         tg__unblock(t);
     }
     if (rc == 0)
-        taken(t, l, rw, TG_LOBJ_RWLOCK, mode, false, pc, cfa, stack);
+        taken(t, l, rw, TG_LOBJ_RWLOCK, mode, stack != 0, pc, cfa, stack);
     return rc;
 }
 
@@ -464,11 +499,12 @@ int pthread_spin_lock(pthread_spinlock_t *s)
     if (rc == EBUSY) {
         tg__block(t, TG_WAIT_SPIN, (void *)s, 0, INT64_MAX, 0);
         stack = t->rec ? t->rec->wait_stack : 0;
+        tg__acquiring(t, obj_of(t, l, (void *)s, TG_LOBJ_SPIN), (void *)s, 0, stack);
         rc = REAL(pthread_spin_lock)(s);
         tg__unblock(t);
     }
     if (rc == 0)
-        taken(t, l, (void *)s, TG_LOBJ_SPIN, 0, false, SITE_PC, SITE_CFA, stack);
+        taken(t, l, (void *)s, TG_LOBJ_SPIN, 0, stack != 0, SITE_PC, SITE_CFA, stack);
     return rc;
 }
 

@@ -18,11 +18,12 @@
 
 #include "shim.h"
 
-#define LOCK_BITS 20
+#define LOCK_BITS TG__LOCK_BITS
 #define LOCK_CAP (1u << LOCK_BITS)
 #define MAX_PROBE 128
 
-static struct tg__lock *locks;
+struct tg__lock *tg__locks;
+#define locks tg__locks
 
 static bool table_ready(void)
 {
@@ -42,7 +43,7 @@ static bool table_ready(void)
 
 static inline uint32_t addr_hash(uintptr_t a)
 {
-    return (uint32_t)(((a >> 3) * 0x9e3779b97f4a7c15ull) >> (64 - LOCK_BITS));
+    return tg__lock_hash(a);
 }
 
 struct tg__lock *tg__lock_find(const void *addr)
@@ -61,7 +62,7 @@ struct tg__lock *tg__lock_find(const void *addr)
     return NULL;
 }
 
-struct tg__lock *tg__lock_get(const void *addr)
+struct tg__lock *tg__lock_get_slow(const void *addr)
 {
     if (unlikely(!table_ready()))
         return NULL;

@@ -123,8 +123,10 @@ void tg__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define TG__MAX_HELD 64
 #define TG__ECACHE   64
 
+struct tg__lock;
 struct tg__held {
     uintptr_t addr;
+    struct tg__lock *lock;   /* its lock-table entry, NULL if none */
     uint32_t obj;
     uint32_t stack;      /* acquisition stack if taken after a wait, else 0 */
     uintptr_t pc;        /* acquisition site (caller's return address) */
@@ -142,6 +144,7 @@ struct tg__thread {
     struct tg_log_thread *rec;
     uint32_t nheld;             /* entries in held[] */
     uint32_t held_lost;         /* acquisitions beyond TG__MAX_HELD */
+    uint32_t mirrored;          /* held[] entries in sync with the record */
     struct tg__held held[TG__MAX_HELD];
     /* event stream */
     struct tg_log_chunk *chunk;
@@ -250,9 +253,27 @@ struct tg__lock {
 };
 #define TG__OBJ_BUSY UINT32_MAX
 
+#define TG__LOCK_BITS 20
+extern struct tg__lock *tg__locks;
+static inline uint32_t tg__lock_hash(uintptr_t a)
+{
+    return (uint32_t)(((a >> 3) * 0x9e3779b97f4a7c15ull) >> (64 - TG__LOCK_BITS));
+}
+struct tg__lock *tg__lock_get_slow(const void *addr);
+
 /* The entry for addr, claimed if new; NULL if the table is full (counted
- * as a dropped object). Lock-free; no allocation. */
-struct tg__lock *tg__lock_get(const void *addr);
+ * as a dropped object). Lock-free; no allocation. The common case (the
+ * address sits in its home slot) is inlined. */
+static inline struct tg__lock *tg__lock_get(const void *addr)
+{
+    struct tg__lock *tab = tg__locks;
+    if (likely(tab != NULL)) {
+        struct tg__lock *l = &tab[tg__lock_hash((uintptr_t)addr)];
+        if (likely(atomic_load_explicit(&l->addr, ACQUIRE) == (uintptr_t)addr))
+            return l;
+    }
+    return tg__lock_get_slow(addr);
+}
 /* The entry for addr if it exists, else NULL. */
 struct tg__lock *tg__lock_find(const void *addr);
 
@@ -286,14 +307,50 @@ uint32_t tg__string(const char *s);
 /* Called with the lock acquired by the caller: pushes it on the held set,
  * mirrors it to the thread record and, unless `tried`, records lock-order
  * edges from every held lock. pc/cfa: the caller's acquisition site. */
-void tg__acquired(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
-                  const void *addr, uint32_t mode, bool tried,
-                  uintptr_t pc, uintptr_t cfa, uint32_t stack);
-/* Index of addr in t's held set (innermost first), or -1. */
-int tg__held_find(struct tg__thread *t, const void *addr);
+void tg__acquired_slow(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
+                       const void *addr, uint32_t mode, bool tried,
+                       uintptr_t pc, uintptr_t cfa, uint32_t stack);
+static inline void tg__acquired(struct tg__thread *t, struct tg__lock *l,
+                                uint32_t obj, const void *addr, uint32_t mode,
+                                bool tried, uintptr_t pc, uintptr_t cfa,
+                                uint32_t stack)
+{
+    /* The common case: nothing held, so no recursion and no edges. */
+    if (likely(t->nheld == 0)) {
+        struct tg__held *h = &t->held[0];
+        h->addr = (uintptr_t)addr;
+        h->lock = l;
+        h->obj = obj;
+        h->stack = stack;
+        h->pc = pc;
+        h->cfa = cfa;
+        h->mode = mode;
+        h->count = 1;
+        t->nheld = 1;
+        return;
+    }
+    tg__acquired_slow(t, l, obj, addr, mode, tried, pc, cfa, stack);
+}
+/* Records the lock-order edges into addr before the caller blocks on it
+ * (lockdep's way: an acquisition that deadlocks never completes, yet its
+ * edges are what explains the deadlock). The later tg__acquired must then
+ * pass tried = true so the edges are not counted twice. */
+void tg__acquiring(struct tg__thread *t, uint32_t obj, const void *addr,
+                   uint32_t mode, uint32_t stack);
+/* Index of addr in t's held set (searched innermost first), or -1. */
+static inline int tg__held_find(struct tg__thread *t, const void *addr)
+{
+    for (int i = (int)t->nheld - 1; i >= 0; i--)
+        if (t->held[i].addr == (uintptr_t)addr)
+            return i;
+    return -1;
+}
 /* Releases held entry i once: false while a recursive count remains,
  * true when the entry left the set. */
 bool tg__held_remove(struct tg__thread *t, int i);
+/* Copies the held set into the thread's record (done when the thread
+ * blocks or ends; the record's held[] may be stale while it runs). */
+void tg__held_sync(struct tg__thread *t);
 /* Forgets the private edge index (after fork). */
 void tg__edges_reset(void);
 

@@ -188,6 +188,7 @@ void tg__block(struct tg__thread *t, uint32_t op, const void *obj,
         stack = tg__stack_here();
         t->guard--;
     }
+    tg__held_sync(t);
     tg__seq_begin(r);
     r->state = TG_TS_BLOCKED;
     r->wait_op = op;
@@ -235,6 +236,7 @@ void tg__thread_exit(struct tg__thread *t)
         atomic_fetch_or_explicit(&r->flags, TG_THRF_CANCELED, RELAXED);
     }
     r->exit_stack = t->exit_stack;
+    tg__held_sync(t);
     tg__ev_append(t, TG_EV_THREAD_EXIT, 0, t->exit_stack, t->id, 0);
     tg__seq_begin(r);
     r->state = TG_TS_EXITED;
