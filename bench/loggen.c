@@ -8,6 +8,10 @@
  * chain) and then one back edge from the last to the first, so the
  * lock-order graph has N nodes and exactly one cycle, of length N: the
  * worst case for a cycle search, and it shows whether it is linear.
+ * `loggen tail N` builds the same chain but closes a cycle of two at its
+ * end (the last lock, then the one before it): the search still has the
+ * whole graph to cover while the report stays small, so the two together
+ * tell the search's cost from the cost of printing a long cycle.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -65,8 +69,9 @@ static int storm(unsigned long n)
 }
 
 /* The locks are never destroyed: destroying a lock takes it out of the
- * graph, and the point is a graph of n nodes at exit. */
-static int chain(unsigned long n)
+ * graph, and the point is a graph of n nodes at exit. With short_cycle the
+ * back edge goes to the second-to-last lock instead of the first. */
+static int chain(unsigned long n, int short_cycle)
 {
     if (n < 2) {
         fprintf(stderr, "loggen: a chain needs at least 2 locks\n");
@@ -84,24 +89,28 @@ static int chain(unsigned long n)
         pthread_mutex_lock(&l[i]);
         pthread_mutex_unlock(&l[i - 1]);
     }
-    pthread_mutex_lock(&l[0]);          /* the back edge: last -> first */
-    pthread_mutex_unlock(&l[0]);
+    unsigned long back = short_cycle ? n - 2 : 0;
+    pthread_mutex_lock(&l[back]);       /* the back edge: last -> back */
+    pthread_mutex_unlock(&l[back]);
     pthread_mutex_unlock(&l[n - 1]);
-    printf("chain: %lu locks, %lu edges, one cycle of length %lu\n", n, n, n);
+    printf("chain: %lu locks, %lu edges, one cycle of length %lu\n", n, n,
+           n - back);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: loggen storm|chain N\n");
+        fprintf(stderr, "usage: loggen storm|chain|tail N\n");
         return 64;
     }
     unsigned long n = parse_count(argv[2]);
     if (strcmp(argv[1], "storm") == 0)
         return storm(n);
     if (strcmp(argv[1], "chain") == 0)
-        return chain(n);
+        return chain(n, 0);
+    if (strcmp(argv[1], "tail") == 0)
+        return chain(n, 1);
     fprintf(stderr, "loggen: unknown mode '%s'\n", argv[1]);
     return 64;
 }

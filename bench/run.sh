@@ -330,13 +330,14 @@ group_shim() {
 
 # ---- group deadlock: nested locking and the cycle search ------------------
 
-# cycle_search N: `tangle report` on the log of loggen chain N.
+# cycle_search MODE N: `tangle report` on the log of loggen MODE N (chain:
+# one cycle through all N locks; tail: a 2-cycle at the end of the chain).
 cycle_search() {
-  local n=$1 dir log counts line wall rss rc found
+  local mode=$1 n=$2 dir log counts line wall rss rc found
   dir=$(mktemp -d "$LOGROOT/chain.XXXXXX")
   if ! timeout -k 10 "$TIMEOUT" env "LD_PRELOAD=$SHIM" "TANGLE_DIR=$dir" \
-       TANGLE_OPTIONS=watchdog=0 "$BB/loggen" chain "$n" >/dev/null; then
-    failed=1; note "bench: loggen chain $n under the shim failed"; return
+       TANGLE_OPTIONS=watchdog=0 "$BB/loggen" "$mode" "$n" >/dev/null; then
+    failed=1; note "bench: loggen $mode $n under the shim failed"; return
   fi
   log=$(only_log "$dir") || { failed=1; rm -rf "$dir"; return; }
   counts=$("$BB/logcount" "$log") || { failed=1; return; }
@@ -349,25 +350,25 @@ cycle_search() {
           tail -n 1 | grep -o '[0-9]*$')
   rm -rf "$dir"
   if [ "$rc" != 66 ]; then
-    failed=1; note "bench: tangle report on chain $n: status $rc, expected 66"
+    failed=1; note "bench: tangle report on $mode $n: status $rc, expected 66"
   fi
   local ns_lock; ns_lock=$(awk -v w="$wall" -v n="$n" 'BEGIN { printf "%.1f", w / n }')
-  CYCLE_NS[$n]=$ns_lock
+  CYCLE_NS[$mode$n]=$ns_lock
   local r="" vd=""
-  if [ -n "${CYCLE_NS[10000]:-}" ] && [ "$n" != 10000 ]; then
-    r=$(ratio "$ns_lock" "${CYCLE_NS[10000]}")
+  if [ -n "${CYCLE_NS[${mode}10000]:-}" ] && [ "$n" != 10000 ]; then
+    r=$(ratio "$ns_lock" "${CYCLE_NS[${mode}10000]}")
     vd=$(verdict ratio 1.5 "$r")
   fi
   # A search that found nothing was not a search: no verdict on its speed.
   if [ "${found:-0}" != 1 ]; then
     [ -n "$vd" ] && vd="MISS (cycle not reported)"
-    note "bench: chain $n: expected 1 lock-order cycle, report has ${found:-none}"
+    note "bench: $mode $n: expected 1 lock-order cycle, report has ${found:-none}"
   fi
-  printf '%-12s %10s %10s %9s %10s %10s %12s %8s  %s\n' "chain $n" "$objs" \
+  printf '%-12s %10s %10s %9s %10s %10s %12s %8s  %s\n' "$mode $n" "$objs" \
     "$edges" "$((dobj + dedge))" "${found:--}" "$((wall / 1000000))" \
     "$ns_lock" "$rss" "${r:+${r}x vs 10000 $vd}"
-  json_line "deadlock/cycle_$n" report "$ns_lock" \
-    "$([ -n "$r" ] && echo deadlock/cycle_10000)" "$r" \
+  json_line "deadlock/cycle_${mode}_$n" report "$ns_lock" \
+    "$([ -n "$r" ] && echo "deadlock/cycle_${mode}_10000")" "$r" \
     ",\"locks\":$n,\"objects\":$objs,\"edges\":$edges,\"dropped\":$((dobj + dedge)),\"cycles_found\":${found:-null},\"wall_ns\":$wall,\"max_rss_kb\":$rss${vd:+,\"target\":\"ratio<=1.5\",\"verdict\":\"$vd\"}"
 }
 
@@ -388,7 +389,7 @@ group_deadlock() {
   table deadlock native "native shim tsan helgrind" "${nest[*]}" \
     nested2:shim:ratio:1.5
 
-  printf '\n== lock-order cycle search (tangle report on a chain of N locks + 1 back edge)\n'
+  printf '\n== lock-order cycle search (tangle report on N locks in a chain + 1 back edge)\n'
   printf '%-12s %10s %10s %9s %10s %10s %12s %8s  %s\n' log objects edges dropped \
     cycles wall_ms ns/lock rss_kb "per-lock cost vs 10000 (<= 1.5x: linear)"
   if ! have_shim || ! have_tangle; then
@@ -396,9 +397,12 @@ group_deadlock() {
     return
   fi
   declare -gA CYCLE_NS=()
-  cycle_search 10000
-  cycle_search 50000
-  cycle_search 100000
+  local mode n
+  for mode in chain tail; do
+    for n in 10000 50000 100000; do cycle_search "$mode" "$n"; done
+  done
+  printf '   (chain: the cycle runs through all N locks and the report prints it;\n'
+  printf '    tail: a 2-lock cycle at the end of the chain: the search, little output)\n'
 }
 
 printf 'tangle benchmarks, commit %s, %s, %s cores, load %s\n' "$COMMIT" \
