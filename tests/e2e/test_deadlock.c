@@ -275,3 +275,107 @@ Test(deadlock, deadlock_left_running_shows_in_a_report_of_the_live_log,
                      "%s", E2E_REPORT(&rep));
     e2e_free(&rep);
 }
+
+Test(deadlock, gate_held_for_only_one_order_does_not_hide_the_cycle,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "half_gate");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lock-order", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lock-order", NULL, NULL);
+    cr_assert(has_object(f, e2e_out_value(&r, "A")) &&
+                  has_object(f, e2e_out_value(&r, "B")),
+              "%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(deadlock, spin_lock_inversion_is_a_lock_order_cycle, .timeout = 120)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "spin");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lock-order", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lock-order", NULL, NULL);
+    unsigned long long sa = e2e_out_value(&r, "SA"),
+                       sb = e2e_out_value(&r, "SB");
+    e2e_assert_frame(e2e_get(edge(f, sa, sb), "to_stack"), "spin_ab", SRC,
+                     "spin_ab_b");
+    e2e_assert_frame(e2e_get(edge(f, sb, sa), "to_stack"), "spin_ba", SRC,
+                     "spin_ba_a");
+    e2e_free(&r);
+}
+
+Test(deadlock, thirty_lock_cycle_is_reported_whole, .timeout = 120)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "long_cycle");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lock-order", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lock-order", NULL, "chain_link");
+    cr_assert_eq(e2e_len(e2e_get(f, "objects")), 30, "no cycle length limit");
+    cr_assert_eq(e2e_len(e2e_get(f, "edges")), 30);
+    cr_assert(e2e_mentions(e2e_get(f, "edges"), "chain_link",
+                           e2e_line(SRC, "chain_next")),
+              "%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(deadlock, inversion_is_remembered_across_ten_thousand_other_locks,
+     .timeout = 180)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "crowd");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lock-order", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lock-order", NULL, NULL);
+    unsigned long long a = e2e_out_value(&r, "A"), b = e2e_out_value(&r, "B");
+    e2e_assert_frame(e2e_get(edge(f, a, b), "to_stack"), "ab", SRC, "ab_b");
+    e2e_assert_frame(e2e_get(edge(f, b, a), "to_stack"), "ba", SRC, "ba_a");
+    e2e_free(&r);
+}
+
+Test(deadlock, join_of_a_thread_waiting_for_the_joiners_lock_is_a_deadlock,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    r.timeout_s = 40;
+    e2e_run(&r, NULL, "deadlock", "join_cycle", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    json_object *f = e2e_must_find(&r, "deadlock", NULL, "hold_a_and_join");
+    json_object *j = e2e_thread_in(f, "hold_a_and_join");
+    json_object *l = e2e_thread_in(f, "lock_a_late");
+    cr_assert(j && l, "%s", e2e_dump(f));
+    cr_assert_str_eq(e2e_str(j, "state"), "join", "%s", e2e_dump(j));
+    cr_assert_str_eq(e2e_str(l, "state"), "mutex lock", "%s", e2e_dump(l));
+    cr_assert_eq(e2e_int(j, "holder", -1), e2e_int(l, "id", -2), "%s",
+                 e2e_dump(f));
+    cr_assert_eq(e2e_int(l, "holder", -1), e2e_int(j, "id", -2), "%s",
+                 e2e_dump(f));
+    e2e_assert_frame(e2e_get(j, "stack"), "hold_a_and_join", SRC, "jc_join");
+    e2e_assert_frame(e2e_get(l, "stack"), "lock_a_late", SRC, "jc_lock");
+    e2e_free(&r);
+}
+
+Test(deadlock, rwlock_writer_and_mutex_holder_deadlock_names_rwlock_states,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    r.timeout_s = 40;
+    e2e_run(&r, NULL, "deadlock", "rw_real", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    json_object *f = e2e_must_find(&r, "deadlock", NULL, "rw_writer_then_a");
+    json_object *w = e2e_thread_in(f, "rw_writer_then_a");
+    json_object *rd = e2e_thread_in(f, "a_then_rw_reader");
+    cr_assert(w && rd, "%s", e2e_dump(f));
+    cr_assert_str_eq(e2e_str(w, "state"), "mutex lock", "%s", e2e_dump(w));
+    cr_assert_str_eq(e2e_str(rd, "state"), "rwlock read", "%s", e2e_dump(rd));
+    cr_assert_eq(e2e_addr(e2e_get(rd, "object"), "address"),
+                 e2e_out_value(&r, "RW"), "%s", e2e_dump(rd));
+    e2e_assert_frame(e2e_get(rd, "stack"), "a_then_rw_reader", SRC, "rwr_rd");
+    e2e_free(&r);
+}

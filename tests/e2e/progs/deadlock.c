@@ -268,6 +268,162 @@ static int mode_relock(int argc, char **argv)
     return 0;
 }
 
+/* Only one of the two orders is under G: the gate does not guard the
+ * cycle, so it can still deadlock. */
+static int mode_half_gate(int argc, char **argv)
+{
+    print_locks();
+    run_thread(gated_ab);
+    run_thread(ba);
+    return 0;
+}
+
+static pthread_spinlock_t SA, SB;
+
+static void *spin_ab(void *arg)
+{
+    pthread_spin_lock(&SA);
+    pthread_spin_lock(&SB); /* LINE:spin_ab_b */
+    pthread_spin_unlock(&SB);
+    pthread_spin_unlock(&SA);
+    return NULL;
+}
+
+static void *spin_ba(void *arg)
+{
+    pthread_spin_lock(&SB);
+    pthread_spin_lock(&SA); /* LINE:spin_ba_a */
+    pthread_spin_unlock(&SA);
+    pthread_spin_unlock(&SB);
+    return NULL;
+}
+
+static int mode_spin(int argc, char **argv)
+{
+    pthread_spin_init(&SA, PTHREAD_PROCESS_PRIVATE);
+    pthread_spin_init(&SB, PTHREAD_PROCESS_PRIVATE);
+    printf("SA=%p SB=%p\n", (void *)&SA, (void *)&SB);
+    run_thread(spin_ab);
+    run_thread(spin_ba);
+    return 0;
+}
+
+#define CHAIN 30
+static pthread_mutex_t chain[CHAIN];
+static _Atomic int chain_next;
+
+static void *chain_link(void *arg)
+{
+    int i = atomic_fetch_add(&chain_next, 1);
+    pthread_mutex_lock(&chain[i]);
+    pthread_mutex_lock(&chain[(i + 1) % CHAIN]); /* LINE:chain_next */
+    pthread_mutex_unlock(&chain[(i + 1) % CHAIN]);
+    pthread_mutex_unlock(&chain[i]);
+    return NULL;
+}
+
+/* L0 -> L1 -> ... -> L29 -> L0: a cycle longer than TSan's limit of 20. */
+static int mode_long_cycle(int argc, char **argv)
+{
+    for (int i = 0; i < CHAIN; i++)
+        pthread_mutex_init(&chain[i], NULL);
+    for (int i = 0; i < CHAIN; i++)
+        run_thread(chain_link);
+    printf("cycle=%d\n", CHAIN);
+    return 0;
+}
+
+#define CROWD 10000
+static void *crowd(void *arg)
+{
+    /* 10,000 other locks, each nested under G: TSan forgets edges once
+     * 4,096 other locks have been used. */
+    static pthread_mutex_t locks[CROWD];
+    for (int i = 0; i < CROWD; i++) {
+        pthread_mutex_init(&locks[i], NULL);
+        pthread_mutex_lock(&G);
+        pthread_mutex_lock(&locks[i]);
+        pthread_mutex_unlock(&locks[i]);
+        pthread_mutex_unlock(&G);
+    }
+    return NULL;
+}
+
+/* A -> B, then a crowd of other locks, then B -> A: still a cycle. */
+static int mode_crowd(int argc, char **argv)
+{
+    print_locks();
+    run_thread(ab);
+    run_thread(crowd);
+    run_thread(ba);
+    return 0;
+}
+
+static pthread_t join_target;
+static _Atomic pid_t target_tid;
+
+static void *lock_a_late(void *arg)
+{
+    atomic_store(&target_tid, prog_tid());
+    pthread_mutex_lock(&A); /* LINE:jc_lock */
+    pthread_mutex_unlock(&A);
+    return NULL;
+}
+
+static void *hold_a_and_join(void *arg)
+{
+    pthread_mutex_lock(&A);
+    pthread_create(&join_target, NULL, lock_a_late, NULL);
+    prog_wait_tid(&target_tid);
+    pthread_join(join_target, NULL); /* LINE:jc_join */
+    pthread_mutex_unlock(&A);
+    return NULL;
+}
+
+/* A thread holding A joins a thread waiting for A: a wait-for cycle
+ * through a join. */
+static int mode_join_cycle(int argc, char **argv)
+{
+    pthread_t t;
+    print_locks();
+    pthread_create(&t, NULL, hold_a_and_join, NULL);
+    pthread_join(t, NULL);
+    printf("not reached\n");
+    return 0;
+}
+
+static pthread_barrier_t rw_both;
+
+static void *rw_writer_then_a(void *arg)
+{
+    pthread_rwlock_wrlock(&RW);
+    pthread_barrier_wait(&rw_both);
+    pthread_mutex_lock(&A); /* LINE:rwr_a */
+    return NULL;
+}
+
+static void *a_then_rw_reader(void *arg)
+{
+    pthread_mutex_lock(&A);
+    pthread_barrier_wait(&rw_both);
+    pthread_rwlock_rdlock(&RW); /* LINE:rwr_rd */
+    return NULL;
+}
+
+/* The writer of RW waits for A; the holder of A waits to read RW. */
+static int mode_rw_real(int argc, char **argv)
+{
+    pthread_t t1, t2;
+    print_locks();
+    pthread_barrier_init(&rw_both, NULL, 2);
+    pthread_create(&t1, NULL, rw_writer_then_a, NULL);
+    pthread_create(&t2, NULL, a_then_rw_reader, NULL);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    printf("not reached\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
@@ -282,6 +438,12 @@ int main(int argc, char **argv)
         { "real", mode_real },
         { "asleep", mode_asleep },
         { "relock", mode_relock },
+        { "half_gate", mode_half_gate },
+        { "spin", mode_spin },
+        { "long_cycle", mode_long_cycle },
+        { "crowd", mode_crowd },
+        { "join_cycle", mode_join_cycle },
+        { "rw_real", mode_rw_real },
         { NULL, NULL },
     };
     return prog_main(modes, argc, argv);
