@@ -32,23 +32,42 @@ static int mark(void *arg, const size_t *e, size_t len, bool gated)
     return 0;
 }
 
-static void site(FILE *out, struct symbolizer *s, uint32_t stack)
+static void frame_site(FILE *out, const struct an_frame *f)
 {
-    struct an_stack st = sym_stack(s, stack);
-    const struct an_frame *f = st.n ? &st.frames[0] : NULL;
-    for (size_t i = 0; i < st.n; i++)
-        if (st.frames[i].file) {
-            f = &st.frames[i];
-            break;
-        }
-    if (!f)
-        fputs("?", out);
-    else if (f->function && f->line)
+    if (f->function && f->line)
         fprintf(out, "%s:%d", f->function, f->line);
     else if (f->function)
         fputs(f->function, out);
     else
         fprintf(out, "0x%" PRIx64, f->pc);
+}
+
+/* "caller:line > function:line": the acquiring function and its caller
+ * in the same module, enough to tell apart sites that share a locking
+ * helper. */
+static void site(FILE *out, struct symbolizer *s, uint32_t stack)
+{
+    struct an_stack st = sym_stack(s, stack);
+    size_t first = st.n;
+    for (size_t i = 0; i < st.n && first == st.n; i++)
+        if (st.frames[i].file)
+            first = i;
+    if (first == st.n) {
+        if (st.n)
+            frame_site(out, &st.frames[0]);
+        else
+            fputs("?", out);
+    } else {
+        const struct an_frame *a = &st.frames[first];
+        const struct an_frame *b = first + 1 < st.n ? a + 1 : NULL;
+        /* The caller only when it is the program's too, not libc's. */
+        if (b && b->file && a->module && b->module &&
+            strcmp(a->module, b->module) == 0) {
+            frame_site(out, &st.frames[first + 1]);
+            fputs(" > ", out);
+        }
+        frame_site(out, &st.frames[first]);
+    }
     an_stack_free(&st);
 }
 
@@ -134,7 +153,7 @@ int cmd_graph(int argc, char **argv)
         const struct tg_log_edge *le = &log->edges[i];
         fprintf(out, "  L%u -> L%u [label=\"", le->from, le->to);
         site(out, s, le->from_stack);
-        fputs(" -> ", out);
+        fputs("\\nthen ", out);
         site(out, s, le->to_stack);
         fprintf(out, "\\nthread %u\"", le->thread);
         if (m.edge[i] == 2)

@@ -108,10 +108,15 @@ static void finding_text(FILE *out, const struct an_finding *f, bool note)
     const char *kind = an_kind_name(f->kind);
     if (note)
         fprintf(out, "tangle: note: %s", f->message);
-    else if (f->kind == AN_LOCK_ORDER)
+    else if (f->kind == AN_LOCK_ORDER) {
         fprintf(out, "WARNING: tangle: lock-order inversion (potential "
-                "deadlock)\n  %s", f->message);
-    else if (f->subkind)
+                "deadlock)%s\n  cycle of %zu locks:", f->note ? " [gated]" : "",
+                f->nedges);
+        for (size_t i = 0; i < f->nedges; i++)
+            fprintf(out, " 0x%" PRIx64 " ->", f->edges[i].from);
+        if (f->nedges)
+            fprintf(out, " 0x%" PRIx64, f->edges[0].from);
+    } else if (f->subkind)
         fprintf(out, "tangle: %s (%s): %s", kind, f->subkind, f->message);
     else
         fprintf(out, "tangle: %s: %s", kind, f->message);
