@@ -658,3 +658,21 @@ Test(badinput, suppressed_finding_is_hidden_counted_and_exit_is_clean,
     cr_assert_eq(e2e_summary(&r, "suppressed"), 1, "%s", E2E_REPORT(&r));
     cr_assert_eq(e2e_summary(&r, "total"), 0, "%s", E2E_REPORT(&r));
 }
+
+Test(badinput, one_damaged_log_among_good_ones_does_not_stop_the_analysis,
+     .timeout = 120)
+{
+    struct e2e_run src, r;
+    char log[256], bad[256];
+    make_log(&src, log, sizeof log);
+    snprintf(bad, sizeof bad, "%s/junk.tlog", src.dir);
+    e2e_write_file(bad, "junk\n", 5);
+    e2e_init(&r);
+    e2e_report(&r, NULL, bad, log, NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS,
+                 "the good log's leak still counts; stderr:\n%s", r.err);
+    e2e_must_find(&r, "leak", NULL, "stuck_receiver");
+    cr_assert(names_file(&r, bad), "the bad log is named:\n%s\n%s", r.err,
+              E2E_REPORT(&r));
+}

@@ -368,3 +368,49 @@ Test(leaks, leak_in_a_program_started_by_a_shell_is_reported_with_its_pid,
     cr_assert(cmd && strstr(cmd, "chan_send"), "%s", e2e_dump(p));
     e2e_free(&r);
 }
+
+Test(leaks, goroutine_leak_shows_its_name_send_line_and_starter,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    json_object *t = leak_in_state(&r, "go", "go_sender", "leak_go_send",
+                                   "chan send");
+    cr_assert_str_eq(e2e_str(t, "name"), "fetcher", "%s", e2e_dump(t));
+    cr_assert(e2e_stack_has(e2e_get(e2e_get(t, "created_by"), "stack"),
+                            "mode_go", 0),
+              "created_by must reach the tg_go caller:\n%s", e2e_dump(t));
+    e2e_free(&r);
+}
+
+Test(leaks, thread_name_set_with_setname_shows_in_the_leak, .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "named", NULL);
+    e2e_assert_report(&r);
+    json_object *f = e2e_must_find(&r, "leak", NULL, "named_waiter");
+    json_object *t = e2e_thread_in(f, "named_waiter");
+    cr_assert(t, "%s", e2e_dump(f));
+    cr_assert_str_eq(e2e_str(t, "name"), "janitor", "%s", e2e_dump(t));
+    cr_assert_str_eq(e2e_str(t, "state"), "sem wait", "%s", e2e_dump(t));
+    e2e_free(&r);
+}
+
+Test(leaks, pool_never_shut_down_leaks_its_workers_as_one_group,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "pool", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "leak", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "leak", NULL, NULL);
+    cr_assert_eq(e2e_int(f, "count", -1), 4, "%s", e2e_dump(f));
+    json_object *ts = e2e_get(f, "threads");
+    for (size_t i = 0; i < e2e_len(ts); i++) {
+        const char *name = e2e_str(e2e_at(ts, i), "name");
+        cr_assert(name && !strncmp(name, "leakpool-", 9), "%s", e2e_dump(f));
+    }
+    e2e_free(&r);
+}

@@ -355,6 +355,57 @@ static int mode_verify_ignore(int argc, char **argv)
     return 0;
 }
 
+static void go_sender(void *arg)
+{
+    int v = 7;
+    atomic_store(&worker_tid, prog_tid());
+    tg_chan_send(chan, &v); /* LINE:leak_go_send */
+}
+
+/* A goroutine (tg_go: detached, named) stuck in a send. */
+static int mode_go(int argc, char **argv)
+{
+    tg_go_opts_t o = { .name = "fetcher" };
+    tg_chan_new(&chan, sizeof(int), 0);
+    tg_go(go_sender, NULL, &o);
+    prog_wait_blocked(prog_wait_tid(&worker_tid));
+    return 0;
+}
+
+static void *named_waiter(void *arg)
+{
+    pthread_setname_np(pthread_self(), "janitor");
+    atomic_store(&worker_tid, prog_tid());
+    sem_wait(&sem);
+    return NULL;
+}
+
+static int mode_named(int argc, char **argv)
+{
+    pthread_t t;
+    sem_init(&sem, 0, 0);
+    pthread_create(&t, NULL, named_waiter, NULL);
+    prog_wait_blocked(prog_wait_tid(&worker_tid));
+    return 0;
+}
+
+static void nop_job(void *arg)
+{
+}
+
+/* A worker pool that is never shut down: its idle workers leak. */
+static int mode_pool(int argc, char **argv)
+{
+    tg_pool_t *p;
+    tg_pool_new(&p, 4, 2, "leakpool");
+    tg_pool_submit(p, nop_job, NULL);
+    /* Let every worker reach its idle wait: all four sleep in the kernel. */
+    for (pid_t c = getpid() + 1; c < getpid() + 4096; c++)
+        if (prog_task_state(c))
+            prog_wait_blocked(c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
@@ -378,6 +429,9 @@ int main(int argc, char **argv)
         { "verify_marked", mode_verify_marked },
         { "verify_settle", mode_verify_settle },
         { "verify_ignore", mode_verify_ignore },
+        { "go", mode_go },
+        { "named", mode_named },
+        { "pool", mode_pool },
         { NULL, NULL },
     };
     return prog_main(modes, argc, argv);
