@@ -399,10 +399,10 @@ static int mode_pool(int argc, char **argv)
     tg_pool_t *p;
     tg_pool_new(&p, 4, 2, "leakpool");
     tg_pool_submit(p, nop_job, NULL);
-    /* Let every worker reach its idle wait: all four sleep in the kernel. */
-    for (pid_t c = getpid() + 1; c < getpid() + 4096; c++)
-        if (prog_task_state(c))
-            prog_wait_blocked(c);
+    /* Let every worker reach its idle wait: all four sleep in the kernel
+     * (the shim's watchdog sleeps too). */
+    prog_msleep(1);
+    prog_wait_others_blocked();
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #ifndef TANGLE_E2E_PROGS_H
 #define TANGLE_E2E_PROGS_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -95,6 +96,22 @@ static inline void prog_wait_gone(pid_t tid)
         prog_msleep(5);
     }
     fprintf(stderr, "prog: thread %d never ended\n", (int)tid);
+}
+
+/* Waits until every other thread of the process sleeps in the kernel
+ * (threads whose ids the program does not know, such as a pool's). */
+static inline void prog_wait_others_blocked(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    pid_t me = prog_tid();
+    while (d && (e = readdir(d))) {
+        pid_t t = (pid_t)atoi(e->d_name);
+        if (t > 0 && t != me)
+            prog_wait_blocked(t);
+    }
+    if (d)
+        closedir(d);
 }
 
 /* Runs the mode named by argv[1]; unknown modes exit 2. stdout is
