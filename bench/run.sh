@@ -24,7 +24,7 @@ TIMEOUT=${BENCH_TIMEOUT:-180}       # seconds, per benchmark process
 PIGZ_MB=${BENCH_PIGZ_MB:-200}
 PIGZ_REPS=${BENCH_PIGZ_REPS:-5}
 
-groups=("$@")
+read -r -a groups <<<"${*//,/ }"        # "chan,shim" works as well
 [ ${#groups[@]} -eq 0 ] && groups=(chan shim deadlock)
 for g in "${groups[@]}"; do
   case $g in chan|shim|deadlock) ;; *)
@@ -300,17 +300,14 @@ analyzer_marginal() {
   local rate rss_ratio vd
   read -r rate rss_ratio <<<"$line"
   if [ "$rate" = -1 ]; then
-    printf '   marginal: %s more events cost no measurable time: the analysis does not walk
-' "$((e2 - e1))"
-    printf '   the event stream for this log (no verdict); max RSS ratio %sx
-' "$rss_ratio"
+    printf '   marginal: %s more events cost no measurable time: the analysis does not walk\n' "$((e2 - e1))"
+    printf '   the event stream for this log (no verdict); max RSS ratio %sx\n' "$rss_ratio"
     json_line shim/analyzer_marginal report null "" "" \
       ",\"events_per_s\":null,\"rss_ratio\":$rss_ratio,\"note\":\"time does not grow with events\""
     return 0
   fi
   vd=$(verdict min 10000000 "$rate")
-  printf '   marginal: %s events/s over the extra %s events, %s (>= 10M events/s); max RSS ratio %sx
-' \
+  printf '   marginal: %s events/s over the extra %s events, %s (>= 10M events/s); max RSS ratio %sx\n' \
     "$rate" "$((e2 - e1))" "$vd" "$rss_ratio"
   json_line shim/analyzer_marginal report \
     "$(awk -v r="$rate" 'BEGIN { printf "%.2f", 1e9 / r }')" "" "" \
