@@ -376,8 +376,13 @@ int pthread_once(pthread_once_t *ctl, void (*fn)(void))
 {
     struct tg__thread *t = hot_me();
     /* glibc's "done" bit: the common, already-initialized case. */
-    if (!t || (__atomic_load_n(ctl, __ATOMIC_ACQUIRE) & 2))
+    if (!t)
         return REAL(pthread_once)(ctl, fn);
+    if (__atomic_load_n(ctl, __ATOMIC_ACQUIRE) & 2) {
+        if (tg__g.opt.full)
+            tg__ev_append(t, TG_EV_ACQUIRE, 0, 0, (uintptr_t)ctl, 0);
+        return REAL(pthread_once)(ctl, fn);
+    }
     void (*saved)(void) = t->once_fn;
     void *saved_ctl = t->once_ctl;
     t->once_fn = fn;

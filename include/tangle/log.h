@@ -223,7 +223,9 @@ struct tg_log_thread {
     uint64_t wait_obj2;
     uint64_t wait_since_ns;
     int64_t wait_deadline_ns;       /* INT64_MAX: no timeout */
-    uint32_t held_count;            /* may exceed TG_LOG_MAX_HELD */
+    uint32_t held_count;            /* may exceed TG_LOG_MAX_HELD; held[]
+                                       is synced when the thread blocks or
+                                       ends, may be stale while it runs */
     uint32_t reserved;
     struct tg_log_held held[TG_LOG_MAX_HELD];
 };
@@ -297,7 +299,7 @@ struct tg_log_edge {
     uint32_t to_stack;              /* where `to` was taken (full stack) */
     uint64_t first_ns;
     TG_LOG_ATOMIC(uint32_t) count;  /* observations (saturating) */
-    TG_LOG_ATOMIC(uint32_t) ngates;
+    TG_LOG_ATOMIC(uint32_t) ngates; /* read (acquire) before gates[] */
     uint32_t gates[TG_LOG_MAX_GATES];   /* object ids */
 };
 
@@ -375,8 +377,12 @@ enum tg_event_type {
     TG_EV_THREAD_EXIT,
     TG_EV_THREAD_CREATE,  /* addr: child thread id */
     TG_EV_THREAD_JOIN,    /* addr: joined thread id */
-    TG_EV_LOCK,           /* addr: lock, arg: acquisition seq, size: mode */
-    TG_EV_UNLOCK,         /* addr: lock, arg: acquisition seq */
+    TG_EV_LOCK,           /* addr: lock, arg: acquisition seq, size: mode.
+                             The seq is the number of releases of the lock
+                             before this acquisition (full mode only) */
+    TG_EV_UNLOCK,         /* addr: lock, arg: acquisition seq: this
+                             release's number (1, 2...); release r happens
+                             before every LOCK whose arg >= r */
     TG_EV_BLOCK,          /* size: tg_wait_op, addr: object */
     TG_EV_UNBLOCK,
     /* synchronization for the race checker (addr: sync object/tag,
