@@ -8,9 +8,10 @@
 # -fsanitize=thread build through `tangle cc`, ` * HANGS:` marks a sample
 # that deadlocks by design. Each sample runs twice: once with the text
 # report for the reader, once with the JSON report for the check (parsed
-# with python3 when present, else with grep). Until the detector is built
-# the samples run bare, under a timeout. The last thing printed is a table
-# of every sample; the exit status is non-zero if any checked sample failed.
+# with python3 when present, else with grep); both are kept in build/demo/.
+# Until the detector is built the samples run bare, under a timeout. The
+# last thing printed is a table of every sample; the exit status is
+# non-zero if any checked sample failed.
 #
 # usage: scripts/demo.sh [SAMPLE...]     (default: every sample)
 # env:   BUILD (default ./build), TANGLE_PRELOAD (the shim to use)
@@ -135,8 +136,8 @@ sys.exit(1 if problems else 0)
 PY
 }
 
-# The same check without python: kinds from the summary-less finding list
-# by grep, functions by name anywhere in the report.
+# A rougher check without python: the finding kinds and the function names
+# found anywhere in the report, by grep (subkinds are not checked).
 check_report_grep() {  # json-file expect-file allow-file
   local kinds line kind fn ok=0
   if [ ! -s "$1" ]; then
