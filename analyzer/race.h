@@ -1,0 +1,55 @@
+/*
+ * race.h: the race checker's analyzer side (race.c) and the compiler
+ * wrapper that builds programs for it (cmd_cc.c). The analysis replays a
+ * full-mode log's per-thread event streams in an order consistent with
+ * their synchronization and checks every logged memory access with
+ * FastTrack's vector clocks; see docs/races.md.
+ */
+#ifndef TANGLE_ANALYZER_RACE_H
+#define TANGLE_ANALYZER_RACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct an_ctx;
+struct tlog;
+
+/* The release/acquire size tag the shim uses for atomics (shim/tsan.c):
+ * paired by count on the address's stripe, like lock acquisitions. */
+#define RACE_SYNC_ATOMIC 64
+
+/* Finds the data races in ctx's log (a log without TG_LOGF_RACE has no
+ * accesses: nothing to do) and adds one `race` finding per pair of
+ * access sites. */
+void analyze_races(struct an_ctx *ctx);
+
+struct race_stats {
+    uint64_t events;          /* events replayed */
+    uint64_t accesses;        /* read / write events checked */
+    uint64_t races;           /* racing pairs seen (before dedup) */
+    uint64_t forced;          /* acquires that gave up waiting */
+    uint64_t words;           /* shadow words in use at the end */
+};
+
+/* The analysis alone, for tests and benchmarks: replays log and calls
+ * found() for each new pair of sites (when found is non-NULL). Returns
+ * the number of distinct racing pairs, or a negative errno. */
+struct race_pair {
+    uint32_t thread[2];       /* [0] the later access, [1] the earlier */
+    bool write[2], atomic[2];
+    uint32_t size[2];
+    uint64_t addr[2];
+    uint64_t pc[2];           /* access pc (0 for a range) */
+    uint32_t stack[2];        /* shadow stack id */
+    const uint64_t *locks[2]; /* held lock addresses */
+    uint32_t nlocks[2];
+};
+long race_check(struct tlog *log, void (*found)(void *arg, const struct race_pair *p),
+                void *arg, struct race_stats *stats);
+
+/* `tangle cc` / `tangle c++` (argv[0] is the command name). */
+int cmd_cc(int argc, char **argv);
+int cmd_cxx(int argc, char **argv);
+int race_cc_main(int argc, char **argv, bool cxx);
+
+#endif
