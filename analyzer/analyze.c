@@ -10,12 +10,14 @@
 #include <time.h>
 
 #include "analyzer.h"
+#include "race.h"
 
 static const an_analysis_fn analyses[] = {
     analyze_leaks,
     analyze_lockorder,
     analyze_deadlocks,
     analyze_misuse,
+    analyze_races,
     analyze_hang,
 };
 
