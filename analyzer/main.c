@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analyzer.h"
+#include "race.h"
 
 struct command {
     const char *name;
@@ -60,6 +61,14 @@ static const struct command commands[] = {
      "then took B\" as edges labelled with both acquisition sites. Locks and\n"
      "edges of cycles that can deadlock are red; cycles guarded by a common\n"
      "lock are dashed orange. Render with: dot -Tpng -o graph.png\n"},
+    {"cc", cmd_cc, "compile and link a C program for the race checker",
+     "usage: tangle cc [--cc COMPILER] ARGS...\n\n"
+     "Runs the C compiler ($CC, else cc) with ARGS, adding -fsanitize=thread\n"
+     "(and -g) to compile steps and linking libtangle instead of libtsan.\n"
+     "Use as CC=\"tangle cc\" with make or CMake; see docs/races.md.\n"},
+    {"c++", cmd_cxx, "compile and link a C++ program for the race checker",
+     "usage: tangle c++ [--cc COMPILER] ARGS...\n\n"
+     "As 'tangle cc', with $CXX (else c++).\n"},
     {"help", NULL, "show help for a command", "usage: tangle help [CMD]\n"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
