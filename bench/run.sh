@@ -23,6 +23,7 @@ STAMP=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 TIMEOUT=${BENCH_TIMEOUT:-180}       # seconds, per benchmark process
 PIGZ_MB=${BENCH_PIGZ_MB:-200}
 PIGZ_REPS=${BENCH_PIGZ_REPS:-5}
+REPORT_REPS=${BENCH_REPORT_REPS:-3}   # tangle report runs per log
 
 read -r -a groups <<<"${*//,/ }"        # "chan,shim" works as well
 [ ${#groups[@]} -eq 0 ] && groups=(chan shim deadlock)
@@ -88,11 +89,12 @@ skip() {
   for b in "$@"; do WHY[$group/$b/$variant]=$why; done
 }
 
-# median of the numbers on stdin.
+# median of the numbers on stdin (integers: wall times in ns).
 median() {
   sort -g | awk '{ v[NR] = $1 } END {
     if (NR == 0) exit 1
-    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "%.0f\n", m }'
 }
 
 # json_line BENCH VARIANT NS RATIO_VS RATIO [EXTRA]: one result object.
@@ -239,6 +241,23 @@ bench_pigz() {
   done
 }
 
+# time_report LOG [ARGS...]: `tangle report ARGS LOG` REPORT_REPS times
+# on the same log; prints "<median wall ns> <largest max RSS kB> <status>"
+# (the status of the last run).
+time_report() {
+  local log=$1; shift
+  local r line walls="" rss=0 rc=1
+  for ((r = 0; r < REPORT_REPS; r++)); do
+    line=$("$BB/rusage" timeout -k 10 "$TIMEOUT" "$TANGLE" report "$@" \
+           "$log" 2>&1 >/dev/null | grep '^RUSAGE')
+    local w m c
+    read -r _ w m c <<<"$line"
+    walls+="${w:-0} "; rc=${c:-1}
+    [ "${m:-0}" -gt "$rss" ] && rss=$m
+  done
+  printf '%s %s %s\n' "$(printf '%s\n' $walls | median)" "$rss" "$rc"
+}
+
 # only_log DIR: the one log in DIR; says so and fails if there is not
 # exactly one (another traced process would make the figures meaningless).
 only_log() {
@@ -253,7 +272,7 @@ only_log() {
 # analyzer_events N: a log of ~4N lock events from loggen storm N under
 # the shim in full mode, then `tangle report` on it: events/s and peak RSS.
 analyzer_events() {
-  local n=$1 dir log counts line events wall rss rc
+  local n=$1 dir log counts events wall rss rc
   dir=$(mktemp -d "$LOGROOT/storm.XXXXXX")
   # timeout outside env: only loggen may be traced, or its log is not
   # the only one in the directory.
@@ -269,9 +288,7 @@ analyzer_events() {
   [ "$events" -lt $((2 * n)) ] &&
     note "bench: storm $n: the log holds $events events of about $((4 * n)) (dropped $5)"
   [ "$events" -gt 0 ] || events=1
-  line=$("$BB/rusage" timeout -k 10 "$TIMEOUT" "$TANGLE" report \
-         --format=json "$log" 2>&1 >/dev/null | grep '^RUSAGE')
-  set -- $line; wall=${2:-0}; rss=${3:-0}; rc=${4:-1}
+  read -r wall rss rc <<<"$(time_report "$log" --format=json)"
   rm -rf "$dir"
   if [ "$rc" != 0 ] && [ "$rc" != 66 ]; then
     failed=1; note "bench: tangle report on the storm log failed ($rc)"; return
@@ -363,7 +380,7 @@ group_shim() {
 # cycle_search MODE N: `tangle report` on the log of loggen MODE N (chain:
 # one cycle through all N locks; tail: a 2-cycle at the end of the chain).
 cycle_search() {
-  local mode=$1 n=$2 dir log counts line wall rss rc found
+  local mode=$1 n=$2 dir log counts wall rss rc found
   dir=$(mktemp -d "$LOGROOT/chain.XXXXXX")
   if ! timeout -k 10 "$TIMEOUT" env "LD_PRELOAD=$SHIM" "TANGLE_DIR=$dir" \
        TANGLE_OPTIONS=watchdog=0 "$BB/loggen" "$mode" "$n" >/dev/null; then
@@ -373,9 +390,7 @@ cycle_search() {
   counts=$("$BB/logcount" "$log") || { failed=1; return; }
   set -- $counts
   local objs=$3 edges=$4 dobj=$6 dedge=$7
-  line=$("$BB/rusage" timeout -k 10 "$TIMEOUT" "$TANGLE" report \
-         --format=json -o "$dir/report.json" "$log" 2>&1 >/dev/null | grep '^RUSAGE')
-  set -- $line; wall=${2:-0}; rss=${3:-0}; rc=${4:-1}
+  read -r wall rss rc <<<"$(time_report "$log" --format=json -o "$dir/report.json")"
   found=$(grep -o '"lock-order": *[0-9]*' "$dir/report.json" 2>/dev/null |
           tail -n 1 | grep -o '[0-9]*$')
   rm -rf "$dir"
