@@ -379,3 +379,61 @@ Test(deadlock, rwlock_writer_and_mutex_holder_deadlock_names_rwlock_states,
     e2e_assert_frame(e2e_get(rd, "stack"), "a_then_rw_reader", SRC, "rwr_rd");
     e2e_free(&r);
 }
+
+/* `tangle graph` on the kept log of `deadlock MODE`: the DOT text. */
+static char *graph_of(struct e2e_run *r, const char *mode)
+{
+    char opts[160], logdir[128], log[256];
+    e2e_init(r);
+    snprintf(logdir, sizeof logdir, "%s/logs", r->dir);
+    snprintf(opts, sizeof opts, "--keep-logs %s", logdir);
+    e2e_run(r, opts, "deadlock", mode, NULL);
+    e2e_assert_report(r);
+    cr_assert_eq(e2e_find_file(logdir, TG_LOG_SUFFIX, log, sizeof log), 1);
+    struct e2e_run g;
+    e2e_init(&g);
+    char *argv[] = { E2E_TANGLE, "graph", log, NULL };
+    e2e_exec(&g, argv);
+    e2e_assert_ended(&g);
+    cr_assert_eq(g.status, 0, "stderr:\n%s", g.err);
+    char *dot = strdup(g.out);
+    e2e_free(&g);
+    return dot;
+}
+
+Test(deadlock, graph_draws_the_inversion_as_a_red_cycle_with_call_sites,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    char *dot = graph_of(&r, "abba");
+    char a[32], b[32], ab[32], ba[32];
+    snprintf(a, sizeof a, "%#llx", e2e_out_value(&r, "A"));
+    snprintf(b, sizeof b, "%#llx", e2e_out_value(&r, "B"));
+    snprintf(ab, sizeof ab, "ab:%d", e2e_line(SRC, "ab_b"));
+    snprintf(ba, sizeof ba, "ba:%d", e2e_line(SRC, "ba_a"));
+    cr_assert(!strncmp(dot, "digraph", 7), "not DOT:\n%s", dot);
+    cr_assert(strstr(dot, a) && strstr(dot, b), "both locks:\n%s", dot);
+    cr_assert(strstr(dot, ab) && strstr(dot, ba), "edge sites %s, %s:\n%s",
+              ab, ba, dot);
+    int red_edges = 0;
+    for (const char *p = dot; (p = strstr(p, "->")); p++) {
+        const char *eol = strchr(p, '\n');
+        const char *red = strstr(p, "red");
+        red_edges += red && (!eol || red < eol);
+    }
+    cr_assert_eq(red_edges, 2, "both edges of the cycle in red:\n%s", dot);
+    free(dot);
+    e2e_free(&r);
+}
+
+Test(deadlock, graph_of_a_gated_inversion_has_no_red_cycle, .timeout = 120)
+{
+    struct e2e_run r;
+    char *dot = graph_of(&r, "gate");
+    cr_assert(!strncmp(dot, "digraph", 7), "not DOT:\n%s", dot);
+    cr_assert(strstr(dot, "->"), "the edges are still drawn:\n%s", dot);
+    cr_assert_null(strstr(dot, "red"), "a gated cycle cannot deadlock:\n%s",
+                   dot);
+    free(dot);
+    e2e_free(&r);
+}
