@@ -414,3 +414,38 @@ Test(leaks, pool_never_shut_down_leaks_its_workers_as_one_group,
     }
     e2e_free(&r);
 }
+
+Test(leaks, thread_leaked_by_a_passing_criterion_test_is_reported,
+     .timeout = 180)
+{
+    struct e2e_run cc, r;
+    char bin[128];
+    e2e_init(&cc);
+    snprintf(bin, sizeof bin, "%s/crit_leaky", cc.dir);
+    char *argv[] = {
+        "cc", "-std=c11", "-D_GNU_SOURCE", "-O0", "-g",
+        "-I" TANGLE_TOP "/include", TANGLE_TOP "/tests/e2e/extra/crit_leaky.c",
+        "-o", bin, "-L" TANGLE_BUILD "/lib", "-ltangle",
+        "-Wl,-rpath," TANGLE_BUILD "/lib", "-lcriterion", "-pthread", NULL,
+    };
+    e2e_exec(&cc, argv);
+    e2e_assert_ended(&cc);
+    cr_assert_eq(cc.status, 0, "cannot build the Criterion program:\n%s",
+                 cc.err);
+    e2e_init(&r);
+    e2e_run(&r, NULL, bin, "--jobs=1", NULL);
+    e2e_assert_report(&r);
+    cr_assert(strstr(r.err, "Passing: 1"), "the test itself passes:\n%s",
+              r.err);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s\nreport:\n%s",
+                 r.err, E2E_REPORT(&r));
+    cr_assert_eq(e2e_count(&r, "leak", NULL), 1, "only the test's thread, "
+                 "none of Criterion's:\n%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "leak", NULL, "forgotten_reader");
+    json_object *t = e2e_thread_in(f, "forgotten_reader");
+    cr_assert(t, "%s", e2e_dump(f));
+    e2e_assert_frame(e2e_get(t, "stack"), "forgotten_reader",
+                     "../extra/crit_leaky.c", "crit_leak_recv");
+    e2e_free(&r);
+    e2e_free(&cc);
+}
