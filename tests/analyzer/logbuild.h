@@ -231,6 +231,54 @@ static inline int lb_write(const struct lb *b, const char *path, size_t len)
     return n == len ? 0 : -1;
 }
 
+/* A log with something in every table: modules, strings, threads in
+ * several states, locks and contexts, a lock-order cycle with a gate,
+ * deadlock, misuse and checkpoint findings, and events. The starting
+ * point of the fuzz tests. */
+static inline struct lb lb_rich_log(void)
+{
+    struct lb b;
+    lb_init_sized(&b, 99, 16, 32, 32, 2);
+    lb_string(&b, "pool");
+    lb_module(&b, "/nonexistent/prog", 0x400000, 0x400000, 0x500000);
+    struct tg_log_thread *m = lb_thread(&b, TG_THRF_MAIN, TG_TS_BLOCKED,
+                                        TG_WAIT_JOIN);
+    m->wait_stack = lb_stack1(&b, 0x401000);
+    for (int i = 0; i < 4; i++) {
+        struct tg_log_thread *t = lb_thread(&b, 0, TG_TS_BLOCKED,
+                                            TG_WAIT_MUTEX);
+        uint64_t pcs[3] = { 0x401100 + i, 0x401200, 0x401300 };
+        t->wait_stack = lb_stack_v(&b, 3, pcs);
+        t->create_stack = lb_stack1(&b, 0x401400);
+        t->wait_obj = 0x9000 + i;
+        t->held_count = 1;
+        t->held[0].obj = 1;
+        t->wait_since_ns = 1000;
+    }
+    lb_thread(&b, 0, TG_TS_EXITED, 0);
+    for (int i = 0; i < 6; i++)
+        lb_object(&b, i < 4 ? TG_LOBJ_MUTEX : TG_LOBJ_CTX, 0x9000 + i)->flags =
+            i >= 4 ? TG_OBJF_CANCELABLE : 0;
+    lb_edge(&b, 1, 2, 2, 0);
+    lb_edge(&b, 2, 3, 3, 1, 4u);
+    lb_edge(&b, 3, 1, 4, 0);
+    lb_edge(&b, 2, 1, 2, 0);
+    struct tg_log_finding *f = lb_finding(&b, TG_FIND_DEADLOCK);
+    f->nthreads = 2;
+    f->threads[0].thread = 2;
+    f->threads[1].thread = 3;
+    f = lb_finding(&b, TG_FIND_MISUSE);
+    f->subkind = TG_MIS_RELOCK;
+    f->thread = 2;
+    f->obj_id = 1;
+    f = lb_finding(&b, TG_FIND_LEAK);
+    f->thread = 3;
+    struct tg_log_chunk *c = lb_chunk(&b, 0, 1, 0);
+    for (int i = 0; i < 50; i++)
+        lb_event(c, TG_EV_LOCK, 0x9000, i);
+    return b;
+}
+
 #ifdef TANGLE_ANALYZER_H
 /* Runs every analysis on the built log and returns the finished report
  * (free with report_free). */

@@ -29,50 +29,6 @@ static uint64_t next(void)
     return rng * 0x2545f4914f6cdd1dull;
 }
 
-static struct lb rich_log(void)
-{
-    struct lb b;
-    lb_init_sized(&b, 99, 16, 32, 32, 2);
-    lb_string(&b, "pool");
-    lb_module(&b, "/nonexistent/prog", 0x400000, 0x400000, 0x500000);
-    struct tg_log_thread *m = lb_thread(&b, TG_THRF_MAIN, TG_TS_BLOCKED,
-                                        TG_WAIT_JOIN);
-    m->wait_stack = lb_stack1(&b, 0x401000);
-    for (int i = 0; i < 4; i++) {
-        struct tg_log_thread *t = lb_thread(&b, 0, TG_TS_BLOCKED,
-                                            TG_WAIT_MUTEX);
-        uint64_t pcs[3] = { 0x401100 + i, 0x401200, 0x401300 };
-        t->wait_stack = lb_stack_v(&b, 3, pcs);
-        t->create_stack = lb_stack1(&b, 0x401400);
-        t->wait_obj = 0x9000 + i;
-        t->held_count = 1;
-        t->held[0].obj = 1;
-        t->wait_since_ns = 1000;
-    }
-    lb_thread(&b, 0, TG_TS_EXITED, 0);
-    for (int i = 0; i < 6; i++)
-        lb_object(&b, i < 4 ? TG_LOBJ_MUTEX : TG_LOBJ_CTX, 0x9000 + i)->flags =
-            i >= 4 ? TG_OBJF_CANCELABLE : 0;
-    lb_edge(&b, 1, 2, 2, 0);
-    lb_edge(&b, 2, 3, 3, 1, 4u);
-    lb_edge(&b, 3, 1, 4, 0);
-    lb_edge(&b, 2, 1, 2, 0);
-    struct tg_log_finding *f = lb_finding(&b, TG_FIND_DEADLOCK);
-    f->nthreads = 2;
-    f->threads[0].thread = 2;
-    f->threads[1].thread = 3;
-    f = lb_finding(&b, TG_FIND_MISUSE);
-    f->subkind = TG_MIS_RELOCK;
-    f->thread = 2;
-    f->obj_id = 1;
-    f = lb_finding(&b, TG_FIND_LEAK);
-    f->thread = 3;
-    struct tg_log_chunk *c = lb_chunk(&b, 0, 1, 0);
-    for (int i = 0; i < 50; i++)
-        lb_event(c, TG_EV_LOCK, 0x9000, i);
-    return b;
-}
-
 static int count_event(void *ctx, uint32_t thread,
                        const struct tg_log_event *ev)
 {
@@ -151,7 +107,7 @@ static void mutate(unsigned char *p, size_t len, size_t *newlen)
 Test(fuzz_log, mutated_logs_never_crash_the_reader_or_analyses,
      .timeout = 120)
 {
-    struct lb b = rich_log();
+    struct lb b = lb_rich_log();
     struct an_options opt;
     report_options_init(&opt);
     opt.show_gated = true;
@@ -203,7 +159,7 @@ Test(fuzz_log, mutated_logs_never_crash_the_reader_or_analyses,
 
 Test(fuzz_log, every_truncation_length_is_handled, .timeout = 120)
 {
-    struct lb b = rich_log();
+    struct lb b = lb_rich_log();
     size_t page = 4096;
     /* Every length up to the header, then a step through the sections. */
     for (size_t len = 0; len < b.size; len += len < TG_LOG_HEADER_SIZE + 64
