@@ -211,6 +211,8 @@ static int leak_verify(const struct tg_leak_opts *o)
             .value = epoch,
             .nthreads = 1,
         };
+        struct tg__lock *l = f.obj ? tg__lock_find((void *)(uintptr_t)f.obj) : NULL;
+        f.obj_id = l ? atomic_load_explicit(&l->obj, RELAXED) : 0;
         f.threads[0].thread = r->id;
         f.threads[0].wait_op = blocked ? r->wait_op : TG_WAIT_NONE;
         f.threads[0].wait_stack = f.stack;

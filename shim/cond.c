@@ -158,7 +158,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int how,
     if (mobj == TG__OBJ_BUSY)
         mobj = 0;
     if (tg__held_find(t, m) < 0 && lm && !t->held_lost &&
-        (atomic_load_explicit(&lm->flags, RELAXED) & TG__LK_SEEN_LOCK))
+        tg__lock_seen(lm))
         tg__misuse(TG_MIS_COND_NO_MUTEX, c, cobj, 0, 0, 0);
 
     /* Concurrent waits must all use one mutex: the first waiter names it. */

@@ -92,7 +92,7 @@ static inline uint32_t obj_of(struct tg__thread *t, struct tg__lock *l,
 
 /* Bookkeeping once the caller holds the lock. `stack`: where it waited
  * (0 if it did not). */
-static inline void taken(struct tg__thread *t, struct tg__lock *l,
+static inline __attribute__((always_inline)) void taken(struct tg__thread *t, struct tg__lock *l,
                          const void *addr, uint32_t kind, uint32_t mode,
                          bool tried, uintptr_t pc, uintptr_t cfa, uint32_t stack)
 {
@@ -101,8 +101,6 @@ static inline void taken(struct tg__thread *t, struct tg__lock *l,
         atomic_store_explicit(&l->owner, t->id, RELAXED);
     else
         atomic_fetch_add_explicit(&l->readers, 1, RELAXED);
-    if (unlikely(!(atomic_load_explicit(&l->flags, RELAXED) & TG__LK_SEEN_LOCK)))
-        atomic_fetch_or_explicit(&l->flags, TG__LK_SEEN_LOCK, RELAXED);
     uint32_t rel = atomic_load_explicit(&l->releases, ACQUIRE);
     if (tg__g.opt.full)
         tg__ev_append(t, TG_EV_LOCK, (uint8_t)mode, stack, (uintptr_t)addr, rel);
@@ -148,8 +146,7 @@ static void relock(struct tg__thread *t, struct tg__lock *l, const void *addr)
 static void release_unheld(struct tg__thread *t, const void *addr, bool rw)
 {
     struct tg__lock *l = tg__lock_find(addr);
-    if (!l || t->held_lost ||
-        !(atomic_load_explicit(&l->flags, RELAXED) & TG__LK_SEEN_LOCK))
+    if (!l || t->held_lost || !tg__lock_seen(l))
         return;
     uint32_t owner = atomic_load_explicit(&l->owner, RELAXED);
     uint32_t obj = atomic_load_explicit(&l->obj, RELAXED);
@@ -162,7 +159,8 @@ static void release_unheld(struct tg__thread *t, const void *addr, bool rw)
 
 /* Bookkeeping before the real unlock (after it, another thread may own
  * the lock). Returns the mode held, or -1 if the caller did not hold it. */
-static inline int releasing(struct tg__thread *t, const void *addr, bool rw)
+static inline __attribute__((always_inline)) int
+releasing(struct tg__thread *t, const void *addr, bool rw)
 {
     int i;
     /* Locks are mostly released innermost first. */

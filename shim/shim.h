@@ -229,9 +229,7 @@ void tg__modules_forget(void);
 /* ---- objects and the lock table -------------------------------------------- */
 
 enum {
-    TG__LK_SEEN_LOCK  = 1u << 0,   /* acquired under the shim at least once */
     TG__LK_TWO_MUTEX  = 1u << 1,   /* cond: two-mutex misuse reported */
-    TG__LK_TYPE_KNOWN = 1u << 2,
 };
 
 /* Per-address state, in a private lock-free table. An entry, once claimed
@@ -274,6 +272,16 @@ static inline struct tg__lock *tg__lock_get(const void *addr)
     }
     return tg__lock_get_slow(addr);
 }
+/* True once the lock was acquired under the shim: it is held, or was
+ * released at least once. (An unlock of a lock never seen locked may
+ * match a lock taken before the shim started: not misuse.) */
+static inline bool tg__lock_seen(struct tg__lock *l)
+{
+    return atomic_load_explicit(&l->owner, RELAXED) ||
+           atomic_load_explicit(&l->readers, RELAXED) ||
+           atomic_load_explicit(&l->releases, RELAXED);
+}
+
 /* The entry for addr if it exists, else NULL. */
 struct tg__lock *tg__lock_find(const void *addr);
 

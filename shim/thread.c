@@ -143,7 +143,6 @@ void tg__thread_after_fork(void)
             struct tg__obj_init in = { .kind = TG_LOBJ_MUTEX,
                                        .flags = TG_OBJF_IMPLICIT };
             obj = tg__obj_id(l, &in);
-            atomic_fetch_or_explicit(&l->flags, TG__LK_SEEN_LOCK, RELAXED);
             if (held[i].mode == 0)
                 atomic_store_explicit(&l->owner, t->id, RELAXED);
         }

@@ -27,6 +27,7 @@
  * Outside race mode the atomics and the stack bookkeeping still run, and
  * everything else returns at once.
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -742,6 +743,36 @@ void __tsan_release(void *a);
 void __tsan_release(void *a)
 {
     tg__annotate_hb(a, true);
+}
+
+/* ---- heap blocks (from libtangle's __wrap_malloc / __wrap_free) -----------
+ * A free releases on the block's stripe and an allocation acquires from
+ * it, so the block's next owner is ordered after its previous one, as the
+ * allocator's own locking orders them; the analyzer also forgets the freed
+ * bytes' history when it replays the free. */
+void __tsan_heap_alloc(void *p, size_t n)
+{
+    struct tg__thread *t = racer();
+    if (!t)
+        return;
+    struct race_thread *r = &rs;
+    _Atomic uint32_t *s = stripe(p);
+    uint32_t seq = atomic_load_explicit(s, memory_order_seq_cst);
+    put(t, TG_EV_ACQUIRE, SYNC_ATOMIC, 0, 0, (uintptr_t)s, seq);
+    uint32_t stack = intern(r, t, RET_PC);
+    put(t, TG_EV_ALLOC, 0, 0, stack, (uintptr_t)p, n);
+}
+
+void __tsan_heap_free(void *p)
+{
+    struct tg__thread *t = racer();
+    if (!t)
+        return;
+    _Atomic uint32_t *s = stripe(p);
+    size_t n = malloc_usable_size(p);
+    put(t, TG_EV_FREE, 0, 0, 0, (uintptr_t)p, n);
+    uint32_t seq = atomic_fetch_add_explicit(s, 1, memory_order_seq_cst) + 1;
+    put(t, TG_EV_RELEASE, SYNC_ATOMIC, 0, 0, (uintptr_t)s, seq);
 }
 
 /* ---- the check API's annotations (strong over check.c's weak ones) ------- */
