@@ -135,6 +135,15 @@ static uint32_t *ht_get(struct htab *h, uint64_t k, uint32_t v, bool *fresh)
     return &h->vals[i];
 }
 
+static void ht_del(struct htab *h, uint64_t k)
+{
+    uint32_t *p = ht_find(h, k);
+    if (!p)
+        return;
+    h->keys[p - h->vals] = 1;
+    h->live--;
+}
+
 static void ht_free(struct htab *h)
 {
     free(h->keys);
@@ -228,6 +237,11 @@ struct benign {
     uint64_t addr, len;
 };
 
+struct block {                 /* a live heap block */
+    uint64_t addr, size;
+    uint32_t stack, thread;
+};
+
 struct rc {
     struct tlog *log;
     uint32_t n;              /* vector clock width: threads + 1 */
@@ -257,6 +271,9 @@ struct rc {
     size_t nlockpool, caplockpool;
 
     struct htab pairs;
+    struct htab blocks_h;    /* block address -> index in blocks */
+    struct block *blocks;
+    size_t nblocks, capblocks;
     struct benign *benign;
     size_t nbenign, capbenign;
 
@@ -607,6 +624,16 @@ static void race(struct rc *rc, uint32_t cur, uint32_t prev, uint64_t addr,
         p.nlocks[i] = s[i]->nlocks;
     }
     p.addr[1] = addr;
+    for (size_t i = 0; i < rc->nblocks; i++) {
+        const struct block *bl = &rc->blocks[i];
+        if (addr >= bl->addr && addr - bl->addr < bl->size) {
+            p.block_addr = bl->addr;
+            p.block_size = bl->size;
+            p.block_stack = bl->stack;
+            p.block_thread = bl->thread;
+            break;
+        }
+    }
     rc->found(rc->arg, &p);
 }
 
@@ -745,6 +772,30 @@ static void on_access(struct rc *rc, struct thr *t, const struct tg_log_event *e
             stop = end;
         for (; a < stop; a++, b++)
             check_byte(rc, t, &w->c[b], site, write, atomic, a, e->addr, &last);
+    }
+}
+
+/* Freed memory starts afresh: its bytes' history is dropped. */
+static void forget(struct rc *rc, uint64_t addr, uint64_t len)
+{
+    if (len > RANGE_MAX)
+        len = RANGE_MAX;
+    for (uint64_t a = addr; a < addr + len;) {
+        uint32_t *slot = ht_find(&rc->words, a >> 3);
+        unsigned b = (unsigned)(a & 7);
+        uint64_t stop = (a | 7) + 1;
+        if (stop > addr + len)
+            stop = addr + len;
+        if (!slot) {
+            a = stop;
+            continue;
+        }
+        struct word *w = &rc->wv[*slot];
+        for (; a < stop; a++, b++) {
+            if (w->c[b].rtid == SHARED_TID)
+                rl_free(rc, w->c[b].rclk);
+            memset(&w->c[b], 0, sizeof w->c[b]);
+        }
     }
 }
 
@@ -892,6 +943,23 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
         if (t->ignore > 0)
             t->ignore--;
         break;
+    case TG_EV_ALLOC: {
+        bool fresh;
+        uint32_t *slot = ht_get(&rc->blocks_h, e->addr, (uint32_t)rc->nblocks, &fresh);
+        if (fresh) {
+            xgrow(&rc->blocks, &rc->capblocks, rc->nblocks + 1, sizeof *rc->blocks);
+            rc->nblocks++;
+        }
+        rc->blocks[*slot] = (struct block){ e->addr, e->arg, e->stack, t->id };
+        break;
+    }
+    case TG_EV_FREE:
+        forget(rc, e->addr, e->arg);
+        if (ht_find(&rc->blocks_h, e->addr)) {
+            rc->blocks[*ht_find(&rc->blocks_h, e->addr)].size = 0;
+            ht_del(&rc->blocks_h, e->addr);
+        }
+        break;
     case TG_EV_BENIGN:
         xgrow(&rc->benign, &rc->capbenign, rc->nbenign + 1, sizeof *rc->benign);
         rc->benign[rc->nbenign++] = (struct benign){ e->addr, e->arg };
@@ -994,6 +1062,8 @@ long race_check(struct tlog *log, void (*found)(void *arg, const struct race_pai
     free(rc.lockpool);
     ht_free(&rc.pairs);
     free(rc.benign);
+    free(rc.blocks);
+    ht_free(&rc.blocks_h);
     return n;
 }
 
@@ -1017,9 +1087,32 @@ static struct an_stack access_stack(struct an_ctx *ctx, uint64_t pc, uint32_t st
     return st;
 }
 
-/* "global 'counter'", "heap or stack memory", from the module symbols. */
-static char *describe(struct an_ctx *ctx, uint64_t addr)
+/* What the memory is: a heap block (and where it was allocated), a
+ * global (by its symbol), or else heap or stack memory. */
+static char *describe(struct an_ctx *ctx, const struct race_pair *p)
 {
+    uint64_t addr = p->addr[1];
+    if (p->block_size) {
+        struct an_stack st = sym_stack(ctx->sym, p->block_stack);
+        const struct an_frame *f = NULL;
+        for (size_t i = 0; i < st.n && !f; i++)
+            if (st.frames[i].function)
+                f = &st.frames[i];
+        char *s;
+        if (f && f->file)
+            s = xasprintf("heap block of %" PRIu64 " bytes at 0x%" PRIx64
+                          " (offset %" PRIu64 "), allocated by thread %u in "
+                          "%s at %s:%d", p->block_size, p->block_addr,
+                          addr - p->block_addr, p->block_thread, f->function,
+                          f->file, f->line);
+        else
+            s = xasprintf("heap block of %" PRIu64 " bytes at 0x%" PRIx64
+                          " (offset %" PRIu64 "), allocated by thread %u",
+                          p->block_size, p->block_addr, addr - p->block_addr,
+                          p->block_thread);
+        an_stack_free(&st);
+        return s;
+    }
     for (size_t i = 0; i < ctx->log->nmodules; i++) {
         const struct tg_log_module *m = &ctx->log->modules[i];
         if (addr < m->start || addr > m->end)
@@ -1037,15 +1130,53 @@ static char *describe(struct an_ctx *ctx, uint64_t addr)
     return xstrdup("heap or stack memory");
 }
 
+struct report_state {
+    struct an_ctx *ctx;
+    char **seen;             /* "fileA:lineA|fileB:lineB" reported pairs */
+    size_t nseen, capseen;
+};
+
+static char *frame_key(const struct an_stack *st)
+{
+    if (!st->n)
+        return xstrdup("?");
+    const struct an_frame *f = &st->frames[0];
+    if (f->file)
+        return xasprintf("%s:%d", f->file, f->line);
+    return xasprintf("%s+0x%" PRIx64, f->module ? f->module : "?", f->offset);
+}
+
 static void add_finding(void *arg, const struct race_pair *p)
 {
-    struct an_ctx *ctx = arg;
+    struct report_state *rs = arg;
+    struct an_ctx *ctx = rs->ctx;
+    struct an_stack st[2];
+    for (int i = 0; i < 2; i++)
+        st[i] = access_stack(ctx, p->pc[i], p->stack[i]);
+    /* One finding per pair of source locations: a read-write and a
+     * write-write race between the same two lines are one bug. */
+    char *ka = frame_key(&st[0]), *kb = frame_key(&st[1]);
+    char *key = strcmp(ka, kb) < 0 ? xasprintf("%s|%s", ka, kb)
+                                   : xasprintf("%s|%s", kb, ka);
+    free(ka);
+    free(kb);
+    for (size_t i = 0; i < rs->nseen; i++)
+        if (strcmp(rs->seen[i], key) == 0) {
+            free(key);
+            an_stack_free(&st[0]);
+            an_stack_free(&st[1]);
+            return;
+        }
+    xgrow(&rs->seen, &rs->capseen, rs->nseen + 1, sizeof(char *));
+    rs->seen[rs->nseen++] = key;
+
     struct an_finding *f = finding_new(ctx, AN_RACE);
-    f->location = describe(ctx, p->addr[1]);
-    f->message = xasprintf("data race on %s: %s by thread %u, %s by thread %u",
-                           f->location, p->write[0] ? "write" : "read",
+    f->location = describe(ctx, p);
+    f->message = xasprintf("data race on %s: %s of size %u by thread %u, "
+                           "%s of size %u by thread %u", f->location,
+                           p->write[0] ? "write" : "read", p->size[0],
                            p->thread[0], p->write[1] ? "write" : "read",
-                           p->thread[1]);
+                           p->size[1], p->thread[1]);
     f->naccesses = 2;
     f->accesses = xcalloc(2, sizeof *f->accesses);
     f->nthreads = p->thread[0] == p->thread[1] ? 1 : 2;
@@ -1056,7 +1187,7 @@ static void add_finding(void *arg, const struct race_pair *p)
         a->write = p->write[i];
         a->size = p->size[i];
         a->addr = p->addr[i];
-        a->stack = access_stack(ctx, p->pc[i], p->stack[i]);
+        a->stack = st[i];
         a->nlocks = p->nlocks[i];
         if (a->nlocks) {
             a->locks = xcalloc(a->nlocks, sizeof *a->locks);
@@ -1074,5 +1205,9 @@ void analyze_races(struct an_ctx *ctx)
     if (!(ctx->log->hdr.flags & TG_LOGF_RACE))
         return;
     struct race_stats st;
-    race_check(ctx->log, add_finding, ctx, &st);
+    struct report_state rs = { .ctx = ctx };
+    race_check(ctx->log, add_finding, &rs, &st);
+    for (size_t i = 0; i < rs.nseen; i++)
+        free(rs.seen[i]);
+    free(rs.seen);
 }

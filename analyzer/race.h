@@ -43,6 +43,9 @@ struct race_pair {
     uint32_t stack[2];        /* shadow stack id */
     const uint64_t *locks[2]; /* held lock addresses */
     uint32_t nlocks[2];
+    /* the heap block holding addr[1], when the allocation was seen */
+    uint64_t block_addr, block_size;
+    uint32_t block_stack, block_thread;
 };
 long race_check(struct tlog *log, void (*found)(void *arg, const struct race_pair *p),
                 void *arg, struct race_stats *stats);

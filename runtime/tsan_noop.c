@@ -22,7 +22,9 @@
 #ifndef TG_NOOP_SKIP
 #include <stdbool.h>
 #include <stddef.h>
+#include <malloc.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SC __ATOMIC_SEQ_CST
@@ -122,6 +124,55 @@ ATOMICS(8, uint8_t)
 ATOMICS(16, uint16_t)
 ATOMICS(32, uint32_t)
 ATOMICS(64, uint64_t)
+
+/* Heap blocks. `tangle cc` links with --wrap for malloc, calloc, realloc
+ * and free, so the program's own calls come here: the race checker must
+ * know that a block freed by one thread and handed out again to another
+ * is new memory, not shared. __tsan_heap_alloc / __tsan_heap_free are
+ * no-ops here and the shim's under `tangle run`. */
+void __tsan_heap_alloc(void *p, size_t n);
+void __tsan_heap_alloc(void *p, size_t n) { (void)p; (void)n; }
+void __tsan_heap_free(void *p);
+void __tsan_heap_free(void *p) { (void)p; }
+
+void *__wrap_malloc(size_t n);
+void *__wrap_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (p)
+        __tsan_heap_alloc(p, n);
+    return p;
+}
+
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_calloc(size_t k, size_t n)
+{
+    void *p = calloc(k, n);
+    if (p)
+        __tsan_heap_alloc(p, k * n);
+    return p;
+}
+
+void *__wrap_realloc(void *old, size_t n);
+void *__wrap_realloc(void *old, size_t n)
+{
+    if (old)
+        __tsan_heap_free(old);
+    void *p = realloc(old, n);
+    if (p)
+        __tsan_heap_alloc(p, n);
+    else if (old && n)
+        __tsan_heap_alloc(old, malloc_usable_size(old));
+    return p;
+}
+
+void __wrap_free(void *p);
+void __wrap_free(void *p)
+{
+    if (p)
+        __tsan_heap_free(p);
+    free(p);
+}
 
 /* 16 bytes: cmpxchg16b, so no libatomic is needed. */
 typedef unsigned __int128 u128;

@@ -1,0 +1,457 @@
+/*
+ * race_clean.c: programs that share memory between threads and order every
+ * access through one synchronization mechanism each, built with
+ * `tangle cc` for the race checker. Each mode must give no race finding:
+ * a report here is a missed happens-before edge. The data is touched with
+ * plain loads and stores on purpose (the instrumentation logs them), and
+ * every mode writes in one thread and reads or writes in another.
+ */
+#include "progs.h"
+
+enum { N = 4, ROUNDS = 200 };
+
+static long shared;            /* the datum every mode hands around */
+static long slots[N];
+static void *th_arg;
+
+static void spawn(pthread_t *t, int n, void *(*fn)(void *))
+{
+    for (long i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, fn, (void *)i);
+}
+
+static void join_all(pthread_t *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
+/* ---- mutex ---- */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static void *mutex_worker(void *a)
+{
+    (void)a;
+    for (int i = 0; i < ROUNDS; i++) {
+        pthread_mutex_lock(&mu);
+        shared++;
+        pthread_mutex_unlock(&mu);
+    }
+    return NULL;
+}
+static int mode_mutex(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t[N];
+    spawn(t, N, mutex_worker);
+    join_all(t, N);
+    printf("%ld\n", shared);
+    return shared == N * ROUNDS ? 0 : 1;
+}
+
+/* ---- rwlock ---- */
+static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+static void *rw_worker(void *a)
+{
+    long id = (long)a;
+    long sum = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        if (id == 0) {
+            pthread_rwlock_wrlock(&rw);
+            shared++;
+            pthread_rwlock_unlock(&rw);
+        } else {
+            pthread_rwlock_rdlock(&rw);
+            sum += shared;
+            pthread_rwlock_unlock(&rw);
+        }
+    }
+    slots[id] = sum;
+    return NULL;
+}
+static int mode_rwlock(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t[N];
+    spawn(t, N, rw_worker);
+    join_all(t, N);
+    return shared == ROUNDS ? 0 : 1;
+}
+
+/* ---- cond ---- */
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int ready;
+static void *cond_producer(void *a)
+{
+    (void)a;
+    for (int i = 0; i < ROUNDS; i++) {
+        pthread_mutex_lock(&mu);
+        while (ready)
+            pthread_cond_wait(&cv, &mu);
+        shared = i;
+        ready = 1;
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+    }
+    return NULL;
+}
+static int mode_cond(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, cond_producer, NULL);
+    long sum = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        pthread_mutex_lock(&mu);
+        while (!ready)
+            pthread_cond_wait(&cv, &mu);
+        sum += shared;
+        ready = 0;
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+    }
+    pthread_join(t, NULL);
+    return sum == (long)ROUNDS * (ROUNDS - 1) / 2 ? 0 : 1;
+}
+
+/* ---- semaphore ---- */
+static sem_t sem;
+static void *sem_writer(void *a)
+{
+    (void)a;
+    shared = 42;
+    sem_post(&sem);
+    return NULL;
+}
+static int mode_sem(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    sem_init(&sem, 0, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, sem_writer, NULL);
+    sem_wait(&sem);
+    long v = shared;           /* ordered by the post */
+    shared = v + 1;
+    pthread_join(t, NULL);
+    return v == 42 ? 0 : 1;
+}
+
+/* ---- barrier ---- */
+static pthread_barrier_t bar;
+static void *barrier_worker(void *a)
+{
+    long id = (long)a;
+    for (int r = 0; r < 3; r++) {
+        slots[id] = id + r;              /* own slot */
+        pthread_barrier_wait(&bar);
+        long sum = 0;
+        for (int i = 0; i < N; i++)
+            sum += slots[i];             /* everyone's, after the barrier */
+        pthread_barrier_wait(&bar);
+        (void)sum;
+    }
+    return NULL;
+}
+static int mode_barrier(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_barrier_init(&bar, NULL, N);
+    pthread_t t[N];
+    spawn(t, N, barrier_worker);
+    join_all(t, N);
+    return 0;
+}
+
+/* ---- once ---- */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static long config[4];
+static void init_config(void)
+{
+    for (int i = 0; i < 4; i++)
+        config[i] = i * 10;
+}
+static void *once_worker(void *a)
+{
+    (void)a;
+    pthread_once(&once, init_config);
+    slots[(long)a] = config[3];
+    return NULL;
+}
+static int mode_once(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t[N];
+    spawn(t, N, once_worker);
+    join_all(t, N);
+    return slots[0] == 30 ? 0 : 1;
+}
+
+/* ---- create / join ---- */
+static void *cj_worker(void *a)
+{
+    (void)a;
+    shared += 5;               /* main wrote before create */
+    return NULL;
+}
+static int mode_create_join(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    shared = 1;
+    pthread_t t;
+    pthread_create(&t, NULL, cj_worker, NULL);
+    pthread_join(t, NULL);
+    shared *= 2;               /* after join */
+    return shared == 12 ? 0 : 1;
+}
+
+/* ---- channels ---- */
+struct msg {
+    long payload[4];
+};
+static tg_chan_t *ch;
+static long back;              /* written by the receiver before receiving */
+
+static void *chan_sender(void *a)
+{
+    (void)a;
+    for (int i = 0; i < ROUNDS; i++) {
+        struct msg *m = malloc(sizeof *m);
+        m->payload[0] = i;     /* written before the send */
+        m->payload[3] = -i;
+        tg_chan_send(ch, &m);
+    }
+    return NULL;
+}
+static int chan_mode(size_t cap)
+{
+    tg_chan_new(&ch, sizeof(struct msg *), cap);
+    pthread_t t;
+    pthread_create(&t, NULL, chan_sender, NULL);
+    long sum = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        struct msg *m;
+        bool ok;
+        tg_chan_recv(ch, &m, &ok);
+        sum += m->payload[0] + m->payload[3];
+        m->payload[1] = 7;     /* the receiver owns it now */
+        free(m);
+    }
+    pthread_join(t, NULL);
+    tg_chan_free(ch);
+    return sum == 0 ? 0 : 1;
+}
+static int mode_chan_buffered(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    return chan_mode(3);
+}
+static int mode_chan_unbuffered(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    return chan_mode(0);
+}
+
+/* Unbuffered: the receive happens before the send completes, so the
+ * sender may read what the receiver wrote before receiving. */
+static void *unbuf_receiver(void *a)
+{
+    (void)a;
+    back = 99;
+    int v;
+    bool ok;
+    tg_chan_recv(ch, &v, &ok);
+    return NULL;
+}
+static int mode_chan_recv_before_send(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_chan_new(&ch, sizeof(int), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, unbuf_receiver, NULL);
+    int v = 1;
+    tg_chan_send(ch, &v);
+    long b = back;             /* ordered: receive -> send completion */
+    pthread_join(t, NULL);
+    tg_chan_free(ch);
+    return b == 99 ? 0 : 1;
+}
+
+/* ---- close ---- */
+static void *closer(void *a)
+{
+    (void)a;
+    shared = 17;
+    tg_chan_close(ch);
+    return NULL;
+}
+static int mode_close(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_chan_new(&ch, sizeof(int), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, closer, NULL);
+    int v;
+    bool ok = true;
+    tg_chan_recv(ch, &v, &ok);
+    long s = shared;           /* ordered by the close */
+    pthread_join(t, NULL);
+    tg_chan_free(ch);
+    return !ok && s == 17 ? 0 : 1;
+}
+
+/* ---- WaitGroup ---- */
+static tg_wg_t wg;
+static void *wg_worker(void *a)
+{
+    slots[(long)a] = (long)a * 3;
+    tg_wg_done(&wg);
+    return NULL;
+}
+static int mode_wg(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_wg_init(&wg);
+    tg_wg_add(&wg, N);
+    pthread_t t[N];
+    spawn(t, N, wg_worker);
+    tg_wg_wait(&wg);
+    long sum = 0;
+    for (int i = 0; i < N; i++)
+        sum += slots[i];       /* ordered by the dones */
+    for (int i = 0; i < N; i++)
+        pthread_detach(t[i]);
+    return sum == 18 ? 0 : 1;
+}
+
+/* ---- context cancel ---- */
+static tg_ctx_t *cctx;
+static void *canceller(void *a)
+{
+    (void)a;
+    shared = 23;
+    tg_ctx_cancel(cctx);
+    return NULL;
+}
+static int mode_ctx(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_ctx_with_cancel(NULL, &cctx);
+    pthread_t t;
+    pthread_create(&t, NULL, canceller, NULL);
+    pthread_detach(t);
+    int v;
+    bool ok;
+    tg_chan_recv(tg_ctx_done(cctx), &v, &ok);
+    long s = shared;           /* ordered by cancel -> Done */
+    tg_ctx_release(cctx);
+    return s == 23 ? 0 : 1;
+}
+
+/* ---- errgroup ---- */
+static int group_task(tg_ctx_t *c, void *a)
+{
+    (void)c;
+    slots[(long)a] = (long)a + 1;
+    return 0;
+}
+static int mode_group(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_group_t *g;
+    tg_group_new(&g, NULL, NULL);
+    for (long i = 0; i < N; i++)
+        tg_group_go(g, group_task, (void *)i);
+    tg_group_wait(g);
+    long sum = 0;
+    for (int i = 0; i < N; i++)
+        sum += slots[i];
+    tg_group_free(g);
+    return sum == 10 ? 0 : 1;
+}
+
+/* ---- worker pool ---- */
+static void pool_job(void *a)
+{
+    long *p = a;
+    *p += 1;                   /* written by a worker */
+}
+static int mode_pool(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_pool_t *p;
+    tg_pool_new(&p, 2, 4, "racepool");
+    for (int i = 0; i < N; i++) {
+        slots[i] = 10;         /* main writes before submitting */
+        tg_pool_submit(p, pool_job, &slots[i]);
+    }
+    tg_pool_shutdown(p);
+    long sum = 0;
+    for (int i = 0; i < N; i++)
+        sum += slots[i];       /* after shutdown drained the queue */
+    return sum == 44 ? 0 : 1;
+}
+
+/* ---- release / acquire atomics ---- */
+static _Atomic int flag;
+static void *publisher(void *a)
+{
+    (void)a;
+    shared = 31;
+    atomic_store_explicit(&flag, 1, memory_order_release);
+    return NULL;
+}
+static int mode_atomic(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, publisher, NULL);
+    while (!atomic_load_explicit(&flag, memory_order_acquire))
+        ;
+    long s = shared;           /* ordered by release -> acquire */
+    pthread_detach(t);
+    return s == 31 ? 0 : 1;
+}
+
+/* ---- neighbouring bytes ---- */
+static char bytes[8];
+static void *byte_writer(void *a)
+{
+    long id = (long)a;
+    for (int i = 0; i < ROUNDS; i++)
+        bytes[id] = (char)i;   /* each thread its own byte of one word */
+    return NULL;
+}
+static int mode_neighbour_bytes(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t[N];
+    spawn(t, N, byte_writer);
+    join_all(t, N);
+    return 0;
+}
+
+static const struct prog_mode modes[] = {
+    {"mutex", mode_mutex},
+    {"rwlock", mode_rwlock},
+    {"cond", mode_cond},
+    {"sem", mode_sem},
+    {"barrier", mode_barrier},
+    {"once", mode_once},
+    {"create-join", mode_create_join},
+    {"chan-buffered", mode_chan_buffered},
+    {"chan-unbuffered", mode_chan_unbuffered},
+    {"chan-recv-before-send", mode_chan_recv_before_send},
+    {"close", mode_close},
+    {"wg", mode_wg},
+    {"ctx", mode_ctx},
+    {"group", mode_group},
+    {"pool", mode_pool},
+    {"atomic", mode_atomic},
+    {"neighbour-bytes", mode_neighbour_bytes},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    (void)th_arg;
+    return prog_main(modes, argc, argv);
+}
