@@ -383,6 +383,37 @@ Test(badinput, sigsegv_leaves_a_log_whose_report_shows_signaled_and_the_leak,
     cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
 }
 
+Test(badinput, underscore_exit_still_writes_the_end_and_the_leak,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "_exit", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    json_object *p = e2e_process(&r, 0);
+    cr_assert_str_eq(e2e_str(p, "state"), "exited", "%s", e2e_dump(p));
+    cr_assert_eq(e2e_int(p, "exit_code", -1), 5, "%s", e2e_dump(p));
+    json_object *f = e2e_must_find(&r, "leak", NULL, "stuck_receiver");
+    cr_assert_str_eq(e2e_str(e2e_thread_in(f, "stuck_receiver"), "state"),
+                     "chan receive", "%s", e2e_dump(f));
+}
+
+Test(badinput, program_own_sigsegv_handler_still_runs_under_the_shim,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "segv_handler", NULL);
+    e2e_assert_report(&r);
+    cr_assert(strstr(r.out, "handled"), "the program's handler must run;"
+              "\nstdout:\n%s\nstderr:\n%s", r.out, r.err);
+    json_object *p = e2e_process(&r, 0);
+    cr_assert_eq(e2e_int(p, "exit_code", -1), 9,
+                 "the handler's _exit(9) ends the process:\n%s", e2e_dump(p));
+    e2e_must_find(&r, "leak", NULL, "stuck_receiver");
+}
+
 Test(badinput, log_of_a_process_killed_with_sigkill_is_still_readable,
      .timeout = 120)
 {

@@ -154,6 +154,35 @@ static int mode_segv(int argc, char **argv)
     return 0;
 }
 
+/* _exit skips atexit handlers and destructors: the log must still get its
+ * end, with the status. */
+static int mode_underscore_exit(int argc, char **argv)
+{
+    start_stuck();
+    _exit(5);
+}
+
+static void on_segv(int sig)
+{
+    static const char msg[] = "handled\n";
+    (void)sig;
+    write(1, msg, sizeof msg - 1);
+    _exit(9);
+}
+
+/* The program's own SIGSEGV handler, installed after the shim loaded,
+ * must still run and decide how the process ends. */
+static int mode_segv_handler(int argc, char **argv)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_segv;
+    sigaction(SIGSEGV, &sa, NULL);
+    start_stuck();
+    *(volatile int *)(uintptr_t)argc = 1;
+    return 0;
+}
+
 /* Leaks a thread, says ready, then sleeps until killed. */
 static int mode_sleeper(int argc, char **argv)
 {
@@ -176,6 +205,8 @@ int main(int argc, char **argv)
         { "main_exit", mode_main_exit },
         { "worker_exit", mode_worker_exit },
         { "segv", mode_segv },
+        { "_exit", mode_underscore_exit },
+        { "segv_handler", mode_segv_handler },
         { "sleeper", mode_sleeper },
         { NULL, NULL },
     };
