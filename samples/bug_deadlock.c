@@ -7,6 +7,8 @@
  * sees the wait-for cycle (each teller waits for the mutex the other
  * holds, main waits in join) and reports it as a deadlock with both
  * threads, what each waits on, and who holds it; then it ends the process.
+ * It may also report the lock-order cycle A->B->A behind the deadlock
+ * (hence the ALLOW line), as bug_lock_order.c does.
  *
  * HANGS: deadlocks by design; run it bare only with a timeout.
  *
