@@ -177,10 +177,16 @@ static void rec_wake(const struct tg_probe *p)
         atomic_fetch_add(&go_wakes, 1);
 }
 
+static const void *_Atomic created_group, *_Atomic ctx_owner;
+
 static void rec_create(int kind, const void *obj, const struct tg_obj_info *i)
 {
-    if (kind == TG_OBJ_GROUP)
+    if (kind == TG_OBJ_GROUP) {
+        atomic_store(&created_group, obj);
         atomic_fetch_add(&group_creates, 1);
+    }
+    if (kind == TG_OBJ_CTX)
+        atomic_store(&ctx_owner, i->owner);
 }
 
 static void rec_destroy(int kind, const void *obj)
@@ -201,6 +207,8 @@ Test(group, go_blocks_at_the_limit_until_a_task_finishes, .timeout = 30)
     tg_hooks_install(&recorder);
     cr_assert_eq(tg_group_new(&g, NULL, NULL), 0);
     cr_assert_eq(atomic_load(&group_creates), 1);
+    cr_assert_eq(atomic_load(&created_group), g);
+    cr_assert_eq(atomic_load(&ctx_owner), g, "the group owns its context");
     cr_assert_eq(tg_group_set_limit(g, 1), 0);
     cr_assert_eq(tg_group_go(g, gated_task, NULL), 0);
     struct goer s = { .g = g };
