@@ -56,6 +56,9 @@ struct e2e_run {
     char report_path[128]; /* where -o writes the report */
     int timeout_s;         /* hard limit for the child; 0: default */
     const char *const *env;/* extra "NAME=value" (or "NAME" to unset) */
+    /* Runs in the child just before exec (after env is applied), with the
+     * child's own pid known: for setting traps at pid-named paths. */
+    void (*pre_exec)(struct e2e_run *r);
     pid_t pid;
     int status;            /* exit status, -1 if killed by a signal */
     int sig;               /* signal that ended the child, 0 if none */
@@ -252,6 +255,8 @@ static inline void e2e_start(struct e2e_run *r, char *const argv[])
                 unsetenv(*e);
             }
         }
+        if (r->pre_exec)
+            r->pre_exec(r);
         /* A bare name ("cc") is looked up in PATH. */
         execvp(argv[0], argv);
         dprintf(2, "e2e: cannot exec %s: %s\n", argv[0], strerror(errno));

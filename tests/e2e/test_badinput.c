@@ -10,6 +10,7 @@
  * and `tangle run` must honour its documented exit status, --timeout, -o,
  * --format sarif and suppressions.
  */
+#include <fcntl.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -535,6 +536,111 @@ Test(badinput, planted_symlinks_in_the_log_dir_are_never_followed,
     }
     closedir(d);
     cr_assert_eq(regular, 1, "the program's log must be a new regular file");
+}
+
+/* The exact-name trap: a file or symlink planted, from the child just
+ * before exec, at the name the shim will pick (the clock is pinned). */
+#define FIXED_MONO "123456789012"
+static char trap_dir[128], trap_target[160];
+static bool trap_symlink;
+
+static void plant_trap(struct e2e_run *r)
+{
+    char name[300];
+    snprintf(name, sizeof name, "%s/tangle.%d.%s%s", trap_dir, (int)getpid(),
+             FIXED_MONO, TG_LOG_SUFFIX);
+    if (trap_symlink) {
+        if (symlink(trap_target, name) != 0)
+            _exit(120);
+    } else {
+        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        if (fd < 0 || write(fd, "precious\n", 9) != 9)
+            _exit(121);
+        close(fd);
+    }
+}
+
+/* Builds fixclock.so, plants the trap and runs `hostile exitcode 7` under
+ * it and the shim. Returns the run; *trap gets the planted path. */
+static void run_into_trap(struct e2e_run *r, bool symlink_trap)
+{
+    struct e2e_run cc;
+    char lib[128], preload[400], dirvar[200];
+    e2e_init(&cc);
+    snprintf(lib, sizeof lib, "%s/fixclock.so", cc.dir);
+    char *ccargv[] = { "cc", "-shared", "-fPIC", "-O1",
+                       TANGLE_TOP "/tests/e2e/extra/fixclock.c", "-o", lib,
+                       "-ldl", NULL };
+    e2e_exec(&cc, ccargv);
+    e2e_assert_ended(&cc);
+    cr_assert_eq(cc.status, 0, "cannot build fixclock.so:\n%s", cc.err);
+
+    e2e_init(r);
+    snprintf(trap_dir, sizeof trap_dir, "%s/logs", r->dir);
+    snprintf(trap_target, sizeof trap_target, "%s/victim", r->dir);
+    cr_assert_eq(mkdir(trap_dir, 0700), 0);
+    e2e_write_file(trap_target, "precious\n", 9);
+    trap_symlink = symlink_trap;
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s:%s", lib, E2E_SHIM);
+    snprintf(dirvar, sizeof dirvar, "TANGLE_DIR=%s", trap_dir);
+    const char *env[] = { preload, dirvar, "E2E_FIXED_MONO_NS=" FIXED_MONO,
+                          NULL };
+    r->env = env;
+    r->pre_exec = plant_trap;
+    char *argv[] = { E2E_PROGDIR "hostile", "exitcode", "7", NULL };
+    e2e_start(r, argv);
+    e2e_finish(r);
+    e2e_assert_ended(r);
+    cr_assert_eq(r->status, 7, "the program runs on, traced or not; "
+                 "stderr:\n%s", r->err);
+    cr_assert(strstr(r->out, "hello"));
+    /* The trap must have been sprung: the shim met the planted name (it
+     * says so, or it went on under another name; a log at a different
+     * pinned-clock name would mean the pin did not hold). */
+    char planted[300];
+    snprintf(planted, sizeof planted, "tangle.%d.%s%s", (int)r->pid,
+             FIXED_MONO, TG_LOG_SUFFIX);
+    cr_assert(strstr(r->err, planted) ||
+                  e2e_find_file(trap_dir, TG_LOG_SUFFIX, NULL, 0) > 1,
+              "the shim never met %s; stderr:\n%s", planted, r->err);
+    e2e_free(&cc);
+}
+
+Test(badinput, symlink_planted_at_the_exact_log_name_is_not_followed,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    run_into_trap(&r, true);
+    char name[300];
+    snprintf(name, sizeof name, "%s/tangle.%d.%s%s", trap_dir, (int)r.pid,
+             FIXED_MONO, TG_LOG_SUFFIX);
+    struct stat st;
+    cr_assert_eq(lstat(name, &st), 0, "the planted link is gone");
+    cr_assert(S_ISLNK(st.st_mode), "the planted link was replaced");
+    size_t len;
+    char *v = e2e_slurp(trap_target, &len);
+    cr_assert(v && len == 9 && !strcmp(v, "precious\n"),
+              "the link's target was written through");
+    free(v);
+}
+
+Test(badinput, file_at_the_exact_log_name_is_never_overwritten,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    run_into_trap(&r, false);
+    char name[300];
+    snprintf(name, sizeof name, "%s/tangle.%d.%s%s", trap_dir, (int)r.pid,
+             FIXED_MONO, TG_LOG_SUFFIX);
+    size_t len;
+    char *v = e2e_slurp(name, &len);
+    cr_assert(v && len == 9 && !strcmp(v, "precious\n"),
+              "the existing file at the log's name was changed (%zu bytes)",
+              v ? len : 0);
+    free(v);
+    struct stat st;
+    cr_assert_eq(stat(name, &st), 0);
+    cr_assert_eq(st.st_mode & 07777, 0644, "its mode was changed");
 }
 
 Test(badinput, bad_option_values_warn_by_name_and_the_program_still_runs,
