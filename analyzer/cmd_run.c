@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -279,6 +280,7 @@ int cmd_run(int argc, char **argv)
         return EXIT_INTERNAL;
     }
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t child = fork();
     if (child < 0) {
         fprintf(stderr, "tangle: cannot start '%s': %s\n", argv[cmd],
@@ -287,6 +289,13 @@ int cmd_run(int argc, char **argv)
     }
     if (child == 0) {
         setpgid(0, 0);
+        signal(SIGTTOU, SIG_DFL);
+        /* The command has a process group of its own, so a kill of ours
+         * does not reach it: if tangle is killed, take the command along
+         * rather than leave it running unwatched. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(EXIT_INTERNAL);
         sigprocmask(SIG_SETMASK, &oldset, NULL);
         setenv("LD_PRELOAD", preload, 1);
         setenv("TANGLE_DIR", dir, 1);
@@ -299,6 +308,14 @@ int cmd_run(int argc, char **argv)
         _exit(127);
     }
     setpgid(child, child);            /* both sides: no race with exec */
+    /* On a terminal, the command's group takes the foreground, or reading
+     * the terminal would stop it (SIGTTIN) and Ctrl-C would reach only
+     * tangle. SIGTTOU must not stop us for asking. */
+    bool fg = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+    struct sigaction ign = { .sa_handler = SIG_IGN }, old_ttou;
+    sigaction(SIGTTOU, &ign, &old_ttou);
+    if (fg)
+        tcsetpgrp(STDIN_FILENO, child);
     close(errpipe[1]);
     int exec_errno = 0;
     ssize_t got = read(errpipe[0], &exec_errno, sizeof exec_errno);
@@ -374,6 +391,9 @@ int cmd_run(int argc, char **argv)
     free_list(all, nlogs);
 
 cleanup:
+    if (fg)
+        tcsetpgrp(STDIN_FILENO, getpgrp());
+    sigaction(SIGTTOU, &old_ttou, NULL);
     if (!ro.keep_logs) {
         size_t m;
         char **v = list_logs(dir, &m);

@@ -112,8 +112,9 @@ struct symbolizer *sym_new(const struct tlog *log)
         const char *base = strrchr(sm->path, '/');
         base = base ? base + 1 : sm->path;
         sm->is_shim = strncmp(base, "libtangle-preload", 17) == 0;
-        if (!s->dwfl || sm->path[0] != '/')
-            continue;                 /* the vdso and other pseudo files */
+        if (!s->dwfl || sm->path[0] != '/' || sm->is_shim)
+            continue;                 /* the vdso, pseudo files, frames
+                                         that are never shown */
         if (access(sm->path, R_OK) != 0) {
             warn_once(sm->path, "is gone");
             continue;
