@@ -130,8 +130,8 @@ ATOMICS(64, uint64_t)
  * know that a block freed by one thread and handed out again to another
  * is new memory, not shared. __tsan_heap_alloc / __tsan_heap_free are
  * no-ops here and the shim's under `tangle run`. */
-void __tsan_heap_alloc(void *p, size_t n);
-void __tsan_heap_alloc(void *p, size_t n) { (void)p; (void)n; }
+void __tsan_heap_alloc(void *p, size_t n, void *pc);
+void __tsan_heap_alloc(void *p, size_t n, void *pc) { (void)p; (void)n; (void)pc; }
 void __tsan_heap_free(void *p);
 void __tsan_heap_free(void *p) { (void)p; }
 
@@ -140,7 +140,7 @@ void *__wrap_malloc(size_t n)
 {
     void *p = malloc(n);
     if (p)
-        __tsan_heap_alloc(p, n);
+        __tsan_heap_alloc(p, n, __builtin_return_address(0));
     return p;
 }
 
@@ -149,7 +149,7 @@ void *__wrap_calloc(size_t k, size_t n)
 {
     void *p = calloc(k, n);
     if (p)
-        __tsan_heap_alloc(p, k * n);
+        __tsan_heap_alloc(p, k * n, __builtin_return_address(0));
     return p;
 }
 
@@ -160,9 +160,10 @@ void *__wrap_realloc(void *old, size_t n)
         __tsan_heap_free(old);
     void *p = realloc(old, n);
     if (p)
-        __tsan_heap_alloc(p, n);
+        __tsan_heap_alloc(p, n, __builtin_return_address(0));
     else if (old && n)
-        __tsan_heap_alloc(old, malloc_usable_size(old));
+        __tsan_heap_alloc(old, malloc_usable_size(old),
+                          __builtin_return_address(0));
     return p;
 }
 

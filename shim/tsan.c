@@ -750,7 +750,8 @@ void __tsan_release(void *a)
  * it, so the block's next owner is ordered after its previous one, as the
  * allocator's own locking orders them; the analyzer also forgets the freed
  * bytes' history when it replays the free. */
-void __tsan_heap_alloc(void *p, size_t n)
+/* pc: the allocation call's return address in the program. */
+void __tsan_heap_alloc(void *p, size_t n, void *pc)
 {
     struct tg__thread *t = racer();
     if (!t)
@@ -759,7 +760,7 @@ void __tsan_heap_alloc(void *p, size_t n)
     _Atomic uint32_t *s = stripe(p);
     uint32_t seq = atomic_load_explicit(s, memory_order_seq_cst);
     put(t, TG_EV_ACQUIRE, SYNC_ATOMIC, 0, 0, (uintptr_t)s, seq);
-    uint32_t stack = intern(r, t, RET_PC);
+    uint32_t stack = intern(r, t, (uintptr_t)pc);
     put(t, TG_EV_ALLOC, 0, 0, stack, (uintptr_t)p, n);
 }
 

@@ -317,8 +317,7 @@ static int mode_wg(int argc, char **argv)
     long sum = 0;
     for (int i = 0; i < N; i++)
         sum += slots[i];       /* ordered by the dones */
-    for (int i = 0; i < N; i++)
-        pthread_detach(t[i]);
+    join_all(t, N);            /* after the reads: not what orders them */
     return sum == 18 ? 0 : 1;
 }
 
@@ -337,11 +336,11 @@ static int mode_ctx(int argc, char **argv)
     tg_ctx_with_cancel(NULL, &cctx);
     pthread_t t;
     pthread_create(&t, NULL, canceller, NULL);
-    pthread_detach(t);
     int v;
     bool ok;
     tg_chan_recv(tg_ctx_done(cctx), &v, &ok);
     long s = shared;           /* ordered by cancel -> Done */
+    pthread_join(t, NULL);     /* after the read: not what orders it */
     tg_ctx_release(cctx);
     return s == 23 ? 0 : 1;
 }
@@ -407,7 +406,7 @@ static int mode_atomic(int argc, char **argv)
     while (!atomic_load_explicit(&flag, memory_order_acquire))
         ;
     long s = shared;           /* ordered by release -> acquire */
-    pthread_detach(t);
+    pthread_join(t, NULL);
     return s == 31 ? 0 : 1;
 }
 

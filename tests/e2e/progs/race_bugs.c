@@ -1,0 +1,207 @@
+/*
+ * race_bugs.c: planted data races, one per mode, built with `tangle cc`.
+ * Every access the tests name carries a LINE: marker; the race checker
+ * must report each mode's race with both accesses' stacks. The threads
+ * meet at a barrier before the racy part only so that both really run it;
+ * nothing after the barrier orders the racing accesses.
+ */
+#include "progs.h"
+
+enum { N = 2, ROUNDS = 1000 };
+
+static long counter;
+static pthread_barrier_t go;
+
+static void *counter_worker(void *a)
+{
+    (void)a;
+    pthread_barrier_wait(&go);
+    for (int i = 0; i < ROUNDS; i++)
+        counter++;                           /* LINE:counter */
+    return NULL;
+}
+
+/* Two threads add to a global with a plain ++. */
+static int mode_counter(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_barrier_init(&go, NULL, N);
+    pthread_t t[N];
+    for (int i = 0; i < N; i++)
+        pthread_create(&t[i], NULL, counter_worker, NULL);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    return 0;
+}
+
+/* The loop variable's address handed to every thread: they read it while
+ * the loop writes it (the seed's classic Go bug, in C). */
+static void *loopvar_worker(void *a)
+{
+    int *ip = a;
+    long v = *ip;                            /* LINE:loopvar-read */
+    return (void *)v;
+}
+static int mode_loopvar(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)              /* LINE:loopvar-write */
+        pthread_create(&t[i], NULL, loopvar_worker, &i);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    return 0;
+}
+
+/* "Synchronized" by sleeping: the writer is long done by the time the
+ * reader looks, yet nothing orders them. */
+static long published;
+static void *sleepy_writer(void *a)
+{
+    (void)a;
+    published = 5;                           /* LINE:sleep-write */
+    return NULL;
+}
+static int mode_sleep(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, sleepy_writer, NULL);
+    prog_msleep(100);
+    long v = published;                      /* LINE:sleep-read */
+    pthread_detach(t);
+    return v == 5 ? 0 : 1;
+}
+
+/* A heap block shared without synchronization. */
+static long *heap;
+static void *heap_writer(void *a)
+{
+    (void)a;
+    pthread_barrier_wait(&go);
+    heap[1] = 11;                            /* LINE:heap-write */
+    return NULL;
+}
+static int mode_heap(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_barrier_init(&go, NULL, 2);
+    heap = calloc(4, sizeof *heap);          /* LINE:heap-alloc */
+    pthread_t t;
+    pthread_create(&t, NULL, heap_writer, NULL);
+    pthread_barrier_wait(&go);
+    long v = heap[1];                        /* LINE:heap-read */
+    pthread_join(t, NULL);
+    free(heap);
+    return (int)(v & 0);
+}
+
+/* One thread takes the lock, the other does not. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static long guarded;
+static void *locked_writer(void *a)
+{
+    (void)a;
+    pthread_barrier_wait(&go);
+    pthread_mutex_lock(&mu);
+    guarded++;                               /* LINE:lock-locked */
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+static int mode_one_lock(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_barrier_init(&go, NULL, 2);
+    pthread_t t;
+    pthread_create(&t, NULL, locked_writer, NULL);
+    pthread_barrier_wait(&go);
+    guarded++;                               /* LINE:lock-unlocked */
+    pthread_join(t, NULL);
+    return 0;
+}
+
+/* Bytes 0 and 1 of one word are each written by their own thread (no
+ * race), byte 2 by both (a race). */
+static char bytes[8];
+static void *byte_worker(void *a)
+{
+    long id = (long)a;
+    pthread_barrier_wait(&go);
+    for (int i = 0; i < 10; i++) {
+        bytes[id] = (char)i;                 /* LINE:byte-own */
+        bytes[2] = (char)i;                  /* LINE:byte-shared */
+    }
+    return NULL;
+}
+static int mode_bytes(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_barrier_init(&go, NULL, 2);
+    pthread_t t[2];
+    for (long i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, byte_worker, (void *)i);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    return 0;
+}
+
+/* A relaxed atomic flag publishes nothing: the data read after it races. */
+static _Atomic int rflag;
+static long rdata;
+static void *relaxed_writer(void *a)
+{
+    (void)a;
+    rdata = 3;                               /* LINE:relaxed-write */
+    atomic_store_explicit(&rflag, 1, memory_order_relaxed);
+    return NULL;
+}
+static int mode_relaxed(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, relaxed_writer, NULL);
+    while (!atomic_load_explicit(&rflag, memory_order_relaxed))
+        ;
+    long v = rdata;                          /* LINE:relaxed-read */
+    pthread_join(t, NULL);
+    return v == 3 ? 0 : 1;
+}
+
+/* A benign race, annotated: not reported. */
+static long stat_hits;
+static void *benign_worker(void *a)
+{
+    (void)a;
+    pthread_barrier_wait(&go);
+    stat_hits++;
+    return NULL;
+}
+static int mode_benign(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_annotate_benign_race(&stat_hits, sizeof stat_hits, "statistics");
+    pthread_barrier_init(&go, NULL, 2);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, benign_worker, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    return 0;
+}
+
+static const struct prog_mode modes[] = {
+    {"counter", mode_counter},
+    {"loopvar", mode_loopvar},
+    {"sleep", mode_sleep},
+    {"heap", mode_heap},
+    {"one-lock", mode_one_lock},
+    {"bytes", mode_bytes},
+    {"relaxed", mode_relaxed},
+    {"benign", mode_benign},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return prog_main(modes, argc, argv);
+}

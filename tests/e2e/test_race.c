@@ -1,0 +1,208 @@
+/*
+ * test_race.c: end-to-end tests of the race checker. The programs of
+ * tests/e2e/progs/race_*.c are built with `tangle cc` (into
+ * build/tests/progs-race/) and run under `tangle run --options race=1`
+ * (full event mode). race_clean synchronizes through one mechanism per
+ * mode and must give no finding at all, and exit 0 (each mode checks its
+ * own result); race_bugs plants one race per mode, which must be reported
+ * once, with both accesses' stacks naming the marked lines. The samples'
+ * bug_race_* programs are checked the same way.
+ */
+#include "e2e.h"
+
+#define RACE_PROGDIR TANGLE_BUILD "/tests/progs-race/"
+
+TestSuite(race, .fini = e2e_cleanup);
+
+static void run_race(struct e2e_run *r, const char *prog, const char *mode)
+{
+    e2e_init(r);
+    e2e_run(r, "--options race=1", prog, mode, NULL);
+    e2e_assert_report(r);
+}
+
+static void clean(const char *mode)
+{
+    struct e2e_run r;
+    run_race(&r, RACE_PROGDIR "race_clean", mode);
+    cr_assert_eq(r.status, 0, "race_clean %s must exit 0, got %d\nstderr:\n%s"
+                 "\nreport:\n%s", mode, r.status, r.err, E2E_REPORT(&r));
+    e2e_assert_clean(&r);
+    e2e_free(&r);
+}
+
+/* The access of finding f whose stack has func at line, or NULL. */
+static json_object *access_at(json_object *f, const char *func, int line)
+{
+    json_object *acc = e2e_get(f, "accesses");
+    for (size_t i = 0; i < e2e_len(acc); i++)
+        if (e2e_stack_has(e2e_get(e2e_at(acc, i), "stack"), func, line))
+            return e2e_at(acc, i);
+    return NULL;
+}
+
+/* Runs race_bugs MODE and checks the one race between (f1, m1) and
+ * (f2, m2) (marker lines of race_bugs.c). Returns the finding. */
+static json_object *planted(struct e2e_run *r, const char *mode,
+                            const char *f1, const char *m1,
+                            const char *f2, const char *m2)
+{
+    run_race(r, RACE_PROGDIR "race_bugs", mode);
+    cr_assert_eq(r->status, E2E_EXIT_FINDINGS, "race_bugs %s: exit %d\n%s",
+                 mode, r->status, E2E_REPORT(r));
+    cr_assert_eq(e2e_count(r, "race", NULL), 1,
+                 "race_bugs %s: expected one race:\n%s", mode, E2E_REPORT(r));
+    json_object *f = e2e_find(r, "race", NULL, NULL);
+    cr_assert(f);
+    cr_assert_eq(e2e_len(e2e_get(f, "accesses")), 2);
+    int l1 = e2e_line("race_bugs.c", m1), l2 = e2e_line("race_bugs.c", m2);
+    json_object *a1 = access_at(f, f1, l1), *a2 = access_at(f, f2, l2);
+    cr_assert(a1, "no access in %s at line %d:\n%s", f1, l1, e2e_dump(f));
+    cr_assert(a2, "no access in %s at line %d:\n%s", f2, l2, e2e_dump(f));
+    cr_assert(a1 != a2 || l1 == l2, "both stacks are the same access");
+    cr_assert_neq(e2e_int(a1, "thread", 0), e2e_int(e2e_at(e2e_get(f, "accesses"),
+                  a1 == e2e_at(e2e_get(f, "accesses"), 0) ? 1 : 0), "thread", 0),
+                  "a race needs two threads:\n%s", e2e_dump(f));
+    return f;
+}
+
+Test(race, mutex_protected_counter_is_not_a_race, .timeout = 180) { clean("mutex"); }
+Test(race, rwlock_readers_and_writer_are_not_a_race, .timeout = 180) { clean("rwlock"); }
+Test(race, cond_handoff_under_its_mutex_is_not_a_race, .timeout = 180) { clean("cond"); }
+Test(race, sem_post_orders_before_sem_wait, .timeout = 180) { clean("sem"); }
+Test(race, barrier_orders_every_arrival_before_every_departure, .timeout = 180) { clean("barrier"); }
+Test(race, once_routine_happens_before_every_once_return, .timeout = 180) { clean("once"); }
+Test(race, create_and_join_order_parent_and_child, .timeout = 180) { clean("create-join"); }
+Test(race, buffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-buffered"); }
+Test(race, unbuffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-unbuffered"); }
+Test(race, unbuffered_receive_happens_before_send_completes, .timeout = 180) { clean("chan-recv-before-send"); }
+Test(race, close_happens_before_the_receive_that_sees_it, .timeout = 180) { clean("close"); }
+Test(race, waitgroup_done_happens_before_wait_returns, .timeout = 180) { clean("wg"); }
+Test(race, ctx_cancel_happens_before_done_is_seen, .timeout = 180) { clean("ctx"); }
+Test(race, errgroup_tasks_happen_before_wait_returns, .timeout = 180) { clean("group"); }
+Test(race, pool_jobs_ordered_by_submit_and_shutdown, .timeout = 180) { clean("pool"); }
+Test(race, release_store_acquire_load_publish_data, .timeout = 180) { clean("atomic"); }
+Test(race, neighbouring_bytes_of_one_word_do_not_race, .timeout = 180) { clean("neighbour-bytes"); }
+
+Test(race, unsynchronized_counter_is_found_with_both_stacks, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = planted(&r, "counter", "counter_worker", "counter",
+                             "counter_worker", "counter");
+    cr_assert_str_eq(e2e_str(f, "location"), "global 'counter'");
+    e2e_free(&r);
+}
+
+Test(race, loop_variable_address_is_found, .timeout = 180)
+{
+    struct e2e_run r;
+    planted(&r, "loopvar", "loopvar_worker", "loopvar-read", "mode_loopvar",
+            "loopvar-write");
+    e2e_free(&r);
+}
+
+Test(race, sleeping_is_not_synchronization, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = planted(&r, "sleep", "sleepy_writer", "sleep-write",
+                             "mode_sleep", "sleep-read");
+    cr_assert_str_eq(e2e_str(f, "location"), "global 'published'");
+    e2e_free(&r);
+}
+
+Test(race, heap_race_names_the_block_and_its_allocation, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = planted(&r, "heap", "heap_writer", "heap-write",
+                             "mode_heap", "heap-read");
+    const char *loc = e2e_str(f, "location");
+    char want[64];
+    snprintf(want, sizeof want, "in mode_heap at ");
+    cr_assert(loc && strstr(loc, "heap block of 32 bytes") && strstr(loc, want),
+              "location: %s", loc ? loc : "(none)");
+    char line[32];
+    snprintf(line, sizeof line, "race_bugs.c:%d", e2e_line("race_bugs.c", "heap-alloc"));
+    cr_assert(strstr(loc, line), "allocation site %s not in: %s", line, loc);
+    e2e_free(&r);
+}
+
+Test(race, race_under_one_lock_only_lists_the_held_lock, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = planted(&r, "one-lock", "locked_writer", "lock-locked",
+                             "mode_one_lock", "lock-unlocked");
+    json_object *locked = access_at(f, "locked_writer",
+                                    e2e_line("race_bugs.c", "lock-locked"));
+    json_object *bare = access_at(f, "mode_one_lock",
+                                  e2e_line("race_bugs.c", "lock-unlocked"));
+    cr_assert_eq(e2e_len(e2e_get(locked, "locks")), 1, "%s", e2e_dump(f));
+    cr_assert_eq(e2e_len(e2e_get(bare, "locks")), 0, "%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(race, only_the_byte_both_threads_write_races, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = planted(&r, "bytes", "byte_worker", "byte-shared",
+                             "byte_worker", "byte-shared");
+    json_object *acc = e2e_get(f, "accesses");
+    for (size_t i = 0; i < 2; i++)
+        cr_assert_eq(e2e_int(e2e_at(acc, i), "size", 0), 1, "%s", e2e_dump(f));
+    cr_assert(!e2e_mentions(f, "byte_worker", e2e_line("race_bugs.c", "byte-own")),
+              "own bytes reported:\n%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(race, relaxed_atomic_flag_publishes_nothing, .timeout = 180)
+{
+    struct e2e_run r;
+    planted(&r, "relaxed", "relaxed_writer", "relaxed-write", "mode_relaxed",
+            "relaxed-read");
+    e2e_free(&r);
+}
+
+Test(race, annotated_benign_race_is_not_reported, .timeout = 180)
+{
+    struct e2e_run r;
+    run_race(&r, RACE_PROGDIR "race_bugs", "benign");
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, E2E_REPORT(&r));
+    e2e_assert_clean(&r);
+    e2e_free(&r);
+}
+
+Test(race, race_suppression_moves_the_finding_to_suppressed, .timeout = 180)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    char supp[160];
+    snprintf(supp, sizeof supp, "%s/supp", r.dir);
+    e2e_write_file(supp, "race:counter_worker\n", 20);
+    char opts[256];
+    snprintf(opts, sizeof opts, "--options race=1 --suppressions %s", supp);
+    e2e_run(&r, opts, RACE_PROGDIR "race_bugs", "counter", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, E2E_REPORT(&r));
+    cr_assert_eq(e2e_count(&r, "race", NULL), 0, "%s", E2E_REPORT(&r));
+    cr_assert_eq(e2e_summary(&r, "suppressed"), 1, "%s", E2E_REPORT(&r));
+    e2e_free(&r);
+}
+
+Test(race, without_race_mode_no_accesses_and_no_race, .timeout = 180)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, RACE_PROGDIR "race_bugs", "counter", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_count(&r, "race", NULL), 0, "%s", E2E_REPORT(&r));
+    e2e_free(&r);
+}
+
+Test(race, instrumented_program_runs_without_the_shim, .timeout = 180)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run_bare(&r, RACE_PROGDIR "race_clean", "chan-buffered", NULL);
+    e2e_assert_ended(&r);
+    cr_assert_eq(r.status, 0, "exit %d\nstderr:\n%s", r.status, r.err);
+    e2e_free(&r);
+}
