@@ -449,3 +449,33 @@ Test(leaks, thread_leaked_by_a_passing_criterion_test_is_reported,
     e2e_free(&r);
     e2e_free(&cc);
 }
+
+Test(leaks, cancel_context_whose_cancel_is_never_called_is_lost_cancel,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "ctx_lost_cancel", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lost-cancel", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lost-cancel", NULL, NULL);
+    cr_assert(e2e_mentions(f, "mode_ctx_lost_cancel",
+                           e2e_line(SRC, "leak_ctx_lost_cancel")),
+              "%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(leaks, children_cancelled_through_their_parent_are_not_lost,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "ctx_parent_cancelled", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq((long long)e2e_out_value(&r, "a"), -ECANCELED);
+    cr_assert_eq((long long)e2e_out_value(&r, "b"), -ECANCELED);
+    e2e_assert_none(&r, "lost-cancel");
+    cr_assert_eq(r.status, 0, "report:\n%s", E2E_REPORT(&r));
+    e2e_free(&r);
+}

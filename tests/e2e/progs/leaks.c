@@ -244,6 +244,31 @@ static int mode_ctx_lost(int argc, char **argv)
     return 0;
 }
 
+/* WithCancel whose cancel is never called (Go vet's lostcancel). */
+static int mode_ctx_lost_cancel(int argc, char **argv)
+{
+    tg_ctx_t *ctx;
+    tg_ctx_with_cancel(NULL, &ctx); /* LINE:leak_ctx_lost_cancel */
+    printf("err=%d\n", tg_ctx_err(ctx));
+    return 0;
+}
+
+/* Children never cancelled themselves, but their parent was: cancelling
+ * the parent cancels them, nothing is lost. */
+static int mode_ctx_parent_cancelled(int argc, char **argv)
+{
+    tg_ctx_t *parent, *a, *b;
+    tg_ctx_with_cancel(NULL, &parent);
+    tg_ctx_with_cancel(parent, &a);
+    tg_ctx_with_timeout(parent, 3600 * TG_SEC, &b);
+    tg_ctx_cancel(parent);
+    printf("a=%d b=%d\n", tg_ctx_err(a), tg_ctx_err(b));
+    tg_ctx_free(a);
+    tg_ctx_free(b);
+    tg_ctx_free(parent);
+    return 0;
+}
+
 static int mode_ctx_cancelled(int argc, char **argv)
 {
     tg_ctx_t *a, *b;
@@ -424,6 +449,8 @@ int main(int argc, char **argv)
         { "joined", mode_joined },
         { "ctx_lost", mode_ctx_lost },
         { "ctx_cancelled", mode_ctx_cancelled },
+        { "ctx_lost_cancel", mode_ctx_lost_cancel },
+        { "ctx_parent_cancelled", mode_ctx_parent_cancelled },
         { "ctx_expired", mode_ctx_expired },
         { "verify", mode_verify },
         { "verify_marked", mode_verify_marked },
