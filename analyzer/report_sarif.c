@@ -2,8 +2,9 @@
  * report_sarif.c: SARIF 2.1.0 for code-scanning UIs. One rule per kind and
  * per misuse subkind (a fixed list, so rule indices are stable across
  * runs); each finding is a result located at the first frame of its main
- * stack that has a source file, and its other stacks become a code flow
- * (one thread flow per thread or lock-order edge) so the UI can walk them.
+ * stack that has a source file in the program (not in libtangle), and its
+ * other stacks become a code flow (one thread flow per thread or
+ * lock-order edge) so the UI can walk them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,8 +63,21 @@ static size_t rule_index(const struct an_finding *f)
     return 0;
 }
 
+static bool in_tangle(const struct an_frame *f)
+{
+    const char *m = f->module ? strrchr(f->module, '/') : NULL;
+    m = m ? m + 1 : f->module;
+    return m && strncmp(m, "libtangle", 9) == 0;
+}
+
+/* The frame a code-scanning UI should point at: the first one with a
+ * source file in the program's code, not inside libtangle's channel or
+ * context internals; failing that, the first with a file at all. */
 static const struct an_frame *top_with_file(const struct an_stack *s)
 {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->frames[i].file && !in_tangle(&s->frames[i]))
+            return &s->frames[i];
     for (size_t i = 0; i < s->n; i++)
         if (s->frames[i].file)
             return &s->frames[i];

@@ -96,8 +96,13 @@ void text_thread(FILE *out, const struct an_thread *t, const char *indent)
         object_line(out, &t->object, in2, "waiting on");
     if (t->has_created_by) {
         fprintf(out, "%screated by thread %u", in2, t->created_by);
-        if (t->has_start && t->start_routine.function)
-            fprintf(out, " to run %s", t->start_routine.function);
+        /* tangle's own trampoline (tg_go) says nothing: leave it out. */
+        const struct an_frame *sr = &t->start_routine;
+        const char *mod = sr->module ? strrchr(sr->module, '/') : NULL;
+        mod = mod ? mod + 1 : sr->module;
+        if (t->has_start && sr->function &&
+            !(mod && strncmp(mod, "libtangle.so", 12) == 0))
+            fprintf(out, " to run %s", sr->function);
         fputs(" at:\n", out);
         text_stack(out, &t->created_stack, in4);
     }
