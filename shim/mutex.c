@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 
 #include "shim.h"
 
@@ -295,7 +296,17 @@ int pthread_mutex_lock(pthread_mutex_t *m)
         return REAL(pthread_mutex_lock)(m);
     /* Uncontended and not a relock: the fast path. */
     if (likely(atomic_load_explicit(&l->owner, RELAXED) != t->id)) {
-        int rc = REAL(pthread_mutex_trylock)(m);
+        int rc;
+        if (__libc_single_threaded) {
+            /* No other thread can hold it (a process-shared mutex aside),
+             * and glibc's lock skips its atomic instructions while the
+             * process has one thread; its trylock does not. */
+            rc = REAL(pthread_mutex_lock)(m);
+            if (likely(rc == 0) || rc == EOWNERDEAD)
+                taken(t, l, m, TG_LOBJ_MUTEX, 0, false, SITE_PC, SITE_CFA, 0);
+            return rc;
+        }
+        rc = REAL(pthread_mutex_trylock)(m);
         if (likely(rc == 0) || rc == EOWNERDEAD) {
             taken(t, l, m, TG_LOBJ_MUTEX, 0, false, SITE_PC, SITE_CFA, 0);
             return rc;

@@ -131,9 +131,6 @@ bool tg__init(void)
     atomic_store(&tg__g.state, TG__ON);
     t->guard--;
     tg__thread_slow();   /* registers the caller (main, usually) */
-    t->guard++;
-    tg__watchdog_start();
-    t->guard--;
     return true;
 }
 
@@ -252,7 +249,7 @@ pid_t fork(void)
     tg__stacks_reset();
     tg__modules_forget();
     tg__events_reset();
-    tg__g.watchdog_running = false;
+    atomic_store(&tg__g.watchdog_running, 0);
     tg__g.hdr = NULL;
     if (!tg__log_open(parent)) {
         atomic_store(&tg__g.state, TG__UNTRACED);
@@ -262,9 +259,6 @@ pid_t fork(void)
     tg__modules_scan();
     t->guard--;
     tg__thread_after_fork();
-    t->guard++;
-    tg__watchdog_start();
-    t->guard--;
     return pid;
 }
 

@@ -82,7 +82,7 @@ struct tg__global {
     _Atomic uint32_t exit_code_set;
     int exit_code;
     pthread_t watchdog;
-    bool watchdog_running;
+    _Atomic int watchdog_running;   /* 0 not yet, 1 started (or starting) */
 };
 
 extern struct tg__global tg__g;
@@ -404,7 +404,17 @@ static inline void tg__ev_append(struct tg__thread *t, uint8_t type,
 
 /* ---- subsystems ---------------------------------------------------------- */
 
+/* Starts the watchdog once per process. Called lazily, when the program
+ * creates its first thread or first blocks: a single-threaded program that
+ * never blocks must not pay for a second thread (glibc's locks take their
+ * cheaper single-threaded path only while there is one thread). */
 void tg__watchdog_start(void);
+static inline void tg__watchdog_need(void)
+{
+    if (unlikely(!atomic_load_explicit(&tg__g.watchdog_running, RELAXED)) &&
+        tg__g.opt.watchdog_ms)
+        tg__watchdog_start();
+}
 /* Starts a thread of the shim's own, flagged TG_THRF_INTERNAL. Returns 0 or
  * a negative errno. */
 int tg__internal_thread(pthread_t *th, void *(*fn)(void *), void *arg);

@@ -182,6 +182,7 @@ void tg__block(struct tg__thread *t, uint32_t op, const void *obj,
     struct tg_log_thread *r = t->rec;
     if (!r)
         return;
+    tg__watchdog_need();
     if (!stack) {
         t->guard++;
         stack = tg__stack_here();
@@ -297,6 +298,7 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     struct tg__thread *t = tg__me();
     if (!t || t->guard)
         return REAL(pthread_create)(th, attr, fn, arg);
+    tg__watchdog_need();
     t->guard++;
     struct start *s = malloc(sizeof *s);
     if (!s) {

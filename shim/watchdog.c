@@ -279,7 +279,7 @@ static void find_all_asleep(uint64_t now, uint64_t interval)
     f.value = live;
     tg__finding_add(&f);
     remember(sig);
-    tg__warn("all %u thread%s asleep: deadlock", live, live == 1 ? " is" : "s are");
+    tg__warn("every live thread (%u) is blocked forever: deadlock", live);
     end_process();
 }
 
@@ -315,15 +315,21 @@ static void *watchdog(void *arg)
 
 void tg__watchdog_start(void)
 {
-    if (!tg__g.opt.watchdog_ms || tg__g.watchdog_running)
+    int expect = 0;
+    if (!tg__g.opt.watchdog_ms ||
+        !atomic_compare_exchange_strong(&tg__g.watchdog_running, &expect, 1))
         return;
+    struct tg__thread *me = &tg__self;
+    me->guard++;
     size_t cap = tg__g.cap[TG_SEC_THREADS];
     if (!cur) {
         size_t bytes = cap * (sizeof *cur + sizeof *prev_sig + 1 + sizeof *parent_of);
         char *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (m == MAP_FAILED)
+        if (m == MAP_FAILED) {
+            me->guard--;
             return;
+        }
         cur = (struct snap *)m;
         prev_sig = (uint64_t *)(m + cap * sizeof *cur);
         parent_of = (uint32_t *)(m + cap * (sizeof *cur + sizeof *prev_sig));
@@ -338,7 +344,7 @@ void tg__watchdog_start(void)
     pthread_t th;
     if (tg__internal_thread(&th, watchdog, NULL) == 0) {
         tg__g.watchdog = th;
-        tg__g.watchdog_running = true;
         pthread_detach(th);
     }
+    me->guard--;
 }
