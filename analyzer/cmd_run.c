@@ -372,7 +372,8 @@ int cmd_run(int argc, char **argv)
     if (timed_out) {
         ro.rep.hang = true;
         ro.rep.timeout_ns = ro.timeout_ns;
-        clean = EXIT_INTERNAL;        /* a hang is always a finding */
+        /* A timeout fails the run even if no log can show the hang. */
+        clean = ro.rep.exitcode;
     } else {
         clean = status_of(ws);
     }
@@ -381,6 +382,9 @@ int cmd_run(int argc, char **argv)
     } else {
         fprintf(stderr, "tangle: warning: '%s' wrote no log (statically "
                 "linked, setuid, or it cleared LD_PRELOAD?)\n", argv[cmd]);
+        if (timed_out)
+            fprintf(stderr, "tangle: '%s' did not finish within the "
+                    "timeout: killed\n", argv[cmd]);
         status = clean;
     }
     if (timed_out) {

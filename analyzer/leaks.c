@@ -60,8 +60,8 @@ static bool in_finding(const struct tlog *log, uint32_t id, uint32_t kind)
                          f->kind == TG_FIND_ALL_ASLEEP);
         if (!k)
             continue;
-        if (f->thread == id && f->kind == TG_FIND_LEAK)
-            return true;
+        if (!f->nthreads && f->thread == id)
+            return true;              /* a record naming one thread */
         for (uint32_t j = 0; j < f->nthreads; j++)
             if (f->threads[j].thread == id)
                 return true;
