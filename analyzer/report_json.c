@@ -206,9 +206,10 @@ void report_json(FILE *out, const struct an_report *rep,
     }
     jw_arr_end(&w);
     findings_json(&w, "findings", rep->findings, rep->nfindings);
-    /* Additions to version 1: notes (not counted), logs that could not be
-     * read at all, and what suppressions hid. */
+    /* Additions to version 1: notes (not counted), what suppressions hid
+     * (each with its suppressed_by rule), logs that could not be read. */
     findings_json(&w, "notes", rep->notes, rep->nnotes);
+    findings_json(&w, "suppressed", rep->suppressed, rep->nsuppressed);
     jw_key(&w, "errors");
     jw_arr(&w);
     for (size_t i = 0; i < rep->nprocs; i++)
