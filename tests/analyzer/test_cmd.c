@@ -168,6 +168,12 @@ Test(cmd, suppressed_findings_do_not_fail_the_run)
     fclose(f);
     cr_assert_eq(run(6, argv), 0);
     cr_assert(strstr(slurp(out), ", 1 suppressed"), "%s", slurp(out));
+    char *json[] = { "report", "--format=json", "--suppressions", supp, "-o",
+                     out, dir, NULL };
+    cr_assert_eq(run(7, json), 0);
+    cr_assert(strstr(slurp(out), "\"suppressed_by\": \"thread:t2\""), "%s",
+              slurp(out));
+    cr_assert(strstr(slurp(out), "\"suppressed\": 1"), "%s", slurp(out));
 }
 
 Test(cmd, malformed_suppressions_file_is_a_usage_error)
