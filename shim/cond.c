@@ -157,9 +157,12 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int how,
     uint32_t mobj = lm ? atomic_load_explicit(&lm->obj, RELAXED) : 0;
     if (mobj == TG__OBJ_BUSY)
         mobj = 0;
-    if (tg__held_find(t, m) < 0 && lm && !t->held_lost &&
-        tg__lock_seen(lm))
-        tg__misuse(TG_MIS_COND_NO_MUTEX, c, cobj, 0, 0, 0);
+    /* Unlike an unlock, a wait on a mutex never seen locked is reported:
+     * every lock call goes through the shim from its first moment. */
+    if (tg__held_find(t, m) < 0 && !t->held_lost) {
+        uint32_t owner = lm ? atomic_load_explicit(&lm->owner, RELAXED) : 0;
+        tg__misuse(TG_MIS_COND_NO_MUTEX, c, cobj, 0, 0, owner);
+    }
 
     /* Concurrent waits must all use one mutex: the first waiter names it. */
     uint32_t before = atomic_fetch_add_explicit(&lc->waiters, 1, ACQUIRE);

@@ -176,6 +176,8 @@ releasing(struct tg__thread *t, const void *addr, bool rw)
     struct tg__lock *l = h->lock;
     if (h->count > 1) {
         h->count--;       /* recursive: still held */
+        if (mode == 1 && l)
+            atomic_fetch_sub_explicit(&l->readers, 1, RELAXED);
         return mode;
     }
     if ((uint32_t)i == t->nheld - 1) {

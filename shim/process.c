@@ -145,6 +145,10 @@ void tg__finish(uint32_t proc_state, int code, bool capture_stack)
 {
     if (!tg__g.hdr)
         return;
+    /* A vfork child shares our memory but is another process: its exec or
+     * _exit is not this process's end. */
+    if (getpid() != tg__g.pid)
+        return;
     int expect = 0;
     if (!atomic_compare_exchange_strong(&tg__g.finished, &expect, 1))
         return;
@@ -180,7 +184,8 @@ REAL_FN(void, _Exit, (int)) __attribute__((noreturn));
 
 void exit(int code)
 {
-    exit_code(code);
+    if (getpid() == tg__g.pid)
+        exit_code(code);
     REAL(exit)(code);
 }
 
@@ -271,7 +276,7 @@ REAL_FN(int, fexecve, (int, char *const[], char *const[]));
 /* Marks the log before the image is replaced; returns whether it did. */
 static bool before_exec(void)
 {
-    if (!tg__on() || atomic_load(&tg__g.finished))
+    if (!tg__on() || atomic_load(&tg__g.finished) || getpid() != tg__g.pid)
         return false;
     tg__finish(TG_PROC_EXECED, 0, true);
     return true;

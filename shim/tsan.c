@@ -28,6 +28,7 @@
  * everything else returns at once.
  */
 #include <malloc.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +77,13 @@ struct race_thread {
     struct sample_ent *samples;   /* allocated on first sampled call */
 };
 
-static __thread struct race_thread rs;
+/* The thread's state is allocated (mmap) on its first instrumented call
+ * in race mode: static TLS would cost every thread of every traced
+ * program ~20 KiB of its stack, race mode or not. */
+static __thread struct race_thread *rs_p;
+static __thread bool rs_dead;          /* its state was freed at exit */
+static pthread_key_t rs_key;
+static pthread_once_t rs_key_once = PTHREAD_ONCE_INIT;
 static _Atomic uint32_t stripes[STRIPES];
 static int sampling = -1;      /* -1: not read yet */
 
@@ -106,6 +113,44 @@ static inline bool sample_mode(void)
 {
     int s = __atomic_load_n(&sampling, __ATOMIC_RELAXED);
     return likely(s == 0) ? false : s > 0 ? true : read_sampling();
+}
+
+static void rs_free(void *p)
+{
+    rs_p = NULL;
+    rs_dead = true;
+    munmap(p, sizeof(struct race_thread));
+}
+
+static void rs_key_make(void)
+{
+    if (pthread_key_create(&rs_key, rs_free) != 0)
+        rs_key = (pthread_key_t)-1;
+}
+
+/* The calling thread's race state, or NULL outside race mode (or after
+ * the thread's state was freed). */
+static struct race_thread *rs_slow(void)
+{
+    if (rs_dead || !tg__g.opt.race || !tg__on())
+        return NULL;
+    void *m = mmap(NULL, sizeof(struct race_thread), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        rs_dead = true;
+        return NULL;
+    }
+    rs_p = m;
+    pthread_once(&rs_key_once, rs_key_make);
+    if (rs_key != (pthread_key_t)-1)
+        pthread_setspecific(rs_key, m);
+    return m;
+}
+
+static inline struct race_thread *rs_get(void)
+{
+    struct race_thread *r = rs_p;
+    return likely(r != NULL) ? r : rs_slow();
 }
 
 /* ---- the thread and its stream --------------------------------------- */
@@ -237,7 +282,9 @@ static bool sample_call(struct race_thread *r, uintptr_t fn)
 
 void __tsan_func_entry(void *pc)
 {
-    struct race_thread *r = &rs;
+    struct race_thread *r = rs_get();
+    if (!r)
+        return;
     uint32_t d = r->depth++;
     if (unlikely(d >= MAX_DEPTH))
         return;
@@ -249,8 +296,8 @@ void __tsan_func_entry(void *pc)
 
 void __tsan_func_exit(void)
 {
-    struct race_thread *r = &rs;
-    if (likely(r->depth))
+    struct race_thread *r = rs_p;
+    if (likely(r && r->depth))
         r->depth--;
 }
 
@@ -262,8 +309,8 @@ static inline void mem_access(uintptr_t addr, uint32_t size, bool write,
     struct tg__thread *t = racer();
     if (!t)
         return;
-    struct race_thread *r = &rs;
-    if (unlikely(r->ignore))
+    struct race_thread *r = rs_get();
+    if (!r || unlikely(r->ignore))
         return;
     if (unlikely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0) && r->depth && r->depth <= MAX_DEPTH &&
         !r->sampled[r->depth - 1])
@@ -295,9 +342,9 @@ static void access_range(uintptr_t addr, size_t len, bool write, uintptr_t pc)
         return;
     }
     struct tg__thread *t = racer();
-    if (!t || rs.ignore)
+    struct race_thread *r;
+    if (!t || !(r = rs_get()) || r->ignore)
         return;
-    struct race_thread *r = &rs;
     if (__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0 && r->depth && r->depth <= MAX_DEPTH &&
         !r->sampled[r->depth - 1])
         return;
@@ -399,12 +446,15 @@ void __tsan_init(void)
 
 void __tsan_ignore_thread_begin(void)
 {
-    rs.ignore++;
+    struct race_thread *r = rs_get();
+    if (r)
+        r->ignore++;
 }
 void __tsan_ignore_thread_end(void)
 {
-    if (rs.ignore > 0)
-        rs.ignore--;
+    struct race_thread *r = rs_p;
+    if (r && r->ignore > 0)
+        r->ignore--;
 }
 
 /* ---- synchronization from atomics and annotations ------------------------ */
@@ -756,7 +806,9 @@ void __tsan_heap_alloc(void *p, size_t n, void *pc)
     struct tg__thread *t = racer();
     if (!t)
         return;
-    struct race_thread *r = &rs;
+    struct race_thread *r = rs_get();
+    if (!r)
+        return;
     _Atomic uint32_t *s = stripe(p);
     uint32_t seq = atomic_load_explicit(s, memory_order_seq_cst);
     put(t, TG_EV_ACQUIRE, SYNC_ATOMIC, 0, 0, (uintptr_t)s, seq);
@@ -798,10 +850,11 @@ void tg__annotate_hb(const volatile void *tag, bool before)
 void tg__annotate_ignore(bool begin)
 {
     struct tg__thread *t = tg__me();
-    if (begin)
-        rs.ignore++;
-    else if (rs.ignore > 0)
-        rs.ignore--;
+    struct race_thread *r = rs_get();
+    if (r && begin)
+        r->ignore++;
+    else if (r && r->ignore > 0)
+        r->ignore--;
     if (t && !t->guard)
         put(t, begin ? TG_EV_IGNORE_BEGIN : TG_EV_IGNORE_END, 0, 0, 0, 0, 0);
 }
