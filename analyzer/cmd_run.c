@@ -4,8 +4,9 @@
  * CMD runs in a process group of its own with the preload shim prepended
  * to LD_PRELOAD, so every process it starts (a `make check` and all its
  * test binaries) is traced, each into its own log in a private directory.
- * The shim options are merged: tangle's defaults (deadlock_abort=1, so a
- * deadlocked program ends with a report instead of a CI timeout), then the
+ * The shim options are merged: tangle's defaults (watchdog=1000 and
+ * deadlock_abort=1, so a deadlocked program ends with a report within
+ * about two seconds instead of a CI timeout), then the
  * user's TANGLE_OPTIONS, then --options, then the explicit flags; the last
  * value of a key wins. The parent waits with sigtimedwait, so SIGINT and
  * SIGTERM are forwarded to the group and --timeout needs no extra thread.
@@ -92,7 +93,7 @@ static char *shim_options(const struct run_opts *ro)
 {
     struct kv *v = NULL;
     size_t n = 0;
-    merge_options(&v, &n, "deadlock_abort=1");
+    merge_options(&v, &n, "deadlock_abort=1,watchdog=1000");
     merge_options(&v, &n, getenv("TANGLE_OPTIONS"));
     merge_options(&v, &n, ro->options);
     if (ro->no_abort)
