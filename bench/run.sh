@@ -336,7 +336,7 @@ analyzer_marginal() {
 }
 
 group_shim() {
-  local sync=(mutex mutex_contended create_join)
+  local sync=(mutex mutex_contended create_join cond_pingpong)
   local chan=(spsc mpmc pingpong select2)
   local hg_chan=(spsc pingpong)
   local v

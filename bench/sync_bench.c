@@ -5,7 +5,8 @@
  * with -fsanitize=thread it is the TSan column. The workloads are the hot
  * paths the shim interposes: an uncontended lock/unlock pair (the shim's
  * budget is about 10 ns on top), a lock two threads fight over, thread
- * create+join (where the shim takes a full stack), and nested locking,
+ * create+join (where the shim takes a full stack), a condition-variable
+ * round trip between two threads (where both park), and nested locking,
  * which feeds the lock-order graph on every inner acquisition.
  */
 #include <pthread.h>
@@ -78,6 +79,46 @@ static int64_t bench_create_join(uint64_t n)
     return bench_now() - t0;
 }
 
+/* ---- condition-variable ping-pong ----------------------------------- */
+
+/* The floor for handing control to a sleeping thread and back with plain
+ * pthreads: the figure an unbuffered channel round trip between OS threads
+ * is up against (Go's goroutines switch without the kernel). */
+static pthread_mutex_t pp_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pp_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t pp_turn;              /* guarded by pp_mu: odd = ponger's */
+
+static void *ponger(void *arg)
+{
+    uint64_t n = *(uint64_t *)arg;
+    pthread_mutex_lock(&pp_mu);
+    for (uint64_t i = 0; i < n; i++) {
+        while (pp_turn % 2 == 0)
+            pthread_cond_wait(&pp_cv, &pp_mu);
+        pp_turn++;
+        pthread_cond_signal(&pp_cv);
+    }
+    pthread_mutex_unlock(&pp_mu);
+    return NULL;
+}
+
+static int64_t bench_cond_pingpong(uint64_t n)
+{
+    pp_turn = 0;
+    int64_t t0 = bench_now();
+    pthread_t t = start_thread(ponger, &n);
+    pthread_mutex_lock(&pp_mu);
+    for (uint64_t i = 0; i < n; i++) {
+        pp_turn++;
+        pthread_cond_signal(&pp_cv);
+        while (pp_turn % 2 == 1)
+            pthread_cond_wait(&pp_cv, &pp_mu);
+    }
+    pthread_mutex_unlock(&pp_mu);
+    pthread_join(t, NULL);
+    return bench_now() - t0;
+}
+
 /* ---- nested locking across two threads ------------------------------ */
 
 #define MAX_DEPTH 4
@@ -131,6 +172,7 @@ static const struct bench_def defs[] = {
     { "mutex", bench_mutex, "uncontended lock/unlock pair, one thread" },
     { "mutex_contended", bench_mutex_contended, "two threads on one mutex, ns per pair" },
     { "create_join", bench_create_join, "pthread_create + pthread_join" },
+    { "cond_pingpong", bench_cond_pingpong, "mutex+condvar round trip between two threads" },
     { "nested2", bench_nested2, "two threads nesting 2 shared locks, ns per nest" },
     { "nested4", bench_nested4, "two threads nesting 4 shared locks, ns per nest" },
 };
