@@ -152,7 +152,7 @@ Test(fuzz_log, mutated_logs_never_crash_the_reader_or_analyses,
     }
     free(work);
     lb_free(&b);
-    cr_assert_gt(iters, 1000, "only %zu iterations ran", iters);
+    cr_assert_gt(iters, 100, "only %zu iterations ran", iters);
     cr_assert_gt(opened, iters / 10, "mutations should leave many logs "
                  "readable (%zu of %zu)", opened, iters);
 }
