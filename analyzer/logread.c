@@ -234,9 +234,11 @@ static void read_edges(struct tlog *log)
         const unsigned char *p = rec_at(log, TG_SEC_EDGES, i);
         if (load32(p) != TG_LOG_COMMITTED)
             continue;
+        /* ngates first (acquire): it publishes the gates[] it counts. */
+        uint32_t ngates = load32(p + offsetof(struct tg_log_edge, ngates));
         struct tg_log_edge e;
         memcpy(&e, p, sizeof e);
-        e.ngates = load32(p + offsetof(struct tg_log_edge, ngates));
+        e.ngates = ngates;
         if (!tlog_object(log, e.from) || !tlog_object(log, e.to)) {
             log_error(log, "edge record at offset %llu names unknown "
                       "objects %u -> %u", (unsigned long long)(p - log->map),
