@@ -75,6 +75,30 @@ static bool read_thread(uint32_t id, struct snap *s)
     return true;
 }
 
+/* A wait another process (or a signal handler) may end: on a
+ * process-shared object. Such a thread is not asleep for good. The object
+ * is valid memory: the thread is blocked on it. */
+static bool waits_on_shared(const struct snap *s)
+{
+    void *p = (void *)(uintptr_t)s->obj;
+    if (!p)
+        return false;
+    switch (s->op) {
+    case TG_WAIT_MUTEX:
+        return ((const pthread_mutex_t *)p)->__data.__kind & 128;
+    case TG_WAIT_COND:
+        return ((const pthread_cond_t *)p)->__data.__wrefs & 1;
+    case TG_WAIT_SEM: {
+        /* glibc's sem_t: a 64-bit value, then `private`, which holds
+         * FUTEX_SHARED (128) for a process-shared semaphore. */
+        const int *priv = (const int *)((const char *)p + 8);
+        return *priv != 0;
+    }
+    default:
+        return false;
+    }
+}
+
 static bool waits_forever(const struct snap *s)
 {
     return s->live && s->state == TG_TS_BLOCKED && s->deadline == INT64_MAX &&
@@ -240,7 +264,8 @@ static void find_all_asleep(uint64_t now, uint64_t interval)
         uint64_t mine = s->since ^ ((uint64_t)s->op << 56) ^ s->obj;
         bool same = prev_sig[i] == mine;
         prev_sig[i] = mine;
-        if (waits_forever(s) && now - s->since >= interval && same) {
+        if (waits_forever(s) && !waits_on_shared(s) &&
+            now - s->since >= interval && same) {
             asleep++;
             sig += mine * 0x9e3779b97f4a7c15ull + s->id;
         }
