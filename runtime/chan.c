@@ -221,46 +221,20 @@ static inline void check_expiry(tg_chan_t *ch)
         ch->expiry_fn(ch->expiry_arg);
 }
 
-struct chanset {
-    tg_chan_t *single;
-    const tg_case_t *cases;
-    size_t n;
-};
-
-static int64_t chanset_expiry(const struct chanset *cs, int64_t floor)
-{
-    int64_t m = TG_FOREVER;
-    if (cs->single && expiry_live(cs->single, floor))
-        m = cs->single->expiry_ns;
-    for (size_t i = 0; i < cs->n; i++) {
-        tg_chan_t *ch = cs->cases[i].ch;
-        if (ch && expiry_live(ch, floor) && ch->expiry_ns < m)
-            m = ch->expiry_ns;
-    }
-    return m;
-}
-
-static void chanset_fire(const struct chanset *cs, int64_t floor, int64_t now)
-{
-    if (cs->single && expiry_live(cs->single, floor) &&
-        cs->single->expiry_ns <= now)
-        cs->single->expiry_fn(cs->single->expiry_arg);
-    for (size_t i = 0; i < cs->n; i++) {
-        tg_chan_t *ch = cs->cases[i].ch;
-        if (ch && expiry_live(ch, floor) && ch->expiry_ns <= now)
-            ch->expiry_fn(ch->expiry_arg);
-    }
-}
-
 /* ---- parking ------------------------------------------------------------ */
 
-/* Waits, with no lock held, until pk's outcome is published or deadline
- * passes. Channel expiries in cs cut the sleep short; the thread then runs
- * the expiry functions itself (which close those channels and so, usually,
- * complete this very wait). Returns 0 (outcome published) or -ETIMEDOUT
- * (pk cancelled: nobody will claim it; the caller unlinks its waiters). */
-static int park_wait(struct parker *pk, int64_t deadline,
-                     const struct chanset *cs)
+/* park_wait's result when a channel's expiry, not the caller's deadline,
+ * ended the wait. */
+#define PARK_EXPIRED 1
+
+/* Waits, with no lock held, until pk's outcome is published, the caller's
+ * deadline passes, or expiry_ns (the earliest expiry of the channels
+ * involved) passes. Returns 0 (outcome published), -ETIMEDOUT or
+ * PARK_EXPIRED; in the last two cases pk is cancelled, so nobody will
+ * claim it, and the caller still holds its references on the channels:
+ * it may run their expiry functions, then unlinks its waiters. Once pk is
+ * claimed the channels may already be gone, so nothing here touches them. */
+static int park_wait(struct parker *pk, int64_t deadline, int64_t expiry_ns)
 {
     for (int i = 0; i < PARK_SPIN; i++) {
         if (atomic_load_explicit(&pk->state, memory_order_acquire) >=
@@ -273,10 +247,8 @@ static int park_wait(struct parker *pk, int64_t deadline,
                                                  memory_order_acquire,
                                                  memory_order_acquire))
         goto claimed;
-    int64_t floor = INT64_MIN;
+    int64_t until = expiry_ns < deadline ? expiry_ns : deadline;
     for (;;) {
-        int64_t e = chanset_expiry(cs, floor);
-        int64_t until = e < deadline ? e : deadline;
         int r = tg__futex_wait(&pk->state, PK_SLEEPING, until);
         if (atomic_load_explicit(&pk->state, memory_order_acquire) !=
             PK_SLEEPING)
@@ -284,18 +256,14 @@ static int park_wait(struct parker *pk, int64_t deadline,
         if (r != -ETIMEDOUT && until == TG_FOREVER)
             continue;
         int64_t now = tg_now();
-        if (now >= deadline) {
-            s = PK_SLEEPING;
-            if (atomic_compare_exchange_strong_explicit(
-                    &pk->state, &s, PK_CANCELLED, memory_order_acquire,
-                    memory_order_acquire))
-                return -ETIMEDOUT;
-            goto claimed;
-        }
-        if (e <= now) {
-            chanset_fire(cs, floor, now);
-            floor = now;
-        }
+        if (now < until)
+            continue;
+        s = PK_SLEEPING;
+        if (atomic_compare_exchange_strong_explicit(
+                &pk->state, &s, PK_CANCELLED, memory_order_acquire,
+                memory_order_acquire))
+            return now >= deadline ? -ETIMEDOUT : PARK_EXPIRED;
+        goto claimed;
     }
 claimed:
     /* A waker owns the parker only between its claim and its unlock, so
@@ -487,6 +455,42 @@ static int recv_locked(tg_chan_t *ch, void *elem, bool *ok, uint64_t *seq,
 
 /* ---- send and receive -------------------------------------------------- */
 
+/* Parks the caller on ch. Called with ch locked and w (on the caller's
+ * stack) ready to queue on q; returns with ch unlocked: 0 when a partner
+ * or close completed w, -ETIMEDOUT at the deadline, or PARK_EXPIRED when
+ * ch's expiry passed first, after running its expiry function (the caller
+ * then retries the operation, which finds ch closed). *parked says whether
+ * the park probe already fired for this call. */
+static int park_one(const struct tg_hooks *h, int op, tg_chan_t *ch,
+                    struct waitq *q, struct waiter *w, int64_t deadline,
+                    int64_t *floor, bool *parked)
+{
+    wq_push(q, w);
+    ch->refs++;
+    /* Read now: once w is claimed, ch may be freed under us. */
+    int64_t expiry = expiry_live(ch, *floor) ? ch->expiry_ns : TG_FOREVER;
+    tg__unlock(&ch->lock);
+    if (!*parked) {
+        PROBE(h, park, op, ch, 0, 0, deadline, NULL, 0, -1);
+        *parked = true;
+    }
+    int r = park_wait(w->pk, deadline, expiry);
+    if (r == 0)
+        return 0;
+    /* Cancelled: nobody can claim w now, so our reference keeps ch alive
+     * through the expiry function and the unlink. */
+    if (r == PARK_EXPIRED) {
+        ch->expiry_fn(ch->expiry_arg);
+        *floor = expiry;
+    }
+    tg__lock(&ch->lock);
+    if (w->linked)
+        wq_unlink(q, w);
+    ch->refs--;
+    tg__unlock(&ch->lock);
+    return r;
+}
+
 static int chan_send(tg_chan_t *ch, const void *elem, bool block,
                      int64_t deadline)
 {
@@ -504,6 +508,9 @@ static int chan_send(tg_chan_t *ch, const void *elem, bool block,
     uint64_t seq = 0;
     struct waiter *wake;
     int r;
+    bool parked = false;
+    int64_t floor = INT64_MIN;
+retry:
     tg__lock(&ch->lock);
     int st = send_locked(ch, elem, &seq, &wake);
     if (st != NOT_READY) {
@@ -519,24 +526,17 @@ static int chan_send(tg_chan_t *ch, const void *elem, bool block,
     } else {
         struct parker pk = { .state = PK_WAITING };
         struct waiter w = { .pk = &pk, .elem = (void *)elem };
-        wq_push(&ch->sendq, &w);
-        ch->refs++;
-        tg__unlock(&ch->lock);
-        PROBE(h, park, TG_PROBE_SEND, ch, 0, 0, deadline, NULL, 0, -1);
-        struct chanset cs = { .single = ch };
-        r = park_wait(&pk, deadline, &cs);
-        if (r) {
-            tg__lock(&ch->lock);
-            if (w.linked)
-                wq_unlink(&ch->sendq, &w);
-            ch->refs--;
-            tg__unlock(&ch->lock);
-        } else {
+        r = park_one(h, TG_PROBE_SEND, ch, &ch->sendq, &w, deadline, &floor,
+                     &parked);
+        if (r == PARK_EXPIRED)
+            goto retry;
+        if (r == 0) {
             r = w.ok ? 0 : -EPIPE;
             seq = w.ok ? w.seq : TG_SEQ_CLOSED;
         }
-        PROBE(h, wake, TG_PROBE_SEND, ch, r, 0, deadline, NULL, 0, -1);
     }
+    if (parked)
+        PROBE(h, wake, TG_PROBE_SEND, ch, r, 0, deadline, NULL, 0, -1);
     PROBE(h, complete, TG_PROBE_SEND, ch, r, seq, deadline, NULL, 0, -1);
     return r;
 }
@@ -559,35 +559,32 @@ static int chan_recv(tg_chan_t *ch, void *elem, bool *okp, bool block,
     uint64_t seq = 0;
     struct waiter *wake;
     int r = 0;
+    bool parked = false;
+    int64_t floor = INT64_MIN;
+retry:
     tg__lock(&ch->lock);
     if (recv_locked(ch, elem, &ok, &seq, &wake) == READY) {
         tg__unlock(&ch->lock);
         if (wake)
             finish(wake);
+        r = 0;
     } else if (!block) {
         tg__unlock(&ch->lock);
         r = -EAGAIN;
     } else {
         struct parker pk = { .state = PK_WAITING };
         struct waiter w = { .pk = &pk, .elem = elem };
-        wq_push(&ch->recvq, &w);
-        ch->refs++;
-        tg__unlock(&ch->lock);
-        PROBE(h, park, TG_PROBE_RECV, ch, 0, 0, deadline, NULL, 0, -1);
-        struct chanset cs = { .single = ch };
-        r = park_wait(&pk, deadline, &cs);
-        if (r) {
-            tg__lock(&ch->lock);
-            if (w.linked)
-                wq_unlink(&ch->recvq, &w);
-            ch->refs--;
-            tg__unlock(&ch->lock);
-        } else {
+        r = park_one(h, TG_PROBE_RECV, ch, &ch->recvq, &w, deadline, &floor,
+                     &parked);
+        if (r == PARK_EXPIRED)
+            goto retry;
+        if (r == 0) {
             ok = w.ok;
             seq = w.ok ? w.seq : TG_SEQ_CLOSED;
         }
-        PROBE(h, wake, TG_PROBE_RECV, ch, r, 0, deadline, NULL, 0, -1);
     }
+    if (parked)
+        PROBE(h, wake, TG_PROBE_RECV, ch, r, 0, deadline, NULL, 0, -1);
     if (okp)
         *okp = ok;
     PROBE(h, complete, TG_PROBE_RECV, ch, r, seq, deadline, NULL, 0, -1);
@@ -794,6 +791,10 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
         lockorder[j] = v;
     }
 
+    bool parked = false;
+    int64_t floor = INT64_MIN;
+    struct parker pk;
+retry:
     lock_all(cases, lockorder, live);
 
     /* Pass 1: the first ready case in poll order wins. */
@@ -817,6 +818,8 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
         if (st == CLOSED)
             seq = TG_SEQ_CLOSED;
         r = (int)i;
+        if (parked)
+            PROBE(h, wake, TG_PROBE_SELECT, NULL, 0, 0, deadline, cases, n, r);
         goto out_case;
     }
     if (!block) {
@@ -825,8 +828,10 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
         goto out_default;
     }
 
-    /* Pass 2: park on every channel. */
-    struct parker pk = { .state = PK_WAITING };
+    /* Pass 2: park on every channel. The select holds a reference on each
+     * until pass 3, so they stay alive while it waits. */
+    pk = (struct parker){ .state = PK_WAITING };
+    int64_t expiry = TG_FOREVER;
     for (size_t k = 0; k < live; k++) {
         uint32_t i = lockorder[k];
         tg_case_t *c = &cases[i];
@@ -835,13 +840,24 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
                               .sel = true };
         wq_push(c->op == TG_CASE_SEND ? &c->ch->sendq : &c->ch->recvq, w);
         c->ch->refs++;
+        if (expiry_live(c->ch, floor) && c->ch->expiry_ns < expiry)
+            expiry = c->ch->expiry_ns;
     }
     unlock_all(cases, lockorder, live);
-    PROBE(h, park, TG_PROBE_SELECT, NULL, 0, 0, deadline, cases, n, -1);
-    struct chanset cs = { .cases = cases, .n = n };
-    r = park_wait(&pk, deadline, &cs);
-    PROBE(h, wake, TG_PROBE_SELECT, NULL, r, 0, deadline, cases, n,
-          r ? -1 : pk.fired);
+    if (!parked) {
+        PROBE(h, park, TG_PROBE_SELECT, NULL, 0, 0, deadline, cases, n, -1);
+        parked = true;
+    }
+    r = park_wait(&pk, deadline, expiry);
+    if (r == PARK_EXPIRED) {
+        for (size_t k = 0; k < live; k++) {
+            tg_chan_t *ch = cases[lockorder[k]].ch;
+            if (expiry_live(ch, floor) && ch->expiry_ns <= expiry &&
+                (k == 0 || cases[lockorder[k - 1]].ch != ch))
+                ch->expiry_fn(ch->expiry_arg);
+        }
+        floor = expiry;
+    }
 
     /* Pass 3: take our other waiters off their queues. */
     lock_all(cases, lockorder, live);
@@ -854,6 +870,10 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
         c->ch->refs--;
     }
     unlock_all(cases, lockorder, live);
+    if (r == PARK_EXPIRED)
+        goto retry;
+    PROBE(h, wake, TG_PROBE_SELECT, NULL, r, 0, deadline, cases, n,
+          r ? -1 : pk.fired);
     if (r)
         goto out_default;
 
