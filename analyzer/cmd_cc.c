@@ -179,7 +179,7 @@ int race_cc_main(int argc, char **argv, bool cxx)
     const char *cc = cxx ? pick_compiler(cc_flag, "CXX", "c++")
                          : pick_compiler(cc_flag, "CC", "cc");
     bool compile_only = false, has_g = false, preprocess = false;
-    size_t nsrc = 0;
+    size_t nsrc = 0, ninputs = 0;
     const char *out = NULL;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
@@ -197,11 +197,13 @@ int race_cc_main(int argc, char **argv, bool cxx)
         }
         if (is_source(a))
             nsrc++;
+        if (a[0] != '-')
+            ninputs++;
     }
     (void)out;
     /* Asking the compiler something (--version, -dumpmachine, -print-*):
      * pass through. */
-    if (preprocess || argc <= first) {
+    if (preprocess || ninputs == 0) {
         struct argv_buf a = {0};
         push(&a, cc);
         for (int i = first; i < argc; i++)

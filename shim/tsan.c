@@ -74,7 +74,7 @@ struct race_thread {
     struct filter_ent filter[FILTER_SIZE];
     uint64_t skey[SCACHE_SIZE];
     uint32_t sid[SCACHE_SIZE];
-    struct sample_ent *samples;   /* allocated on first sampled call */
+    struct sample_ent samples[SAMPLE_SIZE];   /* touched only when sampling */
 };
 
 /* The thread's state is allocated (mmap) on its first instrumented call
@@ -255,14 +255,6 @@ static inline uint32_t cur_stack(struct race_thread *r, struct tg__thread *t)
 /* LiteRace: is this call of fn logged? */
 static bool sample_call(struct race_thread *r, uintptr_t fn)
 {
-    if (!r->samples) {
-        struct tg__thread *t = &tg__self;
-        t->guard++;
-        r->samples = calloc(SAMPLE_SIZE, sizeof *r->samples);
-        t->guard--;
-        if (!r->samples)
-            return true;
-    }
     struct sample_ent *e = &r->samples[(fn >> 4) & (SAMPLE_SIZE - 1)];
     if (e->fn != fn)
         *e = (struct sample_ent){ .fn = fn, .period = 1 };
