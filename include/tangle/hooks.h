@@ -45,7 +45,12 @@
  * A select's complete is that of the chosen case: p->op is TG_PROBE_SEND
  * or TG_PROBE_RECV on the chosen channel, and p->cases / p->chosen tell the
  * select; a select that took its default or timed out completes with op
- * TG_PROBE_SELECT and result -EAGAIN / -ETIMEDOUT.
+ * TG_PROBE_SELECT and result -EAGAIN / -ETIMEDOUT. A select's park and
+ * wake, and those completes, have op TG_PROBE_SELECT and obj NULL (the
+ * channels are in p->cases). A send that fails with -EPIPE completes with
+ * seq = TG_SEQ_CLOSED; -EAGAIN and -ETIMEDOUT completes carry seq 0, which
+ * means nothing. A failed tg_chan_free completes with op TG_PROBE_FREE,
+ * result -EBUSY, and is not followed by destroy.
  *
  * Hooks run on the calling thread, must not call back into the runtime's
  * blocking operations, and must be safe from any thread at any time.
