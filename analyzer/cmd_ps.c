@@ -2,7 +2,9 @@
  * cmd_ps.c: `tangle ps PID|LOG`, Go's SIGQUIT goroutine dump for a C
  * process: what every thread is doing right now, read from the process's
  * live log without stopping it. A PID is looked up as the newest
- * tangle.<pid>.*.tlog in $TANGLE_DIR (default /dev/shm).
+ * tangle.<pid>.*.tlog in $TANGLE_DIR (default /dev/shm), then in the
+ * TANGLE_DIR of the process's own environment (`tangle run` logs into a
+ * private directory).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +32,34 @@ static char *find_log(const char *dir, long pid)
     return best;
 }
 
+/* TANGLE_DIR in the environment of process pid, or NULL. */
+static char *environ_dir(long pid)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/proc/%ld/environ", pid);
+    FILE *f = fopen(name, "r");
+    if (!f)
+        return NULL;
+    char *var = NULL, *dir = NULL;
+    size_t cap = 0;
+    while (getdelim(&var, &cap, 0, f) > 0)
+        if (strncmp(var, "TANGLE_DIR=", 11) == 0 && var[11]) {
+            dir = xstrdup(var + 11);
+            break;
+        }
+    free(var);
+    fclose(f);
+    return dir;
+}
+
 int cmd_ps(int argc, char **argv)
 {
     bool all = false;
     const char *target = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
             return CMD_SHOW_HELP;
-        }
         if (strcmp(a, "--all") == 0 || strcmp(a, "-a") == 0) {
             all = true;
         } else if (a[0] == '-') {
@@ -59,6 +80,13 @@ int cmd_ps(int argc, char **argv)
         if (!dir || !*dir)
             dir = "/dev/shm";
         path = find_log(dir, (long)pid);
+        /* Under `tangle run` the log is in a private directory: the
+         * process's own TANGLE_DIR says which. */
+        char *own = path ? NULL : environ_dir((long)pid);
+        if (own) {
+            path = find_log(own, (long)pid);
+            free(own);
+        }
         if (!path) {
             fprintf(stderr, "tangle: no log for process %s in '%s' (is it "
                     "running under tangle? set TANGLE_DIR)\n", target, dir);

@@ -53,7 +53,8 @@ static const struct command commands[] = {
      "usage: tangle ps [--all] PID|LOG\n\n"
      "Prints every thread of a traced process: its state, how long it has\n"
      "been blocked, on what, where, and who created it. A PID is looked up\n"
-     "as the newest tangle.PID.*.tlog in $TANGLE_DIR (default /dev/shm).\n"
+     "as the newest tangle.PID.*.tlog in $TANGLE_DIR (default /dev/shm),\n"
+     "then in the process's own TANGLE_DIR (as set by tangle run).\n"
      "--all also shows tangle's own threads and finished, joined ones.\n"},
     {"graph", cmd_graph, "write the lock-order graph as Graphviz DOT",
      "usage: tangle graph [-o FILE] LOG\n\n"
