@@ -8,12 +8,18 @@
  * back-off (goleak's settle loop) so a thread that is just finishing is
  * not reported. Only then does it write one `leak` finding per thread and
  * print a goleak-style summary. Ignore rules match function names found
- * with dladdr on the recorded stacks: this runs only at a checkpoint, so
- * the cost does not matter, but only exported symbols have names there.
+ * for the recorded stacks with dladdr or, for functions that are not
+ * exported, in the file's symbol table: this runs only at a checkpoint,
+ * so the cost does not matter.
  * The annotations are weak here; the race checker (shim/tsan.c) replaces
  * them with its own definitions.
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,14 +62,81 @@ static int leak_mark(void)
     return 0;
 }
 
+/* Finds the function containing file address `addr` in the ELF file's
+ * .symtab (static functions included, unlike dladdr, which sees only
+ * exported symbols). Checked against the file's size throughout: the file
+ * may have changed on disk since it was loaded. */
+static bool symtab_lookup(const char *path, uint64_t addr, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool found = false;
+    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+        close(fd);
+        return false;
+    }
+    size_t size = (size_t)st.st_size;
+    const char *f = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (f == MAP_FAILED)
+        return false;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)f;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
+        (size - eh->e_shoff) / sizeof(Elf64_Shdr) < eh->e_shnum)
+        goto out;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(f + eh->e_shoff);
+    for (unsigned i = 0; i < eh->e_shnum && !found; i++) {
+        if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum)
+            continue;
+        const Elf64_Shdr *strs = &sh[sh[i].sh_link];
+        if (sh[i].sh_offset > size || sh[i].sh_size > size - sh[i].sh_offset ||
+            strs->sh_offset > size || strs->sh_size > size - strs->sh_offset)
+            continue;
+        const Elf64_Sym *sym = (const Elf64_Sym *)(f + sh[i].sh_offset);
+        size_t n = sh[i].sh_size / sizeof *sym;
+        for (size_t k = 0; k < n; k++) {
+            if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || !sym[k].st_value)
+                continue;
+            if (addr < sym[k].st_value || addr >= sym[k].st_value + sym[k].st_size)
+                continue;
+            if (sym[k].st_name >= strs->sh_size)
+                continue;
+            const char *name = f + strs->sh_offset + sym[k].st_name;
+            size_t max = strs->sh_size - sym[k].st_name;
+            snprintf(buf, len, "%.*s", (int)strnlen(name, max), name);
+            found = true;
+            break;
+        }
+    }
+out:
+    munmap((void *)f, size);
+    return found;
+}
+
 static const char *sym_of(uint64_t pc, char *buf, size_t len)
 {
     Dl_info info;
+    if (!pc)
+        return NULL;
     /* pc - 1: a return address may be the first byte of the next function. */
-    if (pc && dladdr((void *)(uintptr_t)(pc - 1), &info) && info.dli_sname) {
+    void *at = (void *)(uintptr_t)(pc - 1);
+    if (!dladdr(at, &info))
+        return NULL;
+    if (info.dli_sname && info.dli_saddr) {
         snprintf(buf, len, "%s", info.dli_sname);
         return buf;
     }
+    /* Not exported: look in the file's full symbol table. */
+    struct link_map *lm = NULL;
+    Dl_info again;
+    if (!dladdr1(at, &again, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
+        return NULL;
+    const char *path = lm->l_name && *lm->l_name ? lm->l_name : "/proc/self/exe";
+    if (symtab_lookup(path, (uint64_t)(pc - 1) - lm->l_addr, buf, len))
+        return buf;
     return NULL;
 }
 
