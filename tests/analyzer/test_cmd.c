@@ -277,3 +277,39 @@ Test(cmd, run_timeout_reports_a_hang_and_kills_the_command, .timeout = 120)
     cr_assert(strstr(text, "\"kind\": \"hang\""), "%s", text);
     cr_assert(strstr(text, "did not finish within"), "%s", text);
 }
+
+Test(cmd, ps_of_a_log_shows_each_thread_state_and_held_locks)
+{
+    cr_redirect_stdout();
+    struct lb b;
+    lb_init(&b, 77);
+    b.h->proc_state = TG_PROC_RUNNING;
+    lb_thread(&b, TG_THRF_MAIN, TG_TS_BLOCKED, TG_WAIT_JOIN);
+    struct tg_log_thread *t = lb_thread(&b, 0, TG_TS_BLOCKED, TG_WAIT_MUTEX);
+    snprintf(t->name, sizeof t->name, "worker");
+    t->wait_obj = 0xb0;
+    t->held_count = 1;
+    t->held[0].addr = 0xa0;
+    t->held[0].obj = 1;
+    lb_thread(&b, TG_THRF_INTERNAL, TG_TS_BLOCKED, TG_WAIT_SLEEP);
+    lb_object(&b, TG_LOBJ_MUTEX, 0xa0);
+    lb_object(&b, TG_LOBJ_MUTEX, 0xb0);
+    char log[128];
+    snprintf(log, sizeof log, "%s/tangle.77.1.tlog", dir);
+    cr_assert_eq(lb_write(&b, log, b.size), 0);
+    lb_free(&b);
+    char *argv[] = { "ps", log, NULL };
+    cr_assert_eq(run(2, argv), 0);
+    fflush(stdout);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, cr_get_redirected_stdout());
+    buf[n] = 0;
+    cr_assert(strstr(buf, "process 77 (prog --test): running"), "%s", buf);
+    cr_assert(strstr(buf, "thread 1 \"t1\" (tid 5001) [join"), "%s", buf);
+    cr_assert(strstr(buf, "thread 2 \"worker\" (tid 5002) [mutex lock"), "%s",
+              buf);
+    cr_assert(strstr(buf, "waiting on mutex 0xb0"), "%s", buf);
+    cr_assert(strstr(buf, "holds mutex 0xa0"), "%s", buf);
+    cr_assert(!strstr(buf, "thread 3"), "tangle's own thread is hidden:\n%s",
+              buf);
+}
