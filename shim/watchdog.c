@@ -181,8 +181,11 @@ static void report_cycle(const uint32_t *cyc, int n, uint64_t sig)
     f.obj_id = l ? atomic_load_explicit(&l->obj, RELAXED) : 0;
     tg__finding_add(&f);
     remember(sig);
-    tg__warn("deadlock: %d thread%s waiting for each other (thread %u first)",
-             n, n == 1 ? "" : "s", cyc[0]);
+    if (n == 1)
+        tg__warn("deadlock: thread %u waits for itself", cyc[0]);
+    else
+        tg__warn("deadlock: %d threads wait for each other (thread %u first)",
+                 n, cyc[0]);
     end_process();
 }
 
