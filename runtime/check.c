@@ -10,29 +10,48 @@
 
 #include "internal.h"
 
-static _Atomic(const struct tg_check_api *) api;
+typedef const struct tg_check_api *(*getter_fn)(void);
 
-/* Tries to find the shim's table; cheap once found. The annotation calls,
- * which may sit in hot loops, use only what an earlier lookup found. */
+static _Atomic(const struct tg_check_api *) api;
+static _Atomic(getter_fn) getter;
+
+/* Asks the shim for its table, once it has been found; cheap after that. */
+static const struct tg_check_api *ask(getter_fn get)
+{
+    const struct tg_check_api *a = get();
+    if (a)
+        atomic_store_explicit(&api, a, memory_order_release);
+    return a;
+}
+
+/* For the rare calls (tg_traced, leak checks): also looks the shim up by
+ * name again, in case it was loaded after libtangle. */
 static const struct tg_check_api *lookup(void)
 {
     const struct tg_check_api *a =
         atomic_load_explicit(&api, memory_order_acquire);
     if (a)
         return a;
-    const struct tg_check_api *(*get)(void);
-    *(void **)&get = dlsym(RTLD_DEFAULT, "tangle_shim_check");
-    if (!get)
-        return NULL;
-    a = get();
-    if (a)
-        atomic_store_explicit(&api, a, memory_order_release);
-    return a;
+    getter_fn get = atomic_load_explicit(&getter, memory_order_acquire);
+    if (!get) {
+        *(void **)&get = dlsym(RTLD_DEFAULT, "tangle_shim_check");
+        if (!get)
+            return NULL;
+        atomic_store_explicit(&getter, get, memory_order_release);
+    }
+    return ask(get);
 }
 
+/* For the annotations, which may sit in hot loops: no dlsym, only a call
+ * to a shim found earlier that was not ready to answer then. */
 static inline const struct tg_check_api *cached(void)
 {
-    return atomic_load_explicit(&api, memory_order_acquire);
+    const struct tg_check_api *a =
+        atomic_load_explicit(&api, memory_order_acquire);
+    if (__builtin_expect(a != NULL, 1))
+        return a;
+    getter_fn get = atomic_load_explicit(&getter, memory_order_acquire);
+    return get ? ask(get) : NULL;
 }
 
 __attribute__((constructor)) static void check_init(void)

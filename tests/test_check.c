@@ -113,6 +113,17 @@ Test(check, a_shim_that_answers_later_is_found_and_gets_every_call)
     cr_assert_eq(last_size, 32);
 }
 
+Test(check, annotations_reach_a_shim_that_became_ready_after_load)
+{
+    long x = 0;
+    tg_annotate_write(&x, sizeof x);
+    cr_assert_eq(writes, 0);
+    atomic_store(&shim_ready, true);
+    tg_annotate_write(&x, sizeof x);
+    cr_assert_eq(writes, 1, "annotation not forwarded without tg_traced()");
+    cr_assert_eq(last_addr, &x);
+}
+
 /* ---- base.h ------------------------------------------------------------------ */
 
 Test(base, tg_now_is_monotonic_and_in_nanoseconds)
