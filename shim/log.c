@@ -293,9 +293,6 @@ bool tg__log_open(int parent_pid)
             tg__g.cap[s] = sizes[s];
     }
     atomic_store_explicit(&h->proc_state, TG_PROC_RUNNING, RELAXED);
-    /* The string section reserves offset 0 so that string id 0 is "none"
-     * and the first string has id 1... ids are offset + 1 per log.h, so
-     * nothing to reserve: the first string has id 1. */
     atomic_store_explicit(&tg__g.finished, 0, RELAXED);
     if (tg__g.opt.verbose)
         tg__warn("logging to %s", path);
