@@ -35,6 +35,10 @@ void tg__chan_set_expiry(tg_chan_t *ch, int64_t deadline_ns,
 int tg__chan_new_owned(tg_chan_t **out, size_t elem_size, size_t cap,
                        const void *owner);
 
+/* tg_ctx_with_cancel for a context that belongs to another runtime object
+ * (a group's), which the probes are told through owner (ctx.c). */
+int tg__ctx_with_owner(tg_ctx_t *parent, const void *owner, tg_ctx_t **out);
+
 /* Starts a named, joinable runtime thread (pool workers, group tasks).
  * go.c. Returns 0 or a negative errno. */
 int tg__thread_start(pthread_t *out, void *(*fn)(void *), void *arg,

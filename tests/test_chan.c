@@ -78,7 +78,7 @@ static void *recv_one(void *p)
 
 /* ---- creation and basic properties --------------------------------------- */
 
-Test(chan, new_rejects_null_out_and_size_overflow)
+Test(chan, new_rejects_null_out_and_size_overflow, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(NULL, 4, 1), -EINVAL);
@@ -86,7 +86,7 @@ Test(chan, new_rejects_null_out_and_size_overflow)
     cr_assert_null(ch);
 }
 
-Test(chan, len_cap_and_elem_size_report_the_channel_and_zero_for_null)
+Test(chan, len_cap_and_elem_size_report_the_channel_and_zero_for_null, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(&ch, sizeof(double), 3), 0);
@@ -104,7 +104,7 @@ Test(chan, len_cap_and_elem_size_report_the_channel_and_zero_for_null)
     cr_assert_eq(tg_chan_free(NULL), 0);
 }
 
-Test(chan, send_with_null_value_on_sized_channel_fails_with_EINVAL)
+Test(chan, send_with_null_value_on_sized_channel_fails_with_EINVAL, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(&ch, sizeof(int), 1), 0);
@@ -139,7 +139,7 @@ Test(chan, buffered_channel_delivers_values_in_fifo_order_across_wraparound, .ti
     tg_chan_free(ch);
 }
 
-Test(chan, try_send_on_full_buffer_and_try_recv_on_empty_fail_with_EAGAIN)
+Test(chan, try_send_on_full_buffer_and_try_recv_on_empty_fail_with_EAGAIN, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(&ch, sizeof(int), 2), 0);
@@ -153,7 +153,7 @@ Test(chan, try_send_on_full_buffer_and_try_recv_on_empty_fail_with_EAGAIN)
     tg_chan_free(ch);
 }
 
-Test(chan, large_elements_are_copied_whole)
+Test(chan, large_elements_are_copied_whole, .timeout = 30)
 {
     struct big { char bytes[1000]; } in, out;
     tg_chan_t *ch;
@@ -168,7 +168,7 @@ Test(chan, large_elements_are_copied_whole)
     tg_chan_free(ch);
 }
 
-Test(chan, zero_size_elements_work_as_signals)
+Test(chan, zero_size_elements_work_as_signals, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(&ch, 0, 2), 0);
@@ -181,7 +181,7 @@ Test(chan, zero_size_elements_work_as_signals)
     tg_chan_free(ch);
 }
 
-Test(chan, receiver_discarding_into_null_still_consumes_the_value)
+Test(chan, receiver_discarding_into_null_still_consumes_the_value, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(&ch, sizeof(int), 2), 0);
@@ -240,7 +240,7 @@ Test(chan, unbuffered_send_does_not_complete_before_a_receiver_takes_it, .timeou
     tg_chan_free(ch);
 }
 
-Test(chan, unbuffered_try_ops_fail_without_a_parked_partner)
+Test(chan, unbuffered_try_ops_fail_without_a_parked_partner, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(&ch, sizeof(int), 0), 0);
@@ -320,7 +320,7 @@ Test(chan, unbuffered_ping_pong_alternates_without_losing_values, .timeout = 60)
 
 /* ---- close ------------------------------------------------------------- */
 
-Test(chan, send_on_closed_channel_fails_with_EPIPE_and_second_close_too)
+Test(chan, send_on_closed_channel_fails_with_EPIPE_and_second_close_too, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(&ch, sizeof(int), 1), 0);
@@ -334,7 +334,7 @@ Test(chan, send_on_closed_channel_fails_with_EPIPE_and_second_close_too)
     tg_chan_free(ch);
 }
 
-Test(chan, receive_on_closed_channel_drains_buffer_then_reports_closed_with_zeroed_value)
+Test(chan, receive_on_closed_channel_drains_buffer_then_reports_closed_with_zeroed_value, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(&ch, sizeof(int), 4), 0);
@@ -465,7 +465,7 @@ Test(chan, free_with_a_parked_waiter_fails_with_EBUSY_and_frees_nothing, .timeou
     cr_assert_eq(tg_chan_free(ch), 0);
 }
 
-Test(chan, a_timed_out_waiter_no_longer_counts_for_free_or_matching)
+Test(chan, a_timed_out_waiter_no_longer_counts_for_free_or_matching, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(&ch, sizeof(int), 0), 0);
@@ -588,7 +588,7 @@ Test(chan, expiry_wakes_a_parked_receiver_at_its_deadline_without_polling, .time
     tg_chan_free(ch);
 }
 
-Test(chan, expiry_already_passed_runs_fn_before_the_operation)
+Test(chan, expiry_already_passed_runs_fn_before_the_operation, .timeout = 30)
 {
     tg_chan_t *ch;
     cr_assert_eq(tg_chan_new(&ch, 0, 0), 0);

@@ -80,7 +80,7 @@ Test(go, requested_stack_size_is_rounded_up_to_whole_pages, .timeout = 30)
     cr_assert_geq(s->stack, (size_t)PTHREAD_STACK_MIN);
 }
 
-Test(go, tg_go_rejects_a_null_function)
+Test(go, tg_go_rejects_a_null_function, .timeout = 30)
 {
     cr_assert_eq(tg_go(NULL, NULL, NULL), -EINVAL);
 }
@@ -102,14 +102,14 @@ Test(go, thread_start_gives_a_joinable_named_thread, .timeout = 30)
     cr_assert_str_eq((char *)rv, "pool-w1");
 }
 
-Test(go, thread_start_rejects_joinable_without_out_and_null_fn)
+Test(go, thread_start_rejects_joinable_without_out_and_null_fn, .timeout = 30)
 {
     cr_assert_eq(tg__thread_start(NULL, named_worker, NULL, "x", 0, false), -EINVAL);
     pthread_t t;
     cr_assert_eq(tg__thread_start(&t, NULL, NULL, "x", 0, false), -EINVAL);
 }
 
-Test(go, set_thread_name_names_the_calling_thread_truncated)
+Test(go, set_thread_name_names_the_calling_thread_truncated, .timeout = 30)
 {
     char name[32];
     cr_assert_eq(tg_set_thread_name("main-loop"), 0);

@@ -151,12 +151,12 @@ static tg_chan_t *chan(size_t elem, size_t cap)
 
 /* ---- installation ----------------------------------------------------------- */
 
-Test(hooks, constructor_installs_the_table_exported_by_tangle_shim_hooks)
+Test(hooks, constructor_installs_the_table_exported_by_tangle_shim_hooks, .timeout = 30)
 {
     cr_assert_eq(tg_hooks_current(), &recorder);
 }
 
-Test(hooks, install_returns_the_previous_table_and_null_silences_the_probes)
+Test(hooks, install_returns_the_previous_table_and_null_silences_the_probes, .timeout = 30)
 {
     cr_assert_eq(tg_hooks_install(NULL), &recorder);
     cr_assert_null(tg_hooks_current());
@@ -172,7 +172,7 @@ Test(hooks, install_returns_the_previous_table_and_null_silences_the_probes)
 
 /* ---- create / destroy --------------------------------------------------------- */
 
-Test(hooks, create_and_destroy_report_the_channel_with_size_and_capacity)
+Test(hooks, create_and_destroy_report_the_channel_with_size_and_capacity, .timeout = 30)
 {
     reset();
     tg_chan_t *ch = chan(24, 5);
@@ -189,7 +189,7 @@ Test(hooks, create_and_destroy_report_the_channel_with_size_and_capacity)
     cr_assert_eq(e[0]->obj, ch);
 }
 
-Test(hooks, owned_channel_reports_its_owner_at_creation)
+Test(hooks, owned_channel_reports_its_owner_at_creation, .timeout = 30)
 {
     reset();
     static int owner;
@@ -204,7 +204,7 @@ Test(hooks, owned_channel_reports_its_owner_at_creation)
 
 /* ---- sequence numbers --------------------------------------------------------- */
 
-Test(hooks, buffered_sends_and_receives_complete_with_matching_sequence_numbers)
+Test(hooks, buffered_sends_and_receives_complete_with_matching_sequence_numbers, .timeout = 30)
 {
     tg_chan_t *ch = chan(sizeof(int), 4);
     reset();
@@ -285,7 +285,7 @@ Test(hooks, buffered_receive_sequence_numbers_name_the_send_they_pair_with, .tim
     check_pairing(3);
 }
 
-Test(hooks, close_and_receive_on_closed_complete_with_TG_SEQ_CLOSED)
+Test(hooks, close_and_receive_on_closed_complete_with_TG_SEQ_CLOSED, .timeout = 30)
 {
     tg_chan_t *ch = chan(sizeof(int), 1);
     reset();
@@ -306,7 +306,7 @@ Test(hooks, close_and_receive_on_closed_complete_with_TG_SEQ_CLOSED)
     tg_chan_free(ch);
 }
 
-Test(hooks, send_on_closed_channel_completes_with_EPIPE)
+Test(hooks, send_on_closed_channel_completes_with_EPIPE, .timeout = 30)
 {
     tg_chan_t *ch = chan(sizeof(int), 1);
     tg_chan_close(ch);
@@ -385,7 +385,7 @@ Test(hooks, blocking_send_without_deadline_parks_with_TG_FOREVER, .timeout = 30)
     tg_chan_free(ch);
 }
 
-Test(hooks, nonblocking_operations_complete_without_parking)
+Test(hooks, nonblocking_operations_complete_without_parking, .timeout = 30)
 {
     tg_chan_t *ch = chan(sizeof(int), 0);
     reset();
@@ -419,7 +419,7 @@ Test(hooks, timed_out_receive_wakes_and_completes_with_ETIMEDOUT, .timeout = 30)
 
 /* ---- select -------------------------------------------------------------------- */
 
-Test(hooks, select_completes_as_the_chosen_case_naming_the_select)
+Test(hooks, select_completes_as_the_chosen_case_naming_the_select, .timeout = 30)
 {
     tg_chan_t *a = chan(sizeof(int), 1), *b = chan(sizeof(int), 1);
     int v = 3, x, y;
@@ -463,7 +463,7 @@ Test(hooks, select_default_and_timeout_complete_as_select_with_their_result, .ti
     tg_chan_free(a);
 }
 
-Test(hooks, send_case_on_closed_channel_completes_with_EPIPE_and_closed_seq)
+Test(hooks, send_case_on_closed_channel_completes_with_EPIPE_and_closed_seq, .timeout = 30)
 {
     tg_chan_t *a = chan(sizeof(int), 0);
     tg_chan_close(a);

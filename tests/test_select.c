@@ -54,7 +54,7 @@ static tg_chan_t *chan(size_t elem, size_t cap)
 
 /* ---- readiness and default ---------------------------------------------- */
 
-Test(select, select_try_on_empty_channels_returns_EAGAIN)
+Test(select, select_try_on_empty_channels_returns_EAGAIN, .timeout = 30)
 {
     tg_chan_t *a = chan(sizeof(int), 0), *b = chan(sizeof(int), 2);
     int x, y;
@@ -64,7 +64,7 @@ Test(select, select_try_on_empty_channels_returns_EAGAIN)
     cr_assert_eq(tg_chan_free(b), 0);
 }
 
-Test(select, select_try_sends_into_a_buffer_with_room)
+Test(select, select_try_sends_into_a_buffer_with_room, .timeout = 30)
 {
     tg_chan_t *a = chan(sizeof(int), 0), *b = chan(sizeof(int), 1);
     int x = 1, y = 2;
@@ -79,7 +79,7 @@ Test(select, select_try_sends_into_a_buffer_with_room)
     tg_chan_free(b);
 }
 
-Test(select, select_picks_the_only_ready_case_and_receives_its_value)
+Test(select, select_picks_the_only_ready_case_and_receives_its_value, .timeout = 30)
 {
     tg_chan_t *a = chan(sizeof(int), 1), *b = chan(sizeof(int), 1);
     int v = 9, x = 0, y = 0;
@@ -94,7 +94,7 @@ Test(select, select_picks_the_only_ready_case_and_receives_its_value)
     tg_chan_free(b);
 }
 
-Test(select, invalid_case_op_or_missing_send_value_fails_with_EINVAL)
+Test(select, invalid_case_op_or_missing_send_value_fails_with_EINVAL, .timeout = 30)
 {
     tg_chan_t *a = chan(sizeof(int), 1);
     int x = 0;
@@ -139,7 +139,7 @@ Test(select, empty_select_blocks_until_its_timeout, .timeout = 30)
 
 /* ---- closed channels ------------------------------------------------------- */
 
-Test(select, send_case_on_closed_channel_is_chosen_with_EPIPE)
+Test(select, send_case_on_closed_channel_is_chosen_with_EPIPE, .timeout = 30)
 {
     tg_chan_t *a = chan(sizeof(int), 0), *closed = chan(sizeof(int), 1);
     tg_chan_close(closed);
@@ -153,7 +153,7 @@ Test(select, send_case_on_closed_channel_is_chosen_with_EPIPE)
     tg_chan_free(closed);
 }
 
-Test(select, recv_case_on_closed_channel_is_ready_with_ok_false_and_zeroed_value)
+Test(select, recv_case_on_closed_channel_is_ready_with_ok_false_and_zeroed_value, .timeout = 30)
 {
     tg_chan_t *a = chan(sizeof(int), 0), *closed = chan(sizeof(int), 0);
     tg_chan_close(closed);
