@@ -73,6 +73,15 @@ static int proc_cmp(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
+static int count_event(void *arg, uint32_t thread,
+                       const struct tg_log_event *ev)
+{
+    (void)arg;
+    (void)thread;
+    (void)ev;
+    return 0;
+}
+
 struct an_process *report_add_log(struct an_report *rep, struct tlog *log,
                                   const struct an_options *opt)
 {
@@ -88,6 +97,12 @@ struct an_process *report_add_log(struct an_report *rep, struct tlog *log,
     ctx.now_ns = log->hdr.end_ns;
     if (!ctx.ended || !ctx.now_ns)
         ctx.now_ns = mono_now();
+    /* One pass over the event stream: it checks every chunk (a damaged
+     * one is counted, not trusted) and says what the log holds. */
+    struct tlog_event_stats es;
+    tlog_events(log, count_event, NULL, &es);
+    p->events = es.events;
+    p->torn_chunks = es.torn;
     ctx.sym = sym_new(log);
     for (size_t a = 0; a < sizeof analyses / sizeof analyses[0]; a++)
         analyses[a](&ctx);

@@ -108,6 +108,8 @@ struct an_process {
     int32_t exit_code;
     uint32_t nthreads;
     uint64_t dropped[5];      /* events stacks threads objects edges */
+    uint64_t events;          /* events in the log's stream */
+    uint64_t torn_chunks;     /* event chunks skipped as damaged */
     char **errors;
     size_t nerrors;
     bool usable;              /* the log was read (errors may remain) */

@@ -197,6 +197,8 @@ void report_json(FILE *out, const struct an_report *rep,
             jw_uint(&w, p->dropped[k]);
         }
         jw_obj_end(&w);
+        jw_key(&w, "events");
+        jw_uint(&w, p->events);
         jw_key(&w, "errors");
         jw_arr(&w);
         for (size_t k = 0; k < p->nerrors; k++)
