@@ -717,9 +717,9 @@ static void lock_all(tg_case_t *cases, const uint32_t *lockorder, size_t n)
 
 static void unlock_all(tg_case_t *cases, const uint32_t *lockorder, size_t n)
 {
-    /* Reverse order, as Go's selunlock: the last unlock may let another
-     * thread free a channel, so each is unlocked once, after its
-     * duplicates. */
+    /* Each channel once, however many cases name it; only pointers are
+     * compared after an unlock, as another thread may free a channel as
+     * soon as it is unlocked and our references are gone. */
     for (size_t i = n; i-- > 0;) {
         tg_chan_t *ch = cases[lockorder[i]].ch;
         if (i == 0 || cases[lockorder[i - 1]].ch != ch)
