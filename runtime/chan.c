@@ -77,15 +77,16 @@ struct tg_chan {
 
 void tg__lock_slow(tg__lock_t *l)
 {
-    for (int i = 0; i < 100; i++) {
+    /* Spin first, even past sleepers (state 2): critical sections are a
+     * few dozen instructions, and taking the lock as 1 here spares the
+     * holder a futex wake it would owe once the state is 2. */
+    for (int i = 0; i < 200; i++) {
         uint32_t c = atomic_load_explicit(&l->v, memory_order_relaxed);
         if (c == 0 &&
             atomic_compare_exchange_weak_explicit(&l->v, &c, 1,
                                                   memory_order_acquire,
                                                   memory_order_relaxed))
             return;
-        if (c == 2)
-            break;
         tg__cpu_relax();
     }
     while (atomic_exchange_explicit(&l->v, 2, memory_order_acquire) != 0)
