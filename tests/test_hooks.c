@@ -440,6 +440,41 @@ Test(hooks, select_completes_as_the_chosen_case_naming_the_select, .timeout = 30
     tg_chan_free(b);
 }
 
+static void expire_close(void *arg)
+{
+    tg_chan_close(arg);
+}
+
+Test(hooks, select_parked_through_an_expiry_fires_one_park_and_one_wake, .timeout = 30)
+{
+    tg_chan_t *a = chan(sizeof(int), 0), *done = chan(0, 0);
+    tg__chan_set_expiry(done, tg_now() + 20 * TG_MSEC, expire_close, done);
+    int x;
+    tg_case_t cs[] = { TG_RECV(a, &x), TG_RECV(done, NULL) };
+    reset();
+    cr_assert_eq(tg_select(cs, 2), 1);
+    pthread_t me = pthread_self();
+    struct ev *park[2], *wake[2], *done_ev[4];
+    cr_assert_eq(collect(EV_PARK, &me, park, 2), 1);
+    cr_assert_eq(park[0]->p.op, TG_PROBE_SELECT);
+    cr_assert_null(park[0]->p.obj);
+    cr_assert_eq(park[0]->p.cases, cs);
+    cr_assert_eq(park[0]->p.ncases, 2);
+    cr_assert_eq(collect(EV_WAKE, &me, wake, 2), 1);
+    cr_assert_eq(wake[0]->p.chosen, 1);
+    /* The expiry's close, then the select's completion on done. */
+    int n = collect(EV_COMPLETE, &me, done_ev, 4);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(done_ev[0]->p.op, TG_PROBE_CLOSE);
+    cr_assert_eq(done_ev[0]->p.obj, done);
+    cr_assert_eq(done_ev[1]->p.op, TG_PROBE_RECV);
+    cr_assert_eq(done_ev[1]->p.obj, done);
+    cr_assert_eq(done_ev[1]->p.chosen, 1);
+    cr_assert_eq(done_ev[1]->p.seq, TG_SEQ_CLOSED);
+    tg_chan_free(a);
+    tg_chan_free(done);
+}
+
 Test(hooks, select_default_and_timeout_complete_as_select_with_their_result, .timeout = 30)
 {
     tg_chan_t *a = chan(sizeof(int), 0);
