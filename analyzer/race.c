@@ -213,6 +213,15 @@ struct chunkref {
     uint64_t index;
 };
 
+#define SITE_CACHE 16
+
+struct site_cache {
+    uint64_t pc;
+    uint32_t stack, size, site;
+    uint64_t lh;
+    bool write, atomic, valid;
+};
+
 struct thr {
     uint32_t id;
     clk_t *vc;
@@ -226,11 +235,14 @@ struct thr {
     uint64_t held[MAX_HELD];
     uint32_t nheld;
     uint32_t held_ver;
+    uint64_t held_hash;      /* of the held set's contents: sites key on it */
     uint32_t locks_ver, locks_off;   /* interned lock set for held_ver */
-    /* last site looked up */
-    uint64_t c_pc;
-    uint32_t c_stack, c_size, c_site, c_ver;
-    bool c_write, c_atomic, c_valid;
+    /* recent sites, by pc (a loop body has a few) */
+    struct site_cache sc[SITE_CACHE];
+    /* last shadow word looked up */
+    uint64_t w_key;
+    uint32_t w_idx;
+    bool w_valid;
 };
 
 struct benign {
@@ -390,8 +402,14 @@ static void collect_chunks(struct rc *rc)
         return;
     rc->max_events = (s->rec_size - sizeof(struct tg_log_chunk)) /
                      sizeof(struct tg_log_event);
-    rc->refs = xmalloc(s->count * sizeof *rc->refs);
-    for (uint64_t i = 0; i < s->count; i++) {
+    /* Chunks are handed out from the start of the section: past the
+     * writer's count there is nothing but unwritten (sparse) pages, and
+     * touching them costs a page fault each. */
+    uint64_t n = s->count, used = rc->log->hdr.sec[TG_SEC_EVENTS].used;
+    if (used && used < n)
+        n = used;
+    rc->refs = xmalloc(n * sizeof *rc->refs);
+    for (uint64_t i = 0; i < n; i++) {
         const unsigned char *p = chunk_at(rc, i);
         if (load32(p) != TG_LOG_COMMITTED)
             continue;
@@ -532,13 +550,13 @@ static uint32_t lockset(struct rc *rc, struct thr *t)
 static uint32_t site_of(struct rc *rc, struct thr *t, const struct tg_log_event *e,
                         uint64_t pc, uint32_t size, bool write, bool atomic)
 {
-    if (t->c_valid && t->c_pc == pc && t->c_stack == e->stack &&
-        t->c_size == size && t->c_write == write && t->c_atomic == atomic &&
-        t->c_ver == t->held_ver)
-        return t->c_site;
+    struct site_cache *c = &t->sc[(pc ^ (pc >> 7) ^ e->stack) & (SITE_CACHE - 1)];
+    if (c->valid && c->pc == pc && c->stack == e->stack && c->size == size &&
+        c->write == write && c->atomic == atomic && c->lh == t->held_hash)
+        return c->site;
     uint64_t k = hmix(pc) ^ hmix(((uint64_t)e->stack << 32) | size) ^
                  hmix(((uint64_t)t->id << 8) | (write ? 2u : 0) | (atomic ? 1u : 0)) ^
-                 hmix(t->held_ver + ((uint64_t)t->id << 40) + 7);
+                 hmix(t->held_hash + ((uint64_t)t->id << 40) + 7);
     uint32_t idx;
     for (int probe = 0;; probe++) {
         uint64_t kk = k + (uint64_t)probe * 0x9e3779b97f4a7c15ull;
@@ -565,14 +583,9 @@ static uint32_t site_of(struct rc *rc, struct thr *t, const struct tg_log_event 
         };
         break;
     }
-    t->c_valid = true;
-    t->c_pc = pc;
-    t->c_stack = e->stack;
-    t->c_size = size;
-    t->c_write = write;
-    t->c_atomic = atomic;
-    t->c_ver = t->held_ver;
-    t->c_site = idx;
+    *c = (struct site_cache){ .pc = pc, .stack = e->stack, .size = size,
+                              .site = idx, .lh = t->held_hash, .write = write,
+                              .atomic = atomic, .valid = true };
     return idx;
 }
 
@@ -765,13 +778,32 @@ static void on_access(struct rc *rc, struct thr *t, const struct tg_log_event *e
     if (end < a)
         end = UINT64_MAX;
     while (a < end) {
-        struct word *w = word_get(rc, a >> 3);
+        uint64_t key = a >> 3;
+        struct word *w;
+        if (t->w_valid && t->w_key == key) {
+            w = &rc->wv[t->w_idx];
+        } else {
+            w = word_get(rc, key);
+            t->w_key = key;
+            t->w_idx = (uint32_t)(w - rc->wv);
+            t->w_valid = true;
+        }
         unsigned b = (unsigned)(a & 7);
         uint64_t stop = (a | 7) + 1;
         if (stop > end || stop == 0)
             stop = end;
-        for (; a < stop; a++, b++)
-            check_byte(rc, t, &w->c[b], site, write, atomic, a, e->addr, &last);
+        /* Bytes whose history equals the first byte's get the same
+         * verdict and the same new state (the usual aligned access). */
+        struct cell before = w->c[b];
+        check_byte(rc, t, &w->c[b], site, write, atomic, a, e->addr, &last);
+        const struct cell *after = &w->c[b];
+        for (a++, b++; a < stop; a++, b++) {
+            if (before.rtid != SHARED_TID &&
+                memcmp(&w->c[b], &before, sizeof before) == 0)
+                w->c[b] = *after;
+            else
+                check_byte(rc, t, &w->c[b], site, write, atomic, a, e->addr, &last);
+        }
     }
 }
 
@@ -807,6 +839,15 @@ static int held_find(const struct thr *t, uint64_t addr)
         if (t->held[i] == addr)
             return i;
     return -1;
+}
+
+static void held_changed(struct thr *t)
+{
+    t->held_ver++;
+    uint64_t h = 0x6c6f636b73ull;
+    for (uint32_t i = 0; i < t->nheld; i++)
+        h = hmix(h ^ t->held[i]);
+    t->held_hash = h;
 }
 
 /* Processes t's next event e. Returns false (and consumes nothing) when e
@@ -853,7 +894,7 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
             acquire_from(rc, t, sync_get(rc, K_LOCK_R, e->addr, 0, false));
         if (t->nheld < MAX_HELD) {
             t->held[t->nheld++] = e->addr;
-            t->held_ver++;
+            held_changed(t);
         }
         break;
     }
@@ -866,7 +907,7 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
             memmove(&t->held[i], &t->held[i + 1],
                     (t->nheld - (uint32_t)i - 1) * sizeof t->held[0]);
             t->nheld--;
-            t->held_ver++;
+            held_changed(t);
         }
         break;
     }

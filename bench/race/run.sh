@@ -1,0 +1,68 @@
+#!/bin/sh
+# bench/race/run.sh: the race checker's cost, side by side. Builds
+# race_bench four ways and runs each mode (cpu, lock, pipeline) as:
+#   plain     gcc -O2, linked with libtangle (the baseline)
+#   noshim    `tangle cc -O2`, run without the shim (no-op entry points)
+#   full      `tangle cc -O2` under the shim, TANGLE_OPTIONS=race=1
+#   sampled   the same with race_sample=1
+#   tsan      gcc -O2 -fsanitize=thread (libtsan), reports off
+# printing wall time, max RSS and the ratio to plain, then the analyzer's
+# speed on the full-mode log of each mode (bench/race/race_analyze).
+# Usage: bench/race/run.sh [SCALE]   (run `make runtime shim analyzer` first)
+set -eu
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+OUT=$BUILD/bench/race
+LOGDIR=${TANGLE_DIR:-/dev/shm}/tangle-race-bench.$$
+SCALE=${1:-1}
+mkdir -p "$OUT"
+LIB=$BUILD/lib
+CC=${CC:-gcc}
+SRC=$TOP/bench/race/race_bench.c
+COMMON="-std=c11 -D_GNU_SOURCE -O2 -I$TOP/include"
+LINK="-L$LIB -ltangle -Wl,-rpath,$LIB -pthread"
+
+$CC $COMMON "$SRC" -o "$OUT/plain" $LINK
+"$BUILD/bin/tangle" cc $COMMON "$SRC" -o "$OUT/tangle" $LINK
+$CC $COMMON -fsanitize=thread "$SRC" -o "$OUT/tsan" $LINK
+$CC -std=c11 -D_GNU_SOURCE -O2 -I"$TOP/include" -I"$TOP/analyzer" \
+  "$TOP/bench/race/race_analyze.c" -o "$OUT/race_analyze" \
+  "$LIB/libtangle-analyzer.a" -ldw -lelf -lm -pthread
+
+# wall seconds and max RSS (KiB) of one run: "SECONDS KB"
+measure() {
+  /usr/bin/time -f '%e %M' -o "$OUT/time.txt" "$@" >/dev/null 2>"$OUT/stderr.txt" || {
+    echo "failed: $*" >&2; cat "$OUT/stderr.txt" >&2; }
+  cat "$OUT/time.txt" | tail -1
+}
+
+printf '%-9s %-8s %9s %9s %7s %7s\n' mode variant seconds max_kb time_x mem_x
+for mode in cpu lock pipeline; do
+  # per-mode work so that the plain run lasts long enough to time
+  case $mode in cpu|lock) n=$((SCALE * 5)) ;; *) n=$SCALE ;; esac
+  logs=$LOGDIR/$mode
+  rm -rf "$logs"; mkdir -p "$logs/s"
+  set -- $(measure "$OUT/plain" $mode $n); base_t=$1; base_m=$2
+  printf '%-9s %-8s %9s %9s %7s %7s\n' $mode plain $1 $2 1.00 1.00
+  for v in noshim full sampled tsan; do
+    case $v in
+      noshim) r=$(measure "$OUT/tangle" $mode $n) ;;
+      full) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
+              TANGLE_DIR="$logs" TANGLE_OPTIONS=race=1,watchdog=0,events_mb=2048 \
+              "$OUT/tangle" $mode $n) ;;
+      sampled) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
+              TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,race_sample=1,watchdog=0,events_mb=2048 \
+              "$OUT/tangle" $mode $n)
+              rm -rf "$logs/s" ;;
+      tsan) r=$(measure env TSAN_OPTIONS=report_bugs=0 "$OUT/tsan" $mode $n) ;;
+    esac
+    set -- $r
+    printf '%-9s %-8s %9s %9s %7.2f %7.2f\n' $mode $v $1 $2 \
+      "$(echo "$1 / ($base_t + 0.0001)" | bc -l)" "$(echo "$2 / $base_m" | bc -l)"
+  done
+  for l in "$logs"/*.tlog; do
+    printf '%-9s analyzer  ' $mode; "$OUT/race_analyze" "$l"
+  done
+  rm -rf "$logs"
+done
+rmdir "$LOGDIR" 2>/dev/null || true
