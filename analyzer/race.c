@@ -862,7 +862,9 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
         break;
     case TG_EV_THREAD_START: {
         const struct tg_log_thread *r = tlog_thread(rc->log, t->id);
-        bool needs = r && r->parent && !(r->flags & TG_THRF_NO_CREATE);
+        /* tangle's own threads are started without a create event. */
+        bool needs = r && r->parent &&
+                     !(r->flags & (TG_THRF_NO_CREATE | TG_THRF_INTERNAL));
         struct sync *s = sync_get(rc, K_CREATE, t->id, 0, false);
         if (needs && (!s || !s->released) && !force)
             return false;
@@ -1248,6 +1250,24 @@ void analyze_races(struct an_ctx *ctx)
     struct race_stats st;
     struct report_state rs = { .ctx = ctx };
     race_check(ctx->log, add_finding, &rs, &st);
+    /* A replay that had to go on without a release, or a log that lost
+     * events, can both miss races and report ones that are not: say so. */
+    struct an_process *p = ctx->proc;
+    char *msg = NULL;
+    if (ctx->log->sec[TG_SEC_EVENTS].dropped)
+        msg = xasprintf("tangle: race analysis of '%s': the event log was "
+                        "full and dropped events; races may be missed or "
+                        "wrong (raise events_mb)", ctx->log->path);
+    else if (st.forced)
+        msg = xasprintf("tangle: race analysis of '%s': %" PRIu64 " "
+                        "synchronization events had no matching release; "
+                        "races near them may be wrong", ctx->log->path,
+                        st.forced);
+    if (msg) {
+        p->errors = xrealloc(p->errors, (p->nerrors + 2) * sizeof(char *));
+        p->errors[p->nerrors++] = msg;
+        p->errors[p->nerrors] = NULL;
+    }
     for (size_t i = 0; i < rs.nseen; i++)
         free(rs.seen[i]);
     free(rs.seen);
