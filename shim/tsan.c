@@ -74,7 +74,8 @@ struct race_thread {
     struct filter_ent filter[FILTER_SIZE];
     uint64_t skey[SCACHE_SIZE];
     uint32_t sid[SCACHE_SIZE];
-    struct sample_ent samples[SAMPLE_SIZE];   /* touched only when sampling */
+    struct sample_ent samples[SAMPLE_SIZE];   /* functions; touched only */
+    struct sample_ent sites[SAMPLE_SIZE];     /* access pcs; when sampling */
 };
 
 /* The thread's state is allocated (mmap) on its first instrumented call
@@ -252,10 +253,12 @@ static inline uint32_t cur_stack(struct race_thread *r, struct tg__thread *t)
     return id;
 }
 
-/* LiteRace: is this call of fn logged? */
-static bool sample_call(struct race_thread *r, uintptr_t fn)
+/* LiteRace: is this call of fn (or this execution of an access site) logged?
+ * The first SAMPLE_COLD are; then one in a period that doubles each time,
+ * up to SAMPLE_MAX_PERIOD. */
+static bool sample_hit(struct sample_ent *tab, uintptr_t fn)
 {
-    struct sample_ent *e = &r->samples[(fn >> 4) & (SAMPLE_SIZE - 1)];
+    struct sample_ent *e = &tab[((fn >> 4) ^ (fn >> 14)) & (SAMPLE_SIZE - 1)];
     if (e->fn != fn)
         *e = (struct sample_ent){ .fn = fn, .period = 1 };
     if (e->calls < SAMPLE_COLD) {
@@ -283,7 +286,7 @@ void __tsan_func_entry(void *pc)
     r->frames[d] = (uintptr_t)pc;
     r->hash[d] = mix(d ? r->hash[d - 1] : 0x7461676c65ull, (uintptr_t)pc);
     if (unlikely(sample_mode()))
-        r->sampled[d] = sample_call(r, (uintptr_t)__builtin_return_address(0));
+        r->sampled[d] = sample_hit(r->samples, (uintptr_t)__builtin_return_address(0));
 }
 
 void __tsan_func_exit(void)
@@ -304,8 +307,9 @@ static inline void mem_access(uintptr_t addr, uint32_t size, bool write,
     struct race_thread *r = rs_get();
     if (!r || unlikely(r->ignore))
         return;
-    if (unlikely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0) && r->depth && r->depth <= MAX_DEPTH &&
-        !r->sampled[r->depth - 1])
+    if (unlikely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0) &&
+        ((r->depth && r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1]) ||
+         !sample_hit(r->sites, pc)))
         return;
     sync_epoch(r, t);
     struct filter_ent *f =

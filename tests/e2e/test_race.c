@@ -206,3 +206,27 @@ Test(race, instrumented_program_runs_without_the_shim, .timeout = 180)
     cr_assert_eq(r.status, 0, "exit %d\nstderr:\n%s", r.status, r.err);
     e2e_free(&r);
 }
+
+Test(race, sampled_mode_still_finds_a_race_in_code_that_starts_cold, .timeout = 180)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, "--options race=1,race_sample=1", RACE_PROGDIR "race_bugs",
+            "counter", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_count(&r, "race", NULL), 1, "%s", E2E_REPORT(&r));
+    cr_assert(e2e_mentions(e2e_find(&r, "race", NULL, NULL), "counter_worker",
+                           e2e_line("race_bugs.c", "counter")));
+    e2e_free(&r);
+}
+
+Test(race, sampled_mode_adds_no_false_report, .timeout = 180)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, "--options race=1,race_sample=1", RACE_PROGDIR "race_clean",
+            "chan-buffered", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_count(&r, "race", NULL), 0, "%s", E2E_REPORT(&r));
+    e2e_free(&r);
+}
