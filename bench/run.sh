@@ -6,8 +6,8 @@
 # inside the benchmark program (bench/bench.h) or, for whole programs such
 # as pigz and the analyzer, over repetitions here that alternate between the
 # variants, so that a burst of load from elsewhere on a shared machine hits
-# both sides alike. Usage: run.sh [GROUP...], groups chan, shim, deadlock
-# (default: all three). A variant that cannot run (the shim or the analyzer
+# both sides alike. Usage: run.sh [GROUP...], groups chan, shim, deadlock,
+# race (default: all four; race runs bench/race/run.sh). A variant that cannot run (the shim or the analyzer
 # not built yet) is shown as "-" with the reason, never silently dropped;
 # the exit status is non-zero if a benchmark program failed.
 set -u
@@ -24,12 +24,13 @@ TIMEOUT=${BENCH_TIMEOUT:-180}       # seconds, per benchmark process
 PIGZ_MB=${BENCH_PIGZ_MB:-200}
 PIGZ_REPS=${BENCH_PIGZ_REPS:-5}
 REPORT_REPS=${BENCH_REPORT_REPS:-3}   # tangle report runs per log
+RACE_SCALE=${BENCH_RACE_SCALE:-1}     # bench/race/run.sh's work multiplier
 
 read -r -a groups <<<"${*//,/ }"        # "chan,shim" works as well
-[ ${#groups[@]} -eq 0 ] && groups=(chan shim deadlock)
+[ ${#groups[@]} -eq 0 ] && groups=(chan shim deadlock race)
 for g in "${groups[@]}"; do
-  case $g in chan|shim|deadlock) ;; *)
-    echo "bench: unknown group '$g' (chan, shim, deadlock)" >&2; exit 64;;
+  case $g in chan|shim|deadlock|race) ;; *)
+    echo "bench: unknown group '$g' (chan, shim, deadlock, race)" >&2; exit 64;;
   esac
 done
 
@@ -452,6 +453,46 @@ group_deadlock() {
   done
   printf '   (chain: the cycle runs through all N locks and the report prints it;\n'
   printf '    tail: a 2-lock cycle at the end of the chain: the search, little output)\n'
+}
+
+# ---- group race: the race checker's cost (bench/race/run.sh) -------------
+
+# Runs the race checker's own side-by-side script and turns its table into
+# JSON lines: "MODE VARIANT SECONDS MAX_KB TIME_X MEM_X" rows become
+# race/MODE VARIANT (ns = wall time of one run, ratio to plain), and
+# "MODE analyzer ... accesses_per_s N" rows race/MODE analyzer.
+group_race() {
+  local script=$TOP/bench/race/run.sh out
+  printf '\n== race (bench/race/run.sh, scale %s; ratio = variant / plain)\n' "$RACE_SCALE"
+  if [ ! -f "$script" ] || ! have_shim || ! have_tangle; then
+    printf '   (skipped: needs bench/race/run.sh, the shim and build/bin/tangle)\n'
+    return
+  fi
+  note "bench: race: plain, tangle cc without and with the shim, TSan"
+  out=$(mktemp "$LOGROOT/race.XXXXXX")
+  if ! BUILD="$BUILD" timeout -k 10 $((TIMEOUT * 4)) sh "$script" "$RACE_SCALE" \
+       >"$out" 2>"$out.err"; then
+    failed=1; note "bench: bench/race/run.sh failed:"; tail -n 5 "$out.err" >&2
+  fi
+  cat "$out"
+  local mode variant sec kb tx mx rest
+  while read -r mode variant sec kb tx mx rest; do
+    if [ "$variant" = analyzer ]; then
+      local aps; aps=$(sed -n 's/.*accesses_per_s \([0-9]*\).*/\1/p' <<<"$rest $sec $kb $tx $mx")
+      [ -n "$aps" ] && json_line "race/$mode" analyzer \
+        "$(awk -v r="$aps" 'BEGIN { printf "%.2f", 1e9 / r }')" "" "" \
+        ",\"accesses_per_s\":$aps,\"target\":\"accesses_per_s>=5000000\",\"verdict\":\"$(verdict min 5000000 "$aps")\""
+      continue
+    fi
+    [[ $sec =~ ^[0-9.]+$ && $kb =~ ^[0-9]+$ && $tx =~ ^[0-9.]+$ ]] || continue
+    local ns; ns=$(awk -v s="$sec" 'BEGIN { printf "%.0f", s * 1e9 }')
+    if [ "$variant" = plain ]; then
+      json_line "race/$mode" plain "$ns" "" "" ",\"max_rss_kb\":$kb"
+    else
+      json_line "race/$mode" "$variant" "$ns" plain "$tx" ",\"max_rss_kb\":$kb,\"mem_ratio\":$mx"
+    fi
+  done <"$out"
+  rm -f "$out" "$out.err"
 }
 
 printf 'tangle benchmarks, commit %s, %s, %s cores, load %s\n' "$COMMIT" \
