@@ -41,7 +41,7 @@
 #include "race.h"
 #include "tangle/hooks.h"
 
-#define RANGE_MAX   (1u << 24)   /* longest range checked byte by byte */
+#define RANGE_MAX   (1u << 20)   /* longest range checked byte by byte */
 #define SHARED_TID  0xffffu
 #define MAX_HELD    64
 
