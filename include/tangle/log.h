@@ -401,6 +401,8 @@ enum tg_event_type {
     TG_EV_ALLOC,          /* addr, arg: size */
     TG_EV_FREE,
     TG_EV_BENIGN,         /* a known, accepted race: addr, arg: length */
+    TG_EV_THREAD_STACK,   /* race mode: the thread's stack, addr: lowest
+                             address, arg: size */
     TG_EV_TYPE_COUNT
 };
 
