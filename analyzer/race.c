@@ -288,6 +288,8 @@ struct rc {
     size_t nblocks, capblocks;
     struct benign *benign;
     size_t nbenign, capbenign;
+    struct block *stacks;    /* thread stacks: addr, size, thread */
+    size_t nstacks, capstacks;
 
     void (*found)(void *arg, const struct race_pair *p);
     void *arg;
@@ -637,6 +639,11 @@ static void race(struct rc *rc, uint32_t cur, uint32_t prev, uint64_t addr,
         p.nlocks[i] = s[i]->nlocks;
     }
     p.addr[1] = addr;
+    for (size_t i = 0; i < rc->nstacks; i++) {
+        const struct block *bl = &rc->stacks[i];
+        if (addr >= bl->addr && addr - bl->addr < bl->size)
+            p.stack_thread = bl->thread;
+    }
     for (size_t i = 0; i < rc->nblocks; i++) {
         const struct block *bl = &rc->blocks[i];
         if (addr >= bl->addr && addr - bl->addr < bl->size) {
@@ -1003,6 +1010,10 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
             ht_del(&rc->blocks_h, e->addr);
         }
         break;
+    case TG_EV_THREAD_STACK:
+        xgrow(&rc->stacks, &rc->capstacks, rc->nstacks + 1, sizeof *rc->stacks);
+        rc->stacks[rc->nstacks++] = (struct block){ e->addr, e->arg, 0, t->id };
+        break;
     case TG_EV_BENIGN:
         xgrow(&rc->benign, &rc->capbenign, rc->nbenign + 1, sizeof *rc->benign);
         rc->benign[rc->nbenign++] = (struct benign){ e->addr, e->arg };
@@ -1106,6 +1117,7 @@ long race_check(struct tlog *log, void (*found)(void *arg, const struct race_pai
     ht_free(&rc.pairs);
     free(rc.benign);
     free(rc.blocks);
+    free(rc.stacks);
     ht_free(&rc.blocks_h);
     return n;
 }
@@ -1170,6 +1182,8 @@ static char *describe(struct an_ctx *ctx, const struct race_pair *p)
         an_frame_free(&f);
         return s;
     }
+    if (p->stack_thread)
+        return xasprintf("stack of thread %u", p->stack_thread);
     return xstrdup("heap or stack memory");
 }
 

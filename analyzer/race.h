@@ -46,6 +46,7 @@ struct race_pair {
     /* the heap block holding addr[1], when the allocation was seen */
     uint64_t block_addr, block_size;
     uint32_t block_stack, block_thread;
+    uint32_t stack_thread;    /* addr[1] is on this thread's stack, 0 */
 };
 long race_check(struct tlog *log, void (*found)(void *arg, const struct race_pair *p),
                 void *arg, struct race_stats *stats);

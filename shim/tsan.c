@@ -116,6 +116,28 @@ static inline bool sample_mode(void)
     return likely(s == 0) ? false : s > 0 ? true : read_sampling();
 }
 
+static void put_stack_event(uintptr_t lo, size_t size);
+
+/* Logs the thread's stack bounds once, so the analyzer can tell a race on
+ * a local variable from one on the heap. */
+static void log_stack_bounds(void)
+{
+    struct tg__thread *t = tg__me();
+    if (!t || t->guard)
+        return;
+    pthread_attr_t a;
+    void *lo = NULL;
+    size_t size = 0;
+    t->guard++;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        pthread_attr_getstack(&a, &lo, &size);
+        pthread_attr_destroy(&a);
+    }
+    t->guard--;
+    if (lo && size)
+        put_stack_event((uintptr_t)lo, size);
+}
+
 static void rs_free(void *p)
 {
     rs_p = NULL;
@@ -145,6 +167,7 @@ static struct race_thread *rs_slow(void)
     pthread_once(&rs_key_once, rs_key_make);
     if (rs_key != (pthread_key_t)-1)
         pthread_setspecific(rs_key, m);
+    log_stack_bounds();
     return m;
 }
 
@@ -187,6 +210,13 @@ static inline void put(struct tg__thread *t, uint8_t type, uint8_t size,
     e->arg = arg;
     t->ev_used++;
     atomic_store_explicit(&t->chunk->used, t->ev_used, RELEASE);
+}
+
+static void put_stack_event(uintptr_t lo, size_t size)
+{
+    struct tg__thread *t = tg__me();
+    if (t)
+        put(t, TG_EV_THREAD_STACK, 0, 0, 0, lo, size);
 }
 
 /* A new epoch begins when anything but our own accesses entered the

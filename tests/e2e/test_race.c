@@ -96,8 +96,9 @@ Test(race, unsynchronized_counter_is_found_with_both_stacks, .timeout = 180)
 Test(race, loop_variable_address_is_found, .timeout = 180)
 {
     struct e2e_run r;
-    planted(&r, "loopvar", "loopvar_worker", "loopvar-read", "mode_loopvar",
-            "loopvar-write");
+    json_object *f = planted(&r, "loopvar", "loopvar_worker", "loopvar-read",
+                             "mode_loopvar", "loopvar-write");
+    cr_assert_str_eq(e2e_str(f, "location"), "stack of thread 1");
     e2e_free(&r);
 }
 
