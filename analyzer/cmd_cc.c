@@ -180,7 +180,6 @@ int race_cc_main(int argc, char **argv, bool cxx)
                          : pick_compiler(cc_flag, "CC", "cc");
     bool compile_only = false, has_g = false, preprocess = false;
     size_t nsrc = 0, ninputs = 0;
-    const char *out = NULL;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-c") || !strcmp(a, "-S"))
@@ -189,8 +188,6 @@ int race_cc_main(int argc, char **argv, bool cxx)
             preprocess = true;
         else if (!strncmp(a, "-g", 2) && strcmp(a, "-g0") != 0)
             has_g = true;
-        else if (!strcmp(a, "-o") && i + 1 < argc)
-            out = argv[i + 1];
         if (takes_value(a)) {
             i++;
             continue;
@@ -200,7 +197,6 @@ int race_cc_main(int argc, char **argv, bool cxx)
         if (a[0] != '-')
             ninputs++;
     }
-    (void)out;
     /* Asking the compiler something (--version, -dumpmachine, -print-*):
      * pass through. */
     if (preprocess || ninputs == 0) {
