@@ -127,6 +127,7 @@ bool tg__init(void)
     }
     tg__modules_scan();
     tg__threads_init();
+    atomic_store(&tg__g.live_threads, 1);   /* the caller: main */
     install_signals();
     atomic_store(&tg__g.state, TG__ON);
     t->guard--;
@@ -255,6 +256,9 @@ pid_t fork(void)
     tg__modules_forget();
     tg__events_reset();
     atomic_store(&tg__g.watchdog_running, 0);
+    atomic_store(&tg__g.watchdog_joinable, 0);
+    atomic_store(&tg__g.watchdog_stop, 0);
+    atomic_store(&tg__g.live_threads, 1);   /* the forking thread */
     tg__g.hdr = NULL;
     if (!tg__log_open(parent)) {
         atomic_store(&tg__g.state, TG__UNTRACED);

@@ -83,6 +83,12 @@ struct tg__global {
     int exit_code;
     pthread_t watchdog;
     _Atomic int watchdog_running;   /* 0 not yet, 1 started (or starting) */
+    /* Program threads alive (main and those started through the shim's
+     * start routine; internal ones excluded). At 0 the watchdog must go,
+     * or it alone would keep the process alive. */
+    _Atomic int live_threads;
+    _Atomic int watchdog_stop;      /* futex word: 1 asks the watchdog to end */
+    _Atomic int watchdog_joinable;  /* tg__g.watchdog may be joined once */
 };
 
 extern struct tg__global tg__g;
@@ -415,6 +421,11 @@ static inline void tg__watchdog_need(void)
         tg__g.opt.watchdog_ms)
         tg__watchdog_start();
 }
+/* Called by the last program thread as it ends: stops the watchdog and
+ * waits until its thread is gone, so that glibc sees the caller as the
+ * process's last thread and ends the process with exit(0), as it would
+ * without the shim. Must not be called from the watchdog. */
+void tg__watchdog_stop(void);
 /* Starts a thread of the shim's own, flagged TG_THRF_INTERNAL. Returns 0 or
  * a negative errno. */
 int tg__internal_thread(pthread_t *th, void *(*fn)(void *), void *arg);

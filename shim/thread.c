@@ -253,12 +253,24 @@ struct start {
     void *(*fn)(void *);
     void *arg;
     uint32_t id;        /* the record the creator made, 0: none */
+    bool counted;       /* a program thread, in tg__g.live_threads */
 };
+
+/* A counted program thread is ending. The last one stops the watchdog and
+ * waits for it, so that glibc's own count of threads reaches zero in the
+ * program's last thread and glibc ends the process there with exit(0),
+ * exactly as without the shim. */
+static void program_thread_left(void)
+{
+    if (atomic_fetch_sub(&tg__g.live_threads, 1) == 1)
+        tg__watchdog_stop();
+}
 
 static void start_cleanup(void *arg)
 {
-    (void)arg;
     tg__thread_exit(&tg__self);
+    if (arg)
+        program_thread_left();
 }
 
 static void *start_routine(void *p)
@@ -270,7 +282,7 @@ static void *start_routine(void *p)
     if (tg__on())
         register_self(s.id, 0);
     void *ret;
-    pthread_cleanup_push(start_cleanup, NULL);
+    pthread_cleanup_push(start_cleanup, s.counted ? (void *)1 : NULL);
     ret = s.fn(s.arg);
     t->exit_how = 2;
     pthread_cleanup_pop(1);
@@ -317,9 +329,14 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     uint32_t id = 0;
     struct tg_log_thread *r = new_record(&id, t->id, (uintptr_t)fn, cstack, flags);
     s->id = r ? id : 0;
+    s->counted = true;
     t->guard--;
+    /* Counted before it exists, so the count never drops to zero while
+     * the new thread is still starting. */
+    atomic_fetch_add(&tg__g.live_threads, 1);
     int rc = REAL(pthread_create)(th, attr, start_routine, s);
     if (rc != 0) {
+        atomic_fetch_sub(&tg__g.live_threads, 1);
         free(s);
         return rc;      /* the record stays uncommitted: readers skip it */
     }
@@ -366,6 +383,11 @@ void pthread_exit(void *ret)
         if (!t->wrapped)
             tg__thread_exit(t);
     }
+    /* main leaving this way leaves the process to the other threads; its
+     * start routine is not the shim's, so it is counted out here. */
+    if (!t->wrapped && !t->guard && tg__on() &&
+        syscall(SYS_gettid) == getpid())
+        program_thread_left();
     REAL(pthread_exit)(ret);
 }
 

@@ -13,12 +13,18 @@
  * state caught mid-change is never reported; each distinct deadlock is
  * reported once. With deadlock_abort=1 the watchdog then writes the final
  * snapshot (proc_state DEADLOCKED) and ends the process with SIGKILL, so
- * a CI run gets a report instead of a timeout.
+ * a CI run gets a report instead of a timeout. The watchdog is joinable
+ * and leaves when the program's last thread does (tg__watchdog_stop): a
+ * process whose main called pthread_exit must still end with its last
+ * thread, as glibc ends it without the shim.
  */
+#include <errno.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -311,6 +317,23 @@ static void find_all_asleep(uint64_t now, uint64_t interval)
     end_process();
 }
 
+/* Sleeps until the monotonic time `until` (ns) or until asked to stop.
+ * Returns true when asked to stop. A futex on the stop word, so that the
+ * last program thread does not wait out a whole interval. */
+static bool nap_until(uint64_t until)
+{
+    struct timespec ts = { (time_t)(until / 1000000000u),
+                           (long)(until % 1000000000u) };
+    while (!atomic_load_explicit(&tg__g.watchdog_stop, ACQUIRE)) {
+        long rc = syscall(SYS_futex, &tg__g.watchdog_stop,
+                          FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0, &ts,
+                          NULL, FUTEX_BITSET_MATCH_ANY);
+        if (rc != 0 && errno == ETIMEDOUT)
+            return atomic_load_explicit(&tg__g.watchdog_stop, ACQUIRE);
+    }
+    return true;
+}
+
 static void *watchdog(void *arg)
 {
     (void)arg;
@@ -320,10 +343,7 @@ static void *watchdog(void *arg)
     if (t->rec)
         memcpy(t->rec->name, "tangle-watchdog", 16);
     uint64_t interval = (uint64_t)tg__g.opt.watchdog_ms * 1000000u;
-    struct timespec ts = { (time_t)(interval / 1000000000u),
-                           (long)(interval % 1000000000u) };
-    for (;;) {
-        nanosleep(&ts, NULL);
+    while (!nap_until(tg__now() + interval)) {
         if (!tg__on() || atomic_load_explicit(&tg__g.finished, ACQUIRE))
             continue;
         uint64_t now = tg__now();
@@ -338,7 +358,26 @@ static void *watchdog(void *arg)
         find_cycles();
         find_all_asleep(now, interval);
     }
+    t->guard--;
     return NULL;
+}
+
+void tg__watchdog_stop(void)
+{
+    if (!atomic_exchange(&tg__g.watchdog_joinable, 0))
+        return;
+    struct tg__thread *me = &tg__self;
+    me->guard++;
+    atomic_store_explicit(&tg__g.watchdog_stop, 1, RELEASE);
+    syscall(SYS_futex, &tg__g.watchdog_stop, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
+            1, NULL, NULL, 0);
+    /* The join returns once the kernel has let the thread go, which is
+     * after glibc counted it out: the caller is then the last thread. */
+    pthread_join(tg__g.watchdog, NULL);
+    atomic_store_explicit(&tg__g.watchdog_stop, 0, RELAXED);
+    /* A thread the shim never saw start may yet block: start again then. */
+    atomic_store(&tg__g.watchdog_running, 0);
+    me->guard--;
 }
 
 void tg__watchdog_start(void)
@@ -370,9 +409,11 @@ void tg__watchdog_start(void)
         pending_cycle = pending_asleep = 0;
     }
     pthread_t th;
+    atomic_store_explicit(&tg__g.watchdog_stop, 0, RELAXED);
+    /* Joinable, not detached: tg__watchdog_stop must know when it is gone. */
     if (tg__internal_thread(&th, watchdog, NULL) == 0) {
         tg__g.watchdog = th;
-        pthread_detach(th);
+        atomic_store(&tg__g.watchdog_joinable, 1);
     }
     me->guard--;
 }
