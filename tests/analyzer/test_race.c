@@ -14,6 +14,9 @@
 
 #define X 0x10000u          /* a shared address */
 
+/* A replay bug would show as a hang: every test is bounded. */
+TestSuite(race, .timeout = 60);
+
 struct tl {
     struct lb b;
     struct tg_log_chunk *c[8];   /* chunk of thread i (1-based) */
