@@ -175,6 +175,32 @@ void __wrap_free(void *p)
     free(p);
 }
 
+/* TSan's dynamic annotations: no-ops here, the shim's under tangle run. */
+#define ANNOT2(name) void name(const char *f, int l); \
+    void name(const char *f, int l) { (void)f; (void)l; }
+#define ANNOT3(name) void name(const char *f, int l, const volatile void *a); \
+    void name(const char *f, int l, const volatile void *a) { (void)f; (void)l; (void)a; }
+ANNOT3(AnnotateHappensBefore)
+ANNOT3(AnnotateHappensAfter)
+ANNOT2(AnnotateIgnoreReadsBegin)
+ANNOT2(AnnotateIgnoreReadsEnd)
+ANNOT2(AnnotateIgnoreWritesBegin)
+ANNOT2(AnnotateIgnoreWritesEnd)
+void AnnotateBenignRaceSized(const char *f, int l, const volatile void *m,
+                             long size, const char *d);
+void AnnotateBenignRaceSized(const char *f, int l, const volatile void *m,
+                             long size, const char *d)
+{
+    (void)f; (void)l; (void)m; (void)size; (void)d;
+}
+void AnnotateBenignRace(const char *f, int l, const volatile void *m,
+                        const char *d);
+void AnnotateBenignRace(const char *f, int l, const volatile void *m,
+                        const char *d)
+{
+    (void)f; (void)l; (void)m; (void)d;
+}
+
 /* 16 bytes: cmpxchg16b, so no libatomic is needed. */
 typedef unsigned __int128 u128;
 

@@ -893,3 +893,75 @@ void tg__annotate_benign(const volatile void *addr, size_t size, const char *why
         return;
     put(t, TG_EV_BENIGN, 0, 0, 0, (uintptr_t)addr, size);
 }
+
+/* ---- TSan's dynamic annotations (dynamic_annotations.h), for code that
+ * already carries them ------------------------------------------------------ */
+
+void AnnotateHappensBefore(const char *f, int l, const volatile void *cv);
+void AnnotateHappensBefore(const char *f, int l, const volatile void *cv)
+{
+    (void)f;
+    (void)l;
+    tg__annotate_hb(cv, true);
+}
+
+void AnnotateHappensAfter(const char *f, int l, const volatile void *cv);
+void AnnotateHappensAfter(const char *f, int l, const volatile void *cv)
+{
+    (void)f;
+    (void)l;
+    tg__annotate_hb(cv, false);
+}
+
+void AnnotateBenignRaceSized(const char *f, int l, const volatile void *mem,
+                             long size, const char *desc);
+void AnnotateBenignRaceSized(const char *f, int l, const volatile void *mem,
+                             long size, const char *desc)
+{
+    (void)f;
+    (void)l;
+    tg__annotate_benign(mem, size > 0 ? (size_t)size : 1, desc);
+}
+
+void AnnotateBenignRace(const char *f, int l, const volatile void *mem,
+                        const char *desc);
+void AnnotateBenignRace(const char *f, int l, const volatile void *mem,
+                        const char *desc)
+{
+    (void)f;
+    (void)l;
+    tg__annotate_benign(mem, 1, desc);
+}
+
+/* Reads and writes are ignored together: the checker has one switch. */
+void AnnotateIgnoreReadsBegin(const char *f, int l);
+void AnnotateIgnoreReadsBegin(const char *f, int l)
+{
+    (void)f;
+    (void)l;
+    tg__annotate_ignore(true);
+}
+
+void AnnotateIgnoreReadsEnd(const char *f, int l);
+void AnnotateIgnoreReadsEnd(const char *f, int l)
+{
+    (void)f;
+    (void)l;
+    tg__annotate_ignore(false);
+}
+
+void AnnotateIgnoreWritesBegin(const char *f, int l);
+void AnnotateIgnoreWritesBegin(const char *f, int l)
+{
+    (void)f;
+    (void)l;
+    tg__annotate_ignore(true);
+}
+
+void AnnotateIgnoreWritesEnd(const char *f, int l);
+void AnnotateIgnoreWritesEnd(const char *f, int l)
+{
+    (void)f;
+    (void)l;
+    tg__annotate_ignore(false);
+}

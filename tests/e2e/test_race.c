@@ -171,6 +171,15 @@ Test(race, annotated_benign_race_is_not_reported, .timeout = 180)
     e2e_free(&r);
 }
 
+Test(race, tsan_dynamic_annotation_of_a_benign_race_is_honoured, .timeout = 180)
+{
+    struct e2e_run r;
+    run_race(&r, RACE_PROGDIR "race_bugs", "benign-tsan");
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, E2E_REPORT(&r));
+    e2e_assert_clean(&r);
+    e2e_free(&r);
+}
+
 Test(race, race_suppression_moves_the_finding_to_suppressed, .timeout = 180)
 {
     struct e2e_run r;

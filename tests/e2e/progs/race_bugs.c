@@ -189,6 +189,33 @@ static int mode_benign(int argc, char **argv)
     return 0;
 }
 
+/* The same, declared with TSan's dynamic annotation, which code written
+ * for TSan already carries. */
+void AnnotateBenignRaceSized(const char *file, int line,
+                             const volatile void *mem, long size,
+                             const char *description);
+static long tsan_hits;
+static void *tsan_benign_worker(void *a)
+{
+    (void)a;
+    pthread_barrier_wait(&go);
+    tsan_hits++;
+    return NULL;
+}
+static int mode_benign_tsan(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    AnnotateBenignRaceSized(__FILE__, __LINE__, &tsan_hits, sizeof tsan_hits,
+                            "statistics");
+    pthread_barrier_init(&go, NULL, 2);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, tsan_benign_worker, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    return 0;
+}
+
 static const struct prog_mode modes[] = {
     {"counter", mode_counter},
     {"loopvar", mode_loopvar},
@@ -198,6 +225,7 @@ static const struct prog_mode modes[] = {
     {"bytes", mode_bytes},
     {"relaxed", mode_relaxed},
     {"benign", mode_benign},
+    {"benign-tsan", mode_benign_tsan},
     {NULL, NULL},
 };
 
