@@ -98,9 +98,10 @@ static inline __attribute__((always_inline)) void taken(struct tg__thread *t, st
                          bool tried, uintptr_t pc, uintptr_t cfa, uint32_t stack)
 {
     uint32_t obj = obj_of(t, l, addr, kind);
-    if (mode == 0)
+    if (mode == 0) {
         atomic_store_explicit(&l->owner, t->id, RELAXED);
-    else
+        atomic_store_explicit(&l->site, pc, RELAXED);
+    } else
         atomic_fetch_add_explicit(&l->readers, 1, RELAXED);
     uint32_t rel = atomic_load_explicit(&l->releases, ACQUIRE);
     if (tg__g.opt.full)
@@ -120,16 +121,26 @@ static uint32_t held_stack(struct tg__thread *t, int i)
     return s;
 }
 
-/* Where thread `id` took the lock at addr, from its record's held list. */
-static uint32_t foreign_stack(uint32_t id, const void *addr)
+/* Where thread `id`, the exclusive owner of l, took the lock at addr: the
+ * stack it waited at, from its record's held list, else its acquisition
+ * site as a one-frame stack (interned here, off the lock's fast path).
+ * The site is read after the owner without a lock: were the lock to
+ * change hands meanwhile, the program is already misusing it. */
+static uint32_t foreign_stack(struct tg__thread *t, struct tg__lock *l,
+                              uint32_t id, const void *addr)
 {
     struct tg_log_thread *r = tg__rec_get(TG_SEC_THREADS, id);
-    if (!r)
+    if (r)
+        for (uint32_t k = 0; k < r->held_count && k < TG_LOG_MAX_HELD; k++)
+            if (r->held[k].addr == (uintptr_t)addr && r->held[k].stack)
+                return r->held[k].stack;
+    uintptr_t pc = atomic_load_explicit(&l->site, RELAXED);
+    if (!pc)
         return 0;
-    for (uint32_t k = 0; k < r->held_count && k < TG_LOG_MAX_HELD; k++)
-        if (r->held[k].addr == (uintptr_t)addr)
-            return r->held[k].stack;
-    return 0;
+    t->guard++;
+    uint32_t s = tg__stack_intern(&pc, 1);
+    t->guard--;
+    return s;
 }
 
 /* A relock by the holder: recorded before the real call (which, for a
@@ -153,7 +164,7 @@ static void release_unheld(struct tg__thread *t, const void *addr, bool rw)
     uint32_t obj = atomic_load_explicit(&l->obj, RELAXED);
     if (owner && owner != t->id)
         tg__misuse(TG_MIS_UNLOCK_FOREIGN, addr, obj, 0,
-                   foreign_stack(owner, addr), owner);
+                   foreign_stack(t, l, owner, addr), owner);
     else if (!rw || !atomic_load_explicit(&l->readers, RELAXED))
         tg__misuse(TG_MIS_UNLOCK_NOT_HELD, addr, obj, 0, 0, 0);
 }
@@ -222,7 +233,7 @@ static void destroying(struct tg__thread *t, const void *addr)
         if (i >= 0)
             s2 = held_stack(t, i);
         else if (owner)
-            s2 = foreign_stack(owner, addr);
+            s2 = foreign_stack(t, l, owner, addr);
         tg__misuse(TG_MIS_DESTROY_LOCKED, addr, obj, 0, s2, owner);
     }
     int i = tg__held_find(t, addr);

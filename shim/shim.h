@@ -254,6 +254,12 @@ struct tg__lock {
     _Atomic uint32_t flags;      /* TG__LK_* */
     uint32_t kind;               /* enum tg_log_obj_kind */
     uint32_t pad;
+    /* Exclusive holder's acquisition site (return address), so another
+     * thread that finds misuse can name where the lock was taken: the
+     * holder's own held set is private and its record's copy has no
+     * stack for a lock taken without waiting. Written with `owner`, on
+     * the same cache line: the fast path pays one store. */
+    _Atomic uintptr_t site;
 };
 #define TG__OBJ_BUSY UINT32_MAX
 
