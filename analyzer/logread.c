@@ -122,8 +122,9 @@ static void check_section(struct tlog *log, int i)
         }
         ls->rec_size = rs;
         uint64_t cap = s->size / rs, fit = ls->size / rs;
-        if (i == TG_SEC_EVENTS)
-            used = cap;               /* a ring: every chunk may hold data */
+        /* Events: chunks are handed out in order and `used` only grows
+         * (a ring stops at the capacity), so slots past it were never
+         * written: not touching them saves a page fault per 64 KiB slot. */
         if (used > cap)
             used = cap;               /* handed out past the end: dropped */
         if (used > fit) {

@@ -44,7 +44,14 @@ bool tg__ev_chunk(struct tg__thread *t)
     atomic_store_explicit(&c->used, 0, RELAXED);
     c->cap = (TG_LOG_CHUNK_BYTES - sizeof *c) / sizeof(struct tg_log_event);
     atomic_store_explicit(&c->commit, TG_LOG_COMMITTED, RELEASE);
-    atomic_store_explicit(&s->used, k + 1 < n ? k + 1 : n, RELAXED);
+    /* used only grows, so a reader may stop at it: chunks are handed out
+     * in order, and a slower thread must not lower what a faster one set. */
+    uint64_t want = k + 1 < n ? k + 1 : n;
+    uint64_t seen = atomic_load_explicit(&s->used, RELAXED);
+    while (seen < want &&
+           !atomic_compare_exchange_weak_explicit(&s->used, &seen, want,
+                                                  RELAXED, RELAXED))
+        ;
     t->chunk = c;
     t->chunk_gen = gen;
     t->ev = (struct tg_log_event *)(c + 1);
