@@ -376,6 +376,10 @@ int tg_ctx_err(tg_ctx_t *ctx)
         st = atomic_load_explicit(&ctx->state, memory_order_acquire);
     }
     settle(ctx);
+    /* Observing the cancellation is an acquire (Go: cancel happens before
+     * Err returns non-nil), so a thread that polls err and then reads what
+     * the canceller wrote does not race: tell the probes. */
+    probe_complete(TG_PROBE_CTX_WAIT, ctx, state_err(st), 0);
     return state_err(st);
 }
 
