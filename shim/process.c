@@ -65,20 +65,51 @@ static int self_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 /* ---- signals -------------------------------------------------------------- */
 
+/* Signals whose default action ends the process. Where the program leaves
+ * one at its default, the shim's handler stands in for the default: it
+ * writes the final snapshot, puts the default back and re-raises, so the
+ * process ends exactly as it would have. The program must not notice the
+ * stand-in: sigaction and signal are interposed so a query still reports
+ * SIG_DFL, a handler the program installs replaces the stand-in (and is
+ * the one that runs), and setting SIG_DFL again (as a handler does before
+ * re-raising) brings the stand-in back. */
 static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL,
                                      SIGTERM, SIGINT, SIGQUIT, SIGHUP };
 #define NFATAL (sizeof fatal_signals / sizeof fatal_signals[0])
+
+REAL_FN(int, sigaction, (int, const struct sigaction *, struct sigaction *));
+
+/* Per fatal signal: whether the stand-in is installed, and the default
+ * disposition as the program last set it (its mask and flags), for
+ * queries. */
+static _Atomic bool standin[NFATAL];
+static struct sigaction program_dfl[NFATAL];
+
+static int fatal_index(int sig)
+{
+    for (size_t i = 0; i < NFATAL; i++)
+        if (fatal_signals[i] == sig)
+            return (int)i;
+    return -1;
+}
 
 static void on_fatal(int sig, siginfo_t *info, void *uc)
 {
     (void)uc;
     int saved = errno;
     tg__finish(TG_PROC_SIGNALED, sig, !tg__self.guard);
+    int i = fatal_index(sig);
     struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
+    if (i >= 0) {
+        dfl = program_dfl[i];
+        atomic_store(&standin[i], false);
+    } else {
+        memset(&dfl, 0, sizeof dfl);
+        sigemptyset(&dfl.sa_mask);
+    }
     dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    sigaction(sig, &dfl, NULL);
+    dfl.sa_flags &= ~SA_SIGINFO;
+    REAL(sigaction)(sig, &dfl, NULL);
     /* A fault returns to the faulting instruction and faults again, now
      * with the default action; a sent signal is sent again (it stays
      * pending until this handler returns). */
@@ -88,25 +119,106 @@ static void on_fatal(int sig, siginfo_t *info, void *uc)
     errno = saved;
 }
 
+/* Installs the stand-in for fatal signal i, keeping the program's view
+ * `dfl` (mask and flags of its SIG_DFL) for queries. */
+static int install_standin(size_t i, const struct sigaction *dfl)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fatal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    program_dfl[i] = *dfl;
+    int rc = REAL(sigaction)(fatal_signals[i], &sa, NULL);
+    if (rc == 0)
+        atomic_store(&standin[i], true);
+    return rc;
+}
+
 static void install_signals(void)
 {
     for (size_t i = 0; i < NFATAL; i++) {
         struct sigaction old;
-        if (sigaction(fatal_signals[i], NULL, &old) != 0)
+        if (REAL(sigaction)(fatal_signals[i], NULL, &old) != 0)
             continue;
         /* Only where the default action applies: a program's own handler
          * (or SIG_IGN) keeps its behaviour untouched. */
-        if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL)
+        if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
             continue;
-        if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction)
-            continue;
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_fatal;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART;
-        sigemptyset(&sa.sa_mask);
-        sigaction(fatal_signals[i], &sa, NULL);
+        install_standin(i, &old);
     }
+}
+
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    int i = fatal_index(sig);
+    if (i < 0 || !tg__on() || tg__self.guard)
+        return REAL(sigaction)(sig, act, old);
+    struct sigaction prev;
+    bool was = atomic_load(&standin[i]);
+    if (was)
+        prev = program_dfl[i];
+    if (act && !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL) {
+        if (!was && REAL(sigaction)(sig, NULL, &prev) != 0)
+            return -1;
+        if (install_standin((size_t)i, act) != 0)
+            return -1;
+    } else if (act) {
+        atomic_store(&standin[i], false);
+        if (REAL(sigaction)(sig, act, was ? NULL : &prev) != 0) {
+            if (was)
+                atomic_store(&standin[i], true);
+            return -1;
+        }
+    } else if (!was) {
+        return REAL(sigaction)(sig, NULL, old);
+    }
+    if (old)
+        *old = prev;
+    return 0;
+}
+
+/* glibc's signal() and its variants reach sigaction inside libc, past the
+ * interposed one: they are rebuilt here on the interposed sigaction, with
+ * glibc's semantics (BSD: the handler stays and interrupted calls restart;
+ * System V: the handler is reset on delivery and not blocked in itself). */
+static sighandler_t set_handler(int sig, sighandler_t handler, int flags)
+{
+    struct sigaction sa, old;
+    if (handler == SIG_ERR || sig <= 0 || sig >= NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    if (!(flags & SA_NODEFER))
+        sigaddset(&sa.sa_mask, sig);
+    if (sigaction(sig, &sa, &old) != 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
+
+sighandler_t signal(int sig, sighandler_t handler)
+{
+    return set_handler(sig, handler, SA_RESTART);
+}
+
+sighandler_t bsd_signal(int sig, sighandler_t handler);
+sighandler_t bsd_signal(int sig, sighandler_t handler)
+{
+    return set_handler(sig, handler, SA_RESTART);
+}
+
+sighandler_t __sysv_signal(int sig, sighandler_t handler)
+{
+    return set_handler(sig, handler, SA_RESETHAND | SA_NODEFER);
+}
+
+sighandler_t sysv_signal(int sig, sighandler_t handler)
+{
+    return set_handler(sig, handler, SA_RESETHAND | SA_NODEFER);
 }
 
 /* ---- start ------------------------------------------------------------------ */

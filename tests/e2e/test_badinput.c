@@ -415,6 +415,47 @@ Test(badinput, program_own_sigsegv_handler_still_runs_under_the_shim,
     e2e_must_find(&r, "leak", NULL, "stuck_receiver");
 }
 
+Test(badinput, sigint_to_tangle_run_is_recorded_as_signaled_and_exits_130,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    char *argv[] = { E2E_TANGLE, "run", "--format", "json", "-o",
+                     r.report_path, "--", E2E_PROGDIR "hostile", "idle",
+                     NULL };
+    e2e_start(&r, argv);
+    bool ready = e2e_wait_output(&r, "ready");
+    /* To tangle, as a Ctrl-C would be: it forwards it to the program. */
+    kill(r.pid, SIGINT);
+    e2e_finish(&r);
+    cr_assert(ready, "program never got ready; stderr:\n%s", r.err);
+    cr_assert_eq(r.status, 128 + SIGINT, "tangle run must pass on the "
+                 "death by SIGINT as 130, got %d;\nstderr:\n%s\nreport:\n%s",
+                 r.status, r.err, E2E_REPORT(&r));
+    e2e_assert_report(&r);
+    json_object *p = e2e_process(&r, 0);
+    cr_assert_str_eq(e2e_str(p, "state"), "signaled", "%s", e2e_dump(p));
+    cr_assert_eq(e2e_int(p, "exit_code", -1), SIGINT, "%s", e2e_dump(p));
+}
+
+Test(badinput, program_handler_that_reraises_ends_signaled_with_its_snapshot,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "hostile", "reraise", NULL);
+    cr_assert(strstr(r.out, "dfl=1"), "the shim's stand-in must look like "
+              "SIG_DFL to the program:\n%s", r.out);
+    cr_assert(strstr(r.out, "handled"), "the program's handler must run:"
+              "\n%s\nstderr:\n%s", r.out, r.err);
+    cr_assert_eq(r.status, 128 + SIGTERM, "stderr:\n%s\nreport:\n%s",
+                 r.err, E2E_REPORT(&r));
+    e2e_assert_report(&r);
+    json_object *p = e2e_process(&r, 0);
+    cr_assert_str_eq(e2e_str(p, "state"), "signaled", "%s", e2e_dump(p));
+    cr_assert_eq(e2e_int(p, "exit_code", -1), SIGTERM, "%s", e2e_dump(p));
+}
+
 Test(badinput, log_of_a_process_killed_with_sigkill_is_still_readable,
      .timeout = 120)
 {

@@ -193,6 +193,38 @@ static int mode_sleeper(int argc, char **argv)
     return 0;
 }
 
+/* No leak: says ready, then sleeps until a signal ends it. */
+static int mode_idle(int argc, char **argv)
+{
+    printf("ready\n");
+    for (;;)
+        prog_msleep(50);
+    return 0;
+}
+
+static void on_term(int sig)
+{
+    static const char msg[] = "handled\n";
+    write(1, msg, sizeof msg - 1);
+    /* The usual way out of a cleanup handler: the default back, and the
+     * signal again, so the parent sees the death by signal. */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* The program's own SIGTERM handler, which re-raises with the default
+ * action. Also says whether SIGTERM looked untouched (SIG_DFL) before. */
+static int mode_reraise(int argc, char **argv)
+{
+    struct sigaction old;
+    sigaction(SIGTERM, NULL, &old);
+    printf("dfl=%d\n", !(old.sa_flags & SA_SIGINFO) &&
+                           old.sa_handler == SIG_DFL);
+    signal(SIGTERM, on_term);
+    raise(SIGTERM);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
@@ -208,6 +240,8 @@ int main(int argc, char **argv)
         { "_exit", mode_underscore_exit },
         { "segv_handler", mode_segv_handler },
         { "sleeper", mode_sleeper },
+        { "idle", mode_idle },
+        { "reraise", mode_reraise },
         { NULL, NULL },
     };
     return prog_main(modes, argc, argv);
