@@ -164,6 +164,8 @@ struct an_options {
     int64_t timeout_ns;       /* the --timeout that expired */
     int64_t long_block_ns;    /* running process: note threads blocked
                                  longer than this */
+    bool full_stacks;         /* --full-stacks: keep libtangle's own top
+                                 frames in printed stacks */
 };
 
 enum an_format { AN_FMT_TEXT, AN_FMT_JSON, AN_FMT_SARIF };
@@ -270,6 +272,18 @@ void suppress_free(struct an_suppressions *s);
 const char *suppress_match(const struct an_suppressions *s,
                            const struct an_finding *f);
 
+/* ---- what a report shows of a stack (symbolize.c) ------------------------ */
+
+/* True for a frame inside libtangle's runtime or the preload shim (by its
+ * module's base name). */
+bool an_frame_in_tangle(const struct an_frame *f);
+/* The frames a report prints of s: without the frames at its top that lie
+ * inside libtangle (the channel's probe, a wrapper), which say nothing
+ * about the program, like goleak hiding the Go runtime's frames; at least
+ * one frame is kept. With full, all of s. A view into s, not a copy; the
+ * finding keeps every frame, so suppressions still see them all. */
+struct an_stack an_stack_shown(const struct an_stack *s, bool full);
+
 /* ---- writers ------------------------------------------------------------ */
 
 void report_text(FILE *out, const struct an_report *rep,
@@ -278,7 +292,9 @@ void report_json(FILE *out, const struct an_report *rep,
                  const struct an_options *opt);
 void report_sarif(FILE *out, const struct an_report *rep,
                   const struct an_options *opt);
-/* Frame / thread printers shared by report_text and `tangle ps`. */
+/* Frame / thread printers shared by report_text and `tangle ps`. Stacks
+ * are trimmed by an_stack_shown, in full after text_full_stacks(true). */
+void text_full_stacks(bool full);
 void text_stack(FILE *out, const struct an_stack *s, const char *indent);
 void text_thread(FILE *out, const struct an_thread *t, const char *indent);
 

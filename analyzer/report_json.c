@@ -30,12 +30,15 @@ static void frame_json(struct jw *w, const struct an_frame *fr)
     jw_obj_end(w);
 }
 
-static void stack_json(struct jw *w, const char *key, const struct an_stack *s)
+static bool full_stacks;   /* set per report from its options */
+
+static void stack_json(struct jw *w, const char *key, const struct an_stack *st)
 {
+    struct an_stack s = an_stack_shown(st, full_stacks);
     jw_key(w, key);
     jw_arr(w);
-    for (size_t i = 0; i < s->n; i++)
-        frame_json(w, &s->frames[i]);
+    for (size_t i = 0; i < s.n; i++)
+        frame_json(w, &s.frames[i]);
     jw_arr_end(w);
 }
 
@@ -168,6 +171,7 @@ void report_json(FILE *out, const struct an_report *rep,
                  const struct an_options *opt)
 {
     struct jw w;
+    full_stacks = opt->full_stacks;
     jw_init(&w, out);
     jw_obj(&w);
     jw_kstr(&w, "tool", "tangle");

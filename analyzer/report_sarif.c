@@ -63,24 +63,20 @@ static size_t rule_index(const struct an_finding *f)
     return 0;
 }
 
-static bool in_tangle(const struct an_frame *f)
-{
-    const char *m = f->module ? strrchr(f->module, '/') : NULL;
-    m = m ? m + 1 : f->module;
-    return m && strncmp(m, "libtangle", 9) == 0;
-}
+static bool full_stacks;   /* set per report from its options */
 
 /* The frame a code-scanning UI should point at: the first one with a
  * source file in the program's code, not inside libtangle's channel or
  * context internals; failing that, the first with a file at all. */
-static const struct an_frame *top_with_file(const struct an_stack *s)
+static const struct an_frame *top_with_file(const struct an_stack *st)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (s->frames[i].file && !in_tangle(&s->frames[i]))
-            return &s->frames[i];
-    for (size_t i = 0; i < s->n; i++)
-        if (s->frames[i].file)
-            return &s->frames[i];
+    struct an_stack s = an_stack_shown(st, full_stacks);
+    for (size_t i = 0; i < s.n; i++)
+        if (s.frames[i].file && !an_frame_in_tangle(&s.frames[i]))
+            return &s.frames[i];
+    for (size_t i = 0; i < s.n; i++)
+        if (s.frames[i].file)
+            return &s.frames[i];
     return NULL;
 }
 
@@ -132,10 +128,12 @@ static void location(struct jw *w, const struct an_frame *fr, const char *msg)
 }
 
 static void thread_flow(struct jw *w, const char *title,
-                        const struct an_stack *s)
+                        const struct an_stack *st)
 {
-    if (!s->n)
+    if (!st->n)
         return;
+    struct an_stack shown = an_stack_shown(st, full_stacks);
+    const struct an_stack *s = &shown;
     jw_obj(w);
     jw_key(w, "message");
     jw_obj(w);
@@ -247,6 +245,7 @@ void report_sarif(FILE *out, const struct an_report *rep,
                   const struct an_options *opt)
 {
     struct jw w;
+    full_stacks = opt->full_stacks;
     jw_init(&w, out);
     jw_obj(&w);
     jw_kstr(&w, "$schema", "https://json.schemastore.org/sarif-2.1.0.json");
@@ -284,5 +283,4 @@ void report_sarif(FILE *out, const struct an_report *rep,
     jw_arr_end(&w);
     jw_obj_end(&w);
     jw_end(&w);
-    (void)opt;
 }

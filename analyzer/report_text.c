@@ -45,14 +45,22 @@ static void frame_line(FILE *out, size_t i, const struct an_frame *fr,
     fputc('\n', out);
 }
 
-void text_stack(FILE *out, const struct an_stack *s, const char *indent)
+static bool full_stacks;
+
+void text_full_stacks(bool full)
 {
-    if (!s->n) {
+    full_stacks = full;
+}
+
+void text_stack(FILE *out, const struct an_stack *st, const char *indent)
+{
+    if (!st->n) {
         fprintf(out, "%s(no stack recorded)\n", indent);
         return;
     }
-    for (size_t i = 0; i < s->n; i++)
-        frame_line(out, i, &s->frames[i], indent);
+    struct an_stack s = an_stack_shown(st, full_stacks);
+    for (size_t i = 0; i < s.n; i++)
+        frame_line(out, i, &s.frames[i], indent);
 }
 
 static void object_line(FILE *out, const struct an_object *o,
@@ -182,6 +190,7 @@ static void finding_text(FILE *out, const struct an_finding *f, bool note)
 void report_text(FILE *out, const struct an_report *rep,
                  const struct an_options *opt)
 {
+    text_full_stacks(opt->full_stacks);
     for (size_t i = 0; i < rep->nprocs; i++) {
         const struct an_process *p = rep->procs[i];
         if (p->usable && strcmp(p->state, "running") == 0 && !opt->hang) {

@@ -337,3 +337,23 @@ struct an_frame sym_addr(struct symbolizer *s, uint64_t pc)
     /* The outermost frame is the function that contains pc. */
     return an_frame_copy(&s->frames[e->first + e->n - 1]);
 }
+
+bool an_frame_in_tangle(const struct an_frame *f)
+{
+    const char *m = f->module ? strrchr(f->module, '/') : NULL;
+    m = m ? m + 1 : f->module;
+    return m && (strncmp(m, "libtangle.so", 12) == 0 ||
+                 strncmp(m, "libtangle-preload", 17) == 0);
+}
+
+struct an_stack an_stack_shown(const struct an_stack *s, bool full)
+{
+    struct an_stack v = *s;
+    if (full)
+        return v;
+    while (v.n > 1 && an_frame_in_tangle(&v.frames[0])) {
+        v.frames++;
+        v.n--;
+    }
+    return v;
+}

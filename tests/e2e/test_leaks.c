@@ -479,3 +479,48 @@ Test(leaks, children_cancelled_through_their_parent_are_not_lost,
     cr_assert_eq(r.status, 0, "report:\n%s", E2E_REPORT(&r));
     e2e_free(&r);
 }
+
+Test(leaks, leak_stack_starts_at_the_program_and_full_stacks_keeps_the_runtime,
+     .timeout = 120)
+{
+    struct e2e_run r, full;
+    json_object *t = leak_in_state(&r, "chan_send", "sender", "leak_send",
+                                   "chan send");
+    /* The runtime's own frames (chan_send, its probe) are noise at the top
+     * of a user's stack: the first frame shown is the program's send. */
+    json_object *st = e2e_get(t, "stack");
+    cr_assert(e2e_frame_is(e2e_at(st, 0), "sender",
+                           e2e_line(SRC, "leak_send")),
+              "the stack must start at sender:\n%s", e2e_dump(st));
+    e2e_init(&full);
+    e2e_run(&full, "--full-stacks", "leaks", "chan_send", NULL);
+    e2e_assert_report(&full);
+    json_object *ft = e2e_thread_in(e2e_must_find(&full, "leak", NULL,
+                                                  "sender"), "sender");
+    json_object *fst = e2e_get(ft, "stack");
+    const char *mod = e2e_str(e2e_at(fst, 0), "module");
+    cr_assert(mod && strstr(mod, "libtangle.so"),
+              "--full-stacks keeps the runtime's frames on top:\n%s",
+              e2e_dump(fst));
+    cr_assert(e2e_stack_has(fst, "sender", e2e_line(SRC, "leak_send")),
+              "%s", e2e_dump(fst));
+    e2e_free(&r);
+    e2e_free(&full);
+}
+
+Test(leaks, sarif_result_of_a_leak_points_at_the_program_line, .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run_fmt(&r, "sarif", NULL, "leaks", "chan_send", NULL);
+    e2e_assert_report(&r);
+    json_object *res = e2e_get(e2e_at(e2e_get(r.json, "runs"), 0), "results");
+    cr_assert_eq(e2e_len(res), 1, "%s", E2E_REPORT(&r));
+    json_object *loc = e2e_get(e2e_at(e2e_get(e2e_at(res, 0), "locations"), 0),
+                               "physicalLocation");
+    const char *uri = e2e_str(e2e_get(loc, "artifactLocation"), "uri");
+    cr_assert(uri && strstr(uri, SRC), "%s", E2E_REPORT(&r));
+    cr_assert_eq(e2e_int(e2e_get(loc, "region"), "startLine", -1),
+                 e2e_line(SRC, "leak_send"), "%s", E2E_REPORT(&r));
+    e2e_free(&r);
+}
