@@ -304,6 +304,8 @@ int cmd_run(int argc, char **argv)
         setenv("LD_PRELOAD", preload, 1);
         setenv("TANGLE_DIR", dir, 1);
         setenv("TANGLE_OPTIONS", options, 1);
+        /* The shim marks its log as made under tangle run. */
+        setenv("TANGLE_RUN", "1", 1);
         close(errpipe[0]);
         execvp(argv[cmd], argv + cmd);
         int e = errno;

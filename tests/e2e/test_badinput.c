@@ -415,6 +415,22 @@ Test(badinput, program_own_sigsegv_handler_still_runs_under_the_shim,
     e2e_must_find(&r, "leak", NULL, "stuck_receiver");
 }
 
+Test(badinput, log_made_under_tangle_run_is_flagged_under_run,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    char log[256];
+    make_log(&r, log, sizeof log);
+    struct tg_log_header h;
+    int fd = open(log, O_RDONLY);
+    cr_assert(fd >= 0, "cannot open %s", log);
+    ssize_t got = read(fd, &h, sizeof h);
+    close(fd);
+    cr_assert_eq(got, (ssize_t)sizeof h, "cannot read the header of %s", log);
+    cr_assert(h.flags & TG_LOGF_UNDER_RUN, "tangle run must set TANGLE_RUN "
+              "so the shim flags its log (flags 0x%x)", (unsigned)h.flags);
+}
+
 Test(badinput, sigint_to_tangle_run_is_recorded_as_signaled_and_exits_130,
      .timeout = 120)
 {
