@@ -119,10 +119,17 @@ static uint32_t wait_op(const struct tg_probe *p)
     return TG_WAIT_NONE;
 }
 
+/* Parks nest: a pool submit that must wait parks as "pool submit", then
+ * sends on the pool's queue, which parks as "chan send" inside it (a group
+ * go at its limit, a context wait, a select in a submit: the same). The
+ * outer operation is what the program called, so it alone sets the
+ * blocked state, and only its wake clears it. */
 static void on_park(const struct tg_probe *p)
 {
     struct tg__thread *t = hook_me();
     if (!t)
+        return;
+    if (t->park_depth++ > 0)
         return;
     const void *obj = p->obj;
     uint64_t obj2 = 0;
@@ -141,8 +148,12 @@ static void on_wake(const struct tg_probe *p)
 {
     struct tg__thread *t = hook_me();
     (void)p;
-    if (t)
-        tg__unblock(t);
+    if (!t)
+        return;
+    /* A wake without its park (the hooks came in between) unblocks. */
+    if (t->park_depth > 0 && --t->park_depth > 0)
+        return;
+    tg__unblock(t);
 }
 
 static void misuse_at(struct tg__thread *t, uint32_t sub, const struct tg_probe *p)

@@ -165,6 +165,10 @@ struct tg__thread {
     uint32_t exit_stack;
     void (*once_fn)(void);      /* pthread_once routine being run */
     void *once_ctl;
+    /* libtangle parks in progress: a blocking call may park inside
+     * another (a pool submit's send on the queue); the outermost one
+     * names the thread's state. */
+    uint32_t park_depth;
 };
 
 extern __thread struct tg__thread tg__self;

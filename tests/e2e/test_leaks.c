@@ -524,3 +524,14 @@ Test(leaks, sarif_result_of_a_leak_points_at_the_program_line, .timeout = 120)
                  e2e_line(SRC, "leak_send"), "%s", E2E_REPORT(&r));
     e2e_free(&r);
 }
+
+Test(leaks, thread_blocked_in_a_full_pool_submit_is_in_pool_submit,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    /* The submit parks inside on the queue's send; the state shown is the
+     * call the program made. */
+    leak_in_state(&r, "pool_full", "submitter", "leak_pool_submit",
+                  "pool submit");
+    e2e_free(&r);
+}

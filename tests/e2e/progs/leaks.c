@@ -431,6 +431,34 @@ static int mode_pool(int argc, char **argv)
     return 0;
 }
 
+static tg_chan_t *never;
+static tg_pool_t *full_pool;
+
+static void stuck_job(void *arg)
+{
+    tg_chan_recv(never, NULL, NULL);
+}
+
+static void *submitter(void *arg)
+{
+    atomic_store(&worker_tid, prog_tid());
+    tg_pool_submit(full_pool, nop_job, NULL); /* LINE:leak_pool_submit */
+    return NULL;
+}
+
+/* A pool whose only worker is stuck in a job, and a thread blocked
+ * submitting another: it waits in the pool (on the queue's send inside). */
+static int mode_pool_full(int argc, char **argv)
+{
+    pthread_t t;
+    tg_chan_new(&never, sizeof(int), 0);
+    tg_pool_new(&full_pool, 1, 0, "fullpool");
+    tg_pool_submit(full_pool, stuck_job, NULL);
+    pthread_create(&t, NULL, submitter, NULL);
+    prog_wait_blocked(prog_wait_tid(&worker_tid));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
@@ -459,6 +487,7 @@ int main(int argc, char **argv)
         { "go", mode_go },
         { "named", mode_named },
         { "pool", mode_pool },
+        { "pool_full", mode_pool_full },
         { NULL, NULL },
     };
     return prog_main(modes, argc, argv);
