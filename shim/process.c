@@ -7,11 +7,15 @@
  * ended, the exit code, the thread that ended it and where) must be written
  * exactly once whichever way the process goes: return from main (caught by
  * wrapping main through __libc_start_main), exit, _exit, a fatal signal
- * (a handler installed only where the program left the default action: it
- * writes the snapshot, restores the default and lets the signal take its
- * course, so the program dies as it would have), execve (marked EXECED
+ * (a stand-in for the default action, installed wherever the program
+ * leaves one, with sigaction and signal interposed so the program never
+ * sees it: it writes the snapshot, restores the default and lets the
+ * signal take its course, so the program dies as it would have), execve (marked EXECED
  * just before; undone if the exec fails) or the watchdog ending a
- * deadlocked process. fork gives the child a new log of its own.
+ * deadlocked process. A main that leaves with pthread_exit leaves the
+ * process to its last thread, which stops the watchdog on its way out
+ * (thread.c) so glibc's own exit(0) still happens. fork gives the child a
+ * new log of its own.
  */
 #include <dlfcn.h>
 #include <errno.h>
