@@ -147,7 +147,7 @@ static void install_signals(void)
             continue;
         /* Only where the default action applies: a program's own handler
          * (or SIG_IGN) keeps its behaviour untouched. */
-        if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
+        if (old.sa_handler != SIG_DFL)   /* sa_sigaction's storage too */
             continue;
         install_standin(i, &old);
     }
@@ -162,7 +162,8 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
     bool was = atomic_load(&standin[i]);
     if (was)
         prev = program_dfl[i];
-    if (act && !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL) {
+    /* SIG_DFL is a null handler, whichever member of the union holds it. */
+    if (act && act->sa_handler == SIG_DFL) {
         if (!was && REAL(sigaction)(sig, NULL, &prev) != 0)
             return -1;
         if (install_standin((size_t)i, act) != 0)
