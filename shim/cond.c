@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <semaphore.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 
 #include "shim.h"
 
@@ -388,9 +389,14 @@ int pthread_once(pthread_once_t *ctl, void (*fn)(void))
     }
     void (*saved)(void) = t->once_fn;
     void *saved_ctl = t->once_ctl;
+    /* Alone in the process, the caller runs the routine and waits for
+     * nobody (unless the routine itself re-enters this once), so it is not
+     * blocked: recording it so would start the watchdog's thread. */
+    bool alone = __libc_single_threaded && saved_ctl != ctl;
     t->once_fn = fn;
     t->once_ctl = ctl;
-    tg__block(t, TG_WAIT_ONCE, ctl, 0, INT64_MAX, 0);
+    if (!alone)
+        tg__block(t, TG_WAIT_ONCE, ctl, 0, INT64_MAX, 0);
     int rc = REAL(pthread_once)(ctl, once_trampoline);
     tg__unblock(t);
     t->once_fn = saved;

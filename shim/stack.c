@@ -159,11 +159,16 @@ static int unwind(void **buf, int max)
 }
 
 /* glibc loads libgcc's unwinder on the first backtrace: do it at load
- * time, not inside some lock wrapper of the program's. */
+ * time, not inside some lock wrapper of the program's. Under the guard:
+ * the unwinder's own pthread_once is the shim's business, and seen as the
+ * program's it would park and start the watchdog, and with it a second
+ * thread that costs a single-threaded program glibc's cheap locks. */
 __attribute__((constructor)) static void warm_backtrace(void)
 {
     void *buf[4];
+    tg__self.guard++;
     backtrace(buf, 4);
+    tg__self.guard--;
 }
 
 uint32_t tg__stack_here(void)
