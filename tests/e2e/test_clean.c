@@ -49,6 +49,22 @@ Test(clean, errgroup_with_a_failing_task_gives_no_findings, .timeout = 120)
     run_clean("group");
 }
 
+Test(clean, single_threaded_program_stays_single_threaded_under_the_shim,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "clean", "single", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 0, "stdout:\n%s\nstderr:\n%s", r.out, r.err);
+    e2e_assert_clean(&r);
+    /* A thread of the shim's own (the watchdog) would cost the program
+     * glibc's single-threaded lock path: it starts only when needed. */
+    cr_assert(strstr(r.out, "single=1 once=1"), "the shim started a thread "
+              "in a program that never needed one:\n%s", r.out);
+    e2e_free(&r);
+}
+
 Test(clean, criterion_test_binary_under_tangle_run_gives_no_findings,
      .timeout = 180)
 {

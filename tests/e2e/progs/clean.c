@@ -6,6 +6,8 @@
  * and exits non-zero if the library misbehaved, so a test can tell "tangle
  * found nothing" from "nothing ran".
  */
+#include <sys/single_threaded.h>
+
 #include "progs.h"
 
 static atomic_long pool_sum;
@@ -134,6 +136,30 @@ static int mode_group(int argc, char **argv)
     return r == -EIO ? 0 : 5;
 }
 
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int once_ran;
+
+static void once_init(void)
+{
+    once_ran++;
+}
+
+/* One thread only: locks, a pthread_once. The process must stay single
+ * threaded (glibc then takes its cheaper lock path); says whether it did. */
+static int mode_single(int argc, char **argv)
+{
+    pthread_mutex_t m;
+    pthread_mutex_init(&m, NULL);
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&m);
+        pthread_mutex_unlock(&m);
+    }
+    pthread_mutex_destroy(&m);
+    pthread_once(&once, once_init);
+    printf("single=%d once=%d\n", (int)__libc_single_threaded, once_ran);
+    return once_ran == 1 ? 0 : 6;
+}
+
 int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
@@ -141,6 +167,7 @@ int main(int argc, char **argv)
         { "pipeline", mode_pipeline },
         { "ctx", mode_ctx },
         { "group", mode_group },
+        { "single", mode_single },
         { NULL, NULL },
     };
     return prog_main(modes, argc, argv);
