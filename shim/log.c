@@ -82,7 +82,7 @@ bad:
 void tg__options_parse(struct tg__options *o)
 {
     *o = (struct tg__options){ .watchdog_ms = 1000, .stack_depth = 32,
-                               .events_mb = 16 };
+                               .events_mb = 16, .exit_settle_ms = 100 };
     const char *s = getenv("TANGLE_OPTIONS");
     if (!s)
         return;
@@ -131,6 +131,11 @@ void tg__options_parse(struct tg__options *o)
         } else if (!strcmp(key, "events_mb")) {
             if (parse_uint(key, val, vlen, 1, 4096, &v))
                 o->events_mb = v;
+        } else if (!strcmp(key, "exit_settle")) {
+            if (parse_uint(key, val, vlen, 0, 60000, &v))
+                o->exit_settle_ms = v;
+        } else if (!strcmp(key, "race_sample")) {
+            /* read and checked by shim/tsan.c */
         } else if (!strcmp(key, "verbose")) {
             if (parse_uint(key, val, vlen, 0, 1, &v))
                 o->verbose = v;

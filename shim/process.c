@@ -259,6 +259,48 @@ __attribute__((constructor)) static void shim_start(void)
 
 /* ---- the end ------------------------------------------------------------------ */
 
+/* True while a program thread other than `self` is running: neither
+ * blocked nor finished. */
+static bool others_running(uint32_t self)
+{
+    uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used,
+                                      RELAXED);
+    if (n > tg__g.cap[TG_SEC_THREADS])
+        n = tg__g.cap[TG_SEC_THREADS];
+    for (uint32_t id = 1; id <= n; id++) {
+        struct tg_log_thread *r = tg__rec_get(TG_SEC_THREADS, id);
+        if (id == self || !r ||
+            atomic_load_explicit(&r->commit, ACQUIRE) != TG_LOG_COMMITTED)
+            continue;
+        uint32_t f = atomic_load_explicit(&r->flags, RELAXED);
+        if (f & (TG_THRF_INTERNAL | TG_THRF_FOREIGN))
+            continue;
+        if (atomic_load_explicit(&r->exited_ns, RELAXED))
+            continue;
+        if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == TG_TS_RUNNING)
+            return true;
+    }
+    return false;
+}
+
+/* goleak's settle loop, at exit: a thread that has done its last
+ * synchronization (a WaitGroup done, a send) may still be returning from
+ * its start routine when main exits, and would be reported as a running
+ * leak. Before the final snapshot, wait with a capped back-off (50 us
+ * doubling to 10 ms, at most exit_settle_ms in all) while another program
+ * thread is still running. Blocked threads are not waited for: nothing
+ * that happens now can unblock them, so their verdict stands. */
+static void settle_at_exit(uint32_t self)
+{
+    int64_t budget = (int64_t)tg__g.opt.exit_settle_ms * 1000000;
+    int64_t nap = 50000;
+    for (int64_t waited = 0; waited < budget && others_running(self);
+         waited += nap, nap = nap * 2 > 10000000 ? 10000000 : nap * 2) {
+        struct timespec ts = { 0, nap };
+        nanosleep(&ts, NULL);
+    }
+}
+
 void tg__finish(uint32_t proc_state, int code, bool capture_stack)
 {
     if (!tg__g.hdr)
@@ -272,6 +314,10 @@ void tg__finish(uint32_t proc_state, int code, bool capture_stack)
         return;
     struct tg__thread *t = &tg__self;
     t->guard++;
+    /* Not in a signal handler or after a deadlock: only a normal exit
+     * gives finishing threads time. */
+    if (proc_state == TG_PROC_EXITED && capture_stack)
+        settle_at_exit(t->id);
     struct tg_log_header *h = tg__g.hdr;
     h->exit_code = code;
     h->exit_thread = t->id;

@@ -63,6 +63,7 @@ struct tg__options {
     unsigned watchdog_ms;   /* 0: no watchdog */
     unsigned stack_depth;   /* 1..TG_LOG_MAX_FRAMES */
     unsigned events_mb;
+    unsigned exit_settle_ms; /* settle loop at exit; 0: none */
 };
 
 enum { TG__OFF = 0, TG__INITING, TG__ON, TG__UNTRACED };

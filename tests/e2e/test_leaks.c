@@ -144,6 +144,29 @@ Test(leaks, busy_thread_at_exit_is_reported_as_running, .timeout = 120)
     e2e_free(&r);
 }
 
+Test(leaks, thread_returning_after_its_last_done_at_exit_is_not_a_leak,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "lingering", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, 0, "the exit settle loop must wait for it:\n%s",
+                 E2E_REPORT(&r));
+    cr_assert_eq(e2e_count(&r, "leak", NULL), 0, "%s", E2E_REPORT(&r));
+    e2e_free(&r);
+
+    /* Without the settle loop the same thread is caught still running. */
+    e2e_init(&r);
+    e2e_run(&r, "--options exit_settle=0", "leaks", "lingering", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "leak", NULL, "lingerer");
+    cr_assert_str_eq(e2e_str(e2e_at(e2e_get(f, "threads"), 0), "state"),
+                     "running", "%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
 Test(leaks, fifty_threads_from_one_creation_site_are_one_grouped_leak,
      .timeout = 180)
 {

@@ -203,6 +203,29 @@ static int mode_many(int argc, char **argv)
     return 0;
 }
 
+static tg_wg_t lingering = TG_WG_INIT;
+
+static void *lingerer(void *arg)
+{
+    tg_wg_done(&lingering);
+    /* Still on its way out when main exits: like a goroutine after its
+     * last Done, not a leak. */
+    struct timespec ts = { 0, 20 * 1000000 };
+    nanosleep(&ts, NULL);
+    return NULL;
+}
+
+/* main waits for the worker's done and exits while it is still returning. */
+static int mode_lingering(int argc, char **argv)
+{
+    pthread_t t;
+    tg_wg_add(&lingering, 1);
+    pthread_create(&t, NULL, lingerer, NULL);
+    pthread_detach(t);
+    tg_wg_wait(&lingering);
+    return 0;
+}
+
 static void *quick_worker(void *arg)
 {
     atomic_store(&worker_tid, prog_tid());
@@ -471,6 +494,7 @@ int main(int argc, char **argv)
         { "select", mode_select },
         { "wg", mode_wg },
         { "busy", mode_busy },
+        { "lingering", mode_lingering },
         { "many", mode_many },
         { "unjoined", mode_unjoined },
         { "detached", mode_detached },
