@@ -149,9 +149,15 @@ static void *runner_main(void *arg)
                                                     memory_order_acquire,
                                                     memory_order_acquire))
             s = R_SLEEP;
-        while (s == R_SLEEP) {
-            tg__futex_wait(&r->state, R_SLEEP, TG_FOREVER);
-            s = atomic_load_explicit(&r->state, memory_order_acquire);
+        if (s == R_SLEEP) {
+            /* Parked between tasks: a report shows "group idle" (at exit:
+             * a group that was never waited for), not "running". */
+            probe_park(TG_PROBE_GROUP_IDLE, g, false);
+            while (s == R_SLEEP) {
+                tg__futex_wait(&r->state, R_SLEEP, TG_FOREVER);
+                s = atomic_load_explicit(&r->state, memory_order_acquire);
+            }
+            probe_park(TG_PROBE_GROUP_IDLE, g, true);
         }
         if (s == R_EXIT)
             return NULL;

@@ -115,6 +115,7 @@ static uint32_t wait_op(const struct tg_probe *p)
     case TG_PROBE_GROUP_GO:       return TG_WAIT_GROUP_GO;
     case TG_PROBE_POOL_SUBMIT:    return TG_WAIT_POOL_SUBMIT;
     case TG_PROBE_POOL_SHUTDOWN:  return TG_WAIT_POOL_SHUTDOWN;
+    case TG_PROBE_GROUP_IDLE:     return TG_WAIT_GROUP_IDLE;
     }
     return TG_WAIT_NONE;
 }

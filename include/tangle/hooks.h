@@ -90,6 +90,8 @@ enum tg_probe_op {
     TG_PROBE_POOL_SUBMIT,  /* blocking on a full queue */
     TG_PROBE_POOL_SHUTDOWN,
     TG_PROBE_FREE,         /* tg_chan_free etc. that failed: result -EBUSY */
+    TG_PROBE_GROUP_IDLE,   /* park/wake only: an errgroup's thread waiting
+                              for its next task (obj: the group) */
 };
 
 /* What is known of an object at creation. */

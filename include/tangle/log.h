@@ -176,6 +176,8 @@ enum tg_wait_op {
     TG_WAIT_POOL_SUBMIT,  /* "pool submit" */
     TG_WAIT_POOL_SHUTDOWN,/* "pool shutdown" */
     TG_WAIT_SLEEP,        /* "sleep" (not a deadlock) */
+    TG_WAIT_GROUP_IDLE,   /* "group idle": an errgroup's thread between
+                             tasks; at exit, a group never waited for */
     TG_WAIT_OP_COUNT
 };
 

@@ -144,6 +144,23 @@ Test(leaks, busy_thread_at_exit_is_reported_as_running, .timeout = 120)
     e2e_free(&r);
 }
 
+Test(leaks, idle_thread_of_a_group_never_waited_for_is_reported_as_group_idle,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "group_unwaited", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "%s", E2E_REPORT(&r));
+    cr_assert_eq(e2e_count(&r, "leak", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_at(e2e_get(r.json, "findings"), 0);
+    json_object *t = e2e_at(e2e_get(f, "threads"), 0);
+    cr_assert_str_eq(e2e_str(t, "state"), "group idle", "%s", e2e_dump(f));
+    e2e_assert_frame(e2e_get(e2e_get(t, "created_by"), "stack"),
+                     "mode_group_unwaited", SRC, "leak_group_go");
+    e2e_free(&r);
+}
+
 Test(leaks, thread_returning_after_its_last_done_at_exit_is_not_a_leak,
      .timeout = 120)
 {

@@ -203,6 +203,23 @@ static int mode_many(int argc, char **argv)
     return 0;
 }
 
+static int group_task(tg_ctx_t *ctx, void *arg)
+{
+    atomic_store(&worker_tid, prog_tid());
+    return 0;
+}
+
+/* An errgroup that is given a task and never waited for: its thread stays,
+ * idle, until exit. */
+static int mode_group_unwaited(int argc, char **argv)
+{
+    tg_group_t *g;
+    tg_group_new(&g, NULL, NULL);
+    tg_group_go(g, group_task, NULL); /* LINE:leak_group_go */
+    prog_wait_blocked(prog_wait_tid(&worker_tid));
+    return 0;
+}
+
 static tg_wg_t lingering = TG_WG_INIT;
 
 static void *lingerer(void *arg)
@@ -495,6 +512,7 @@ int main(int argc, char **argv)
         { "wg", mode_wg },
         { "busy", mode_busy },
         { "lingering", mode_lingering },
+        { "group_unwaited", mode_group_unwaited },
         { "many", mode_many },
         { "unjoined", mode_unjoined },
         { "detached", mode_detached },
