@@ -29,10 +29,16 @@ deps:
 tests: all
 	@$(MAKE) --no-print-directory -C tests
 
+# Every suite runs even when an earlier one fails; the last line totals
+# them ("tests: N passed, M failed") and sets the exit status.
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory -C tests run
-	@$(MAKE) --no-print-directory -C tests check-tsan
+	@$(MAKE) --no-print-directory -C tests reset-results all
+	@$(MAKE) --no-print-directory -C tests run || \
+	   echo "FAILED: make -C tests run" >>build/tests/results.log; \
+	 $(MAKE) --no-print-directory -C tests check-tsan || \
+	   echo "FAILED: make -C tests check-tsan" >>build/tests/results.log; \
+	 $(MAKE) --no-print-directory -C tests summary
 
 check: test
 
