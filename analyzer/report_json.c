@@ -52,10 +52,28 @@ static void object_json(struct jw *w, const struct an_object *o)
     jw_obj_end(w);
 }
 
-static void thread_json(struct jw *w, const struct an_thread *t)
+/* hang.c: where the group of identical threads starting at i ends. Its
+ * declaration belongs in analyzer.h, beside analyze_hang. */
+size_t hang_group_end(const struct an_finding *f, size_t i);
+
+/* One thread object. For a group (a hang finding's identical threads
+ * [i, end) of f), the first thread stands for all, with "count" and the
+ * "ids" of every member: 10,000 parked workers are one object, not
+ * 10,000 copies of the same stacks. */
+static void thread_json(struct jw *w, const struct an_finding *f, size_t i,
+                        size_t end)
 {
+    const struct an_thread *t = &f->threads[i];
     jw_obj(w);
     jw_kint(w, "id", t->id);
+    if (f->kind == AN_HANG) {
+        jw_kint(w, "count", (int64_t)(end - i));
+        jw_key(w, "ids");
+        jw_arr(w);
+        for (size_t k = i; k < end; k++)
+            jw_int(w, f->threads[k].id);
+        jw_arr_end(w);
+    }
     jw_kint(w, "tid", t->tid);
     jw_kstr(w, "name", t->name);
     jw_kstr(w, "state", t->state);
@@ -97,8 +115,10 @@ static void finding_json(struct jw *w, const struct an_finding *f)
         f->kind == AN_HANG || f->kind == AN_UNJOINED) {
         jw_key(w, "threads");
         jw_arr(w);
-        for (size_t i = 0; i < f->nthreads; i++)
-            thread_json(w, &f->threads[i]);
+        for (size_t i = 0, end; i < f->nthreads; i = end) {
+            end = hang_group_end(f, i);
+            thread_json(w, f, i, end);
+        }
         jw_arr_end(w);
     }
     if (f->nobjects) {

@@ -116,6 +116,24 @@ void text_thread(FILE *out, const struct an_thread *t, const char *indent)
     }
 }
 
+/* hang.c: where the group of identical threads starting at i ends. Its
+ * declaration belongs in analyzer.h, beside analyze_hang. */
+size_t hang_group_end(const struct an_finding *f, size_t i);
+
+/* The threads [from, to) that are like the one just printed: their number
+ * and the first 16 ids, so 10,000 parked workers take one line. */
+static void more_like_it(FILE *out, const struct an_thread *t, size_t from,
+                         size_t to)
+{
+    if (from >= to)
+        return;
+    fprintf(out, "  and %zu more thread%s like it:", to - from,
+            to - from == 1 ? "" : "s");
+    for (size_t i = from; i < to && i < from + 16; i++)
+        fprintf(out, " %u", t[i].id);
+    fputs(to > from + 16 ? " ...\n" : "\n", out);
+}
+
 static void finding_text(FILE *out, const struct an_finding *f, bool note)
 {
     const char *kind = an_kind_name(f->kind);
@@ -149,18 +167,15 @@ static void finding_text(FILE *out, const struct an_finding *f, bool note)
         for (size_t i = 0; i < f->nobjects; i++)
             object_line(out, &f->objects[i], "  ", "lock");
     } else {
-        size_t shown = f->nthreads;
-        /* A group of identical threads: one is enough to read. */
-        if (f->kind == AN_LEAK || f->kind == AN_UNJOINED)
-            shown = shown > 1 ? 1 : shown;
-        for (size_t i = 0; i < shown; i++)
+        /* A group of identical threads: one is enough to read. A leak
+         * finding is one group; a hang finding holds several, each
+         * printed as its first thread and the others' ids. */
+        for (size_t i = 0; i < f->nthreads;) {
+            size_t end = f->kind == AN_LEAK || f->kind == AN_UNJOINED
+                             ? f->nthreads : hang_group_end(f, i);
             text_thread(out, &f->threads[i], "  ");
-        if (shown < f->nthreads) {
-            fprintf(out, "  and %zu more thread%s like it:", f->nthreads - shown,
-                    f->nthreads - shown == 1 ? "" : "s");
-            for (size_t i = shown; i < f->nthreads && i < shown + 16; i++)
-                fprintf(out, " %u", f->threads[i].id);
-            fputs(f->nthreads > shown + 16 ? " ...\n" : "\n", out);
+            more_like_it(out, f->threads, i + 1, end);
+            i = end;
         }
         if (f->stack.n) {
             fputs(f->kind == AN_LOST_CANCEL ? "  context created at:\n"
