@@ -125,6 +125,10 @@ int report_option(int argc, char **argv, int *i, struct an_options *opt)
         opt->show_gated = true;
         return 1;
     }
+    if (strcmp(a, "--full-stacks") == 0) {
+        opt->full_stacks = true;
+        return 1;
+    }
     return 0;
 }
 

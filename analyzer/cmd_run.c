@@ -206,9 +206,6 @@ static int parse_run(int argc, char **argv, struct run_opts *ro, int *cmd)
             ro->no_abort = true;
         } else if (strcmp(a, "--full") == 0) {
             ro->full = true;
-        } else if (strcmp(a, "--full-stacks") == 0) {
-            /* A report option; here until `tangle report` shares it. */
-            ro->rep.full_stacks = true;
         } else {
             return usage_error("run", "unknown option '%s'", a), -1;
         }

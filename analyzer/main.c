@@ -22,7 +22,9 @@ struct command {
     "  --suppressions FILE       kind:pattern lines (also $TANGLE_SUPPRESSIONS)\n" \
     "  --exitcode N              exit status when there are findings (66)\n" \
     "  --show-gated              list lock-order cycles made safe by a gate\n" \
-    "                            lock as notes\n"
+    "                            lock as notes\n" \
+    "  --full-stacks             keep libtangle's own frames at the top of\n" \
+    "                            stacks (hidden by default)\n"
 
 #define EXIT_CODES \
     "Exit status: 0 (report) or the command's own (run) when nothing is\n" \

@@ -131,6 +131,49 @@ Test(cmd, report_of_a_directory_exits_66_with_findings_and_writes_o_file)
     cr_assert(strstr(text, "\"kind\": \"leak\""), "%s", text);
 }
 
+/* A leaked thread whose wait stack starts with a frame inside libtangle
+ * (its module is named libtangle.so.1) and goes on in the program. */
+static void write_tangle_frame_log(int pid)
+{
+    struct lb b;
+    lb_init(&b, pid);
+    lb_module(&b, "/nonexistent/libtangle.so.1", 0x7f0000000000,
+              0x7f0000000000, 0x7f0000100000);
+    lb_module(&b, "/nonexistent/prog", 0x400000, 0x400000, 0x500000);
+    lb_thread(&b, TG_THRF_MAIN, TG_TS_RUNNING, 0);
+    uint64_t pcs[2] = { 0x7f0000001234, 0x401234 };
+    lb_thread(&b, 0, TG_TS_BLOCKED, TG_WAIT_CHAN_SEND)->wait_stack =
+        lb_stack_v(&b, 2, pcs);
+    char path[128];
+    snprintf(path, sizeof path, "%s/tangle.%d.1.tlog", dir, pid);
+    cr_assert_eq(lb_write(&b, path, b.size), 0);
+    lb_free(&b);
+}
+
+Test(cmd, report_full_stacks_keeps_libtangle_frames_hidden_by_default)
+{
+    write_tangle_frame_log(310);
+    char out[128];
+    snprintf(out, sizeof out, "%s/out", dir);
+    char *plain[] = { "report", "-o", out, dir, NULL };
+    cr_assert_eq(run(4, plain), 66);
+    char *text = slurp(out);
+    cr_assert_null(strstr(text, "libtangle.so.1+0x1234"), "%s", text);
+    cr_assert(strstr(text, "#0 0x401234"), "the program's frame first:\n%s",
+              text);
+    char *full[] = { "report", "--full-stacks", "-o", out, dir, NULL };
+    cr_assert_eq(run(5, full), 66);
+    text = slurp(out);
+    cr_assert(strstr(text, "#0 0x7f0000001234 (/nonexistent/libtangle.so.1"
+                           "+0x1234)"), "%s", text);
+    cr_assert(strstr(text, "#1 0x401234"), "%s", text);
+    char *js[] = { "report", "--full-stacks", "--format=json", "-o", out, dir,
+                   NULL };
+    cr_assert_eq(run(6, js), 66);
+    text = slurp(out);
+    cr_assert(strstr(text, "\"pc\": \"0x7f0000001234\""), "%s", text);
+}
+
 Test(cmd, exitcode_option_changes_the_findings_status)
 {
     write_leak_log(300, true);
