@@ -18,7 +18,7 @@ struct command {
 
 #define REPORT_OPTIONS \
     "  --format text|json|sarif  report format (default text)\n" \
-    "  -o FILE                   write the report to FILE, not stdout\n" \
+    "  -o, --output FILE         write the report to FILE, not stdout\n" \
     "  --suppressions FILE       kind:pattern lines (also $TANGLE_SUPPRESSIONS)\n" \
     "  --exitcode N              exit status when there are findings (66)\n" \
     "  --show-gated              list lock-order cycles made safe by a gate\n" \
@@ -57,7 +57,8 @@ static const struct command commands[] = {
      "been blocked, on what, where, and who created it. A PID is looked up\n"
      "as the newest tangle.PID.*.tlog in $TANGLE_DIR (default /dev/shm),\n"
      "then in the process's own TANGLE_DIR (as set by tangle run).\n"
-     "--all also shows tangle's own threads and finished, joined ones.\n"},
+     "--all (-a) also shows tangle's own threads and finished, joined\n"
+     "ones.\n"},
     {"graph", cmd_graph, "write the lock-order graph as Graphviz DOT",
      "usage: tangle graph [-o FILE] LOG\n\n"
      "Writes the lock-order graph of LOG in DOT: locks as nodes, \"held A\n"
