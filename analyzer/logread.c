@@ -336,6 +336,7 @@ int tlog_open_mem(const void *buf, size_t size, const char *name,
                     "(%zu bytes, the header needs %zu)", size, size,
                     sizeof(struct tg_log_header));
     struct tlog *log = xcalloc(1, sizeof *log);
+    log->fd = -1;
     log->path = xstrdup(name);
     log->map = buf;
     log->size = size;
@@ -402,15 +403,19 @@ int tlog_open(const char *path, struct tlog **out, char **err)
     }
     size_t size = (size_t)st.st_size;
     void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED)
-        return fail(err, -errno, path, "cannot map: %s", strerror(errno));
+    if (map == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        return fail(err, -e, path, "cannot map: %s", strerror(e));
+    }
     int rc = tlog_open_mem(map, size, path, out, err);
     if (rc < 0) {
         munmap(map, size);
+        close(fd);
         return rc;
     }
     (*out)->owns_map = true;
+    (*out)->fd = fd;
     return 0;
 }
 
@@ -420,6 +425,8 @@ void tlog_close(struct tlog *log)
         return;
     if (log->owns_map)
         munmap((void *)log->map, log->size);
+    if (log->fd >= 0)
+        close(log->fd);
     for (size_t i = 0; i < log->nerrors; i++)
         free(log->errors[i]);
     free(log->errors);
@@ -511,6 +518,35 @@ static int chunk_cmp(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* The first len bytes of event chunk i. A log opened from a file is read
+ * with pread into buf, not through the mapping: every page touched through
+ * a shared mapping stays in the analyzer's resident set (and the kernel's
+ * fault-around maps neighbours too), so streaming a large log that way
+ * grows memory with the number of events; copying from the page cache
+ * does not, and costs about as much as the page faults it replaces.
+ * Returns NULL when the file is shorter than the section said (it was
+ * truncated after it was opened). */
+static const unsigned char *chunk_read(const struct tlog *log, uint64_t i,
+                                       void *buf, size_t len)
+{
+    const unsigned char *p = rec_at(log, TG_SEC_EVENTS, i);
+    if (log->fd < 0)
+        return p;
+    off_t off = (off_t)(p - log->map);
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = pread(log->fd, (char *)buf + got, len - got,
+                          off + (off_t)got);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    return buf;
+}
+
 int tlog_events(struct tlog *log, tlog_event_fn fn, void *ctx,
                 struct tlog_event_stats *stats)
 {
@@ -520,10 +556,12 @@ int tlog_events(struct tlog *log, tlog_event_fn fn, void *ctx,
     if (!s->ok || !s->count)
         goto out;
     struct chunk_ref *refs = xmalloc(s->count * sizeof *refs);
+    unsigned char *buf = xmalloc(s->rec_size);
     size_t n = 0;
     for (uint64_t i = 0; i < s->count; i++) {
-        const unsigned char *p = rec_at(log, TG_SEC_EVENTS, i);
-        if (load32(p) != TG_LOG_COMMITTED)
+        const unsigned char *p =
+            chunk_read(log, i, buf, sizeof(struct tg_log_chunk));
+        if (!p || load32(p) != TG_LOG_COMMITTED)
             continue;
         const struct tg_log_chunk *c = (const struct tg_log_chunk *)p;
         refs[n].thread = c->thread;
@@ -535,7 +573,12 @@ int tlog_events(struct tlog *log, tlog_event_fn fn, void *ctx,
     uint64_t max_events = (s->rec_size - sizeof(struct tg_log_chunk)) /
                           sizeof(struct tg_log_event);
     for (size_t k = 0; k < n && !rc; k++) {
-        const unsigned char *p = rec_at(log, TG_SEC_EVENTS, refs[k].index);
+        const unsigned char *p = chunk_read(log, refs[k].index, buf,
+                                            s->rec_size);
+        if (!p) {
+            st.torn++;
+            continue;
+        }
         const struct tg_log_chunk *c = (const struct tg_log_chunk *)p;
         uint64_t gen = load64(p + offsetof(struct tg_log_chunk, generation));
         uint32_t used = load32(p + offsetof(struct tg_log_chunk, used));
@@ -554,11 +597,16 @@ int tlog_events(struct tlog *log, tlog_event_fn fn, void *ctx,
                 break;
             st.events++;
         }
-        /* A flight ring may have reused the chunk while we read it. */
-        if (load64(p + offsetof(struct tg_log_chunk, generation)) != gen)
+        /* A flight ring may have reused the chunk while we read it: read its
+         * header again (also with pread: see chunk_read). */
+        struct tg_log_chunk again;
+        const unsigned char *h = chunk_read(log, refs[k].index, &again,
+                                            sizeof again);
+        if (!h || load64(h + offsetof(struct tg_log_chunk, generation)) != gen)
             st.torn++;
         st.chunks++;
     }
+    free(buf);
     free(refs);
 out:
     if (stats)

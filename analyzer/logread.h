@@ -35,6 +35,8 @@ struct tlog {
     const unsigned char *map;
     size_t size;
     bool owns_map;                   /* tlog_open mapped it */
+    int fd;                          /* tlog_open: the file, for streaming
+                                        events with pread; -1 otherwise */
     struct tg_log_header hdr;        /* a copy taken at open */
     struct tlog_sec sec[TG_SEC_COUNT];
 
