@@ -61,8 +61,9 @@ static bool same_stack(const struct an_stack *a, const struct an_stack *b)
 /* True when two filled threads of a hang finding are alike: the same
  * state (wait op included: the names differ), start routine and creation
  * stack. The record-level key above and this agree on everything a
- * reader can see; it is what the writers use, on adjacent threads. */
-bool hang_same_group(const struct an_thread *a, const struct an_thread *b)
+ * reader can see; hang_group_end applies it to adjacent threads. */
+static bool hang_same_group(const struct an_thread *a,
+                            const struct an_thread *b)
 {
     return a->state == b->state && a->has_start == b->has_start &&
            (!a->has_start || a->start_routine.pc == b->start_routine.pc) &&
@@ -78,7 +79,8 @@ size_t hang_group_end(const struct an_finding *f, size_t i)
     size_t j = i + 1;
     if (f->kind != AN_HANG)
         return j;
-    while (j < f->nthreads && hang_same_group(&f->threads[i], &f->threads[j]))
+    while (j < f->nthreads &&
+           hang_same_group(&f->threads[i], &f->threads[j]))
         j++;
     return j;
 }
