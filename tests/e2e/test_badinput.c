@@ -870,3 +870,36 @@ Test(badinput, one_damaged_log_among_good_ones_does_not_stop_the_analysis,
     cr_assert(names_file(&r, bad), "the bad log is named:\n%s\n%s", r.err,
               E2E_REPORT(&r));
 }
+
+Test(badinput, report_full_stacks_shows_libtangle_frames_the_default_hides,
+     .timeout = 120)
+{
+    struct e2e_run r, plain, full;
+    char log[256];
+    make_log(&r, log, sizeof log);
+
+    e2e_init(&plain);
+    e2e_report(&plain, NULL, log, NULL);
+    e2e_assert_report(&plain);
+    json_object *f = e2e_must_find(&plain, "leak", NULL, "stuck_receiver");
+    json_object *t = e2e_thread_in(f, "stuck_receiver");
+    cr_assert(t, "%s", e2e_dump(f));
+    json_object *st = e2e_get(t, "stack");
+    cr_assert(e2e_frame_is(e2e_at(st, 0), "stuck_receiver", 0),
+              "the program's frame first by default:\n%s", e2e_dump(st));
+
+    e2e_init(&full);
+    e2e_report(&full, "--full-stacks", log, NULL);
+    e2e_assert_report(&full);
+    cr_assert_eq(full.status, plain.status);
+    f = e2e_must_find(&full, "leak", NULL, "stuck_receiver");
+    t = e2e_thread_in(f, "stuck_receiver");
+    cr_assert(t, "%s", e2e_dump(f));
+    st = e2e_get(t, "stack");
+    const char *mod = e2e_str(e2e_at(st, 0), "module");
+    cr_assert(mod && strstr(mod, "libtangle.so"),
+              "--full-stacks keeps libtangle's frames on top:\n%s",
+              e2e_dump(st));
+    cr_assert(e2e_stack_has(st, "stuck_receiver", e2e_line(SRC, "h_stuck")),
+              "%s", e2e_dump(st));
+}
