@@ -192,6 +192,110 @@ uint32_t tg__stack_here(void)
     return id;
 }
 
+/* ---- park stacks ------------------------------------------------------ */
+
+/* A thread that parks again and again (a channel ping-pong, a worker on
+ * its queue, a contended lock) parks from a few call sites, and unwinding
+ * at each park would cost more than the park itself. A full unwind also
+ * yields where each frame's return address sits on the stack; while the
+ * thread is at the same depth (this function's frame at the same address)
+ * those slots still hold the same return addresses exactly when the call
+ * chain is the same, so re-reading them validates the earlier stack frame
+ * by frame, for a few loads. A site is unwound cheaply the first time and
+ * with slot positions the second, so a thread that parks once pays as
+ * before. The slots lie between this frame and the stack's top, on the
+ * same thread's stack, so they are mapped whenever the depth matches. */
+#define PARK_SITES 4
+struct park_site {
+    uintptr_t ref;              /* this function's frame at capture; 0 free */
+    uint32_t id;                /* stack id; 0: depth seen once, no slots */
+    uint32_t n;                 /* frames validated (the stack's length) */
+    uint32_t off[TG_LOG_MAX_FRAMES];   /* return-address slot - ref */
+};
+static __thread struct park_site park_sites[PARK_SITES];
+static __thread unsigned park_next;
+
+static bool park_site_holds(const struct park_site *p, uintptr_t ref)
+{
+    struct tg_log_stack *s = stack_rec(p->id);
+    if (!s || s->nframes != p->n)
+        return false;
+    for (uint32_t i = 0; i < p->n; i++)
+        if (*(const uintptr_t *)(ref + p->off[i]) != s->pc[i])
+            return false;
+    return true;
+}
+
+/* Unwinds with frame positions; fills p with the slots when every kept
+ * frame's return address is where the x86-64 call convention puts it (just
+ * below the caller's stack pointer): elsewhere p stays unusable and the
+ * stack is still right. */
+static uint32_t park_capture(struct park_site *p, uintptr_t ref)
+{
+    uintptr_t pcs[TG_LOG_MAX_FRAMES], sps[TG_LOG_MAX_FRAMES];
+    int max = (int)tg__g.opt.stack_depth;
+    int n = 0;
+    unw_context_t uc;
+    unw_cursor_t c;
+    if (unw_getcontext(&uc) == 0 && unw_init_local(&c, &uc) == 0) {
+        do {
+            unw_word_t ip = 0, sp = 0;
+            unw_get_reg(&c, UNW_REG_IP, &ip);
+            unw_get_reg(&c, UNW_REG_SP, &sp);
+            if (ip >= tg__g.self_lo && ip < tg__g.self_hi)
+                continue;
+            pcs[n] = ip;
+            sps[n] = sp;
+            n++;
+        } while (n < max && unw_step(&c) > 0);
+    }
+    if (n <= 0)
+        return 0;
+    uint32_t id = tg__stack_intern(pcs, n);
+    p->ref = 0;
+    if (!id)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        uintptr_t slot = sps[i] - sizeof(uintptr_t);
+        if (slot < ref + sizeof(uintptr_t) || slot - ref > UINT32_MAX ||
+            *(const uintptr_t *)slot != pcs[i])
+            return id;
+        p->off[i] = (uint32_t)(slot - ref);
+    }
+    p->n = (uint32_t)n;
+    p->id = id;
+    p->ref = ref;
+    return id;
+}
+
+uint32_t tg__stack_park(void)
+{
+    if (!tg__g.hdr)
+        return 0;
+    uintptr_t ref = (uintptr_t)__builtin_frame_address(0);
+    bool seen = false;
+    for (int i = 0; i < PARK_SITES; i++) {
+        struct park_site *p = &park_sites[i];
+        if (p->ref != ref)
+            continue;
+        if (p->id && park_site_holds(p, ref))
+            return p->id;
+        seen = true;
+    }
+    struct tg__thread *t = &tg__self;
+    struct park_site *p = &park_sites[park_next++ % PARK_SITES];
+    if (!seen) {
+        /* First park at this depth: the cheap unwinder, and a note. */
+        p->ref = ref;
+        p->id = 0;
+        return tg__stack_here();
+    }
+    t->guard++;
+    uint32_t id = park_capture(p, ref);
+    t->guard--;
+    return id;
+}
+
 uint32_t tg__stack_here_sp(uintptr_t *pcs, uintptr_t *sps, int *nout, int max)
 {
     *nout = 0;

@@ -185,7 +185,7 @@ void tg__block(struct tg__thread *t, uint32_t op, const void *obj,
     tg__watchdog_need();
     if (!stack) {
         t->guard++;
-        stack = tg__stack_here();
+        stack = tg__stack_park();
         t->guard--;
     }
     tg__held_sync(t);
