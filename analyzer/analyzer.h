@@ -156,7 +156,11 @@ struct an_report {
 
 struct an_options {
     int format;               /* enum an_format */
-    const char *output;       /* -o FILE, NULL: stdout */
+    const char *output;       /* -o FILE ("-": stdout), NULL: the default
+                                 stream, stdout or (report_stderr) stderr */
+    bool report_stderr;       /* tangle run: the default stream is stderr,
+                                 so the report never mixes with what the
+                                 command writes to stdout */
     const char *suppressions; /* file, NULL: $TANGLE_SUPPRESSIONS */
     int exitcode;             /* status when there are findings */
     bool show_gated;          /* gated lock-order cycles as notes */

@@ -217,7 +217,7 @@ int report_run(char *const *paths, size_t npaths, const struct an_options *opt,
         report_free(rep);
         return EXIT_DATAERR;
     }
-    FILE *out = stdout;
+    FILE *out = !opt->output && opt->report_stderr ? stderr : stdout;
     if (opt->output && strcmp(opt->output, "-") != 0) {
         out = fopen(opt->output, "w");
         if (!out) {
@@ -234,13 +234,13 @@ int report_run(char *const *paths, size_t npaths, const struct an_options *opt,
     else
         report_text(out, rep, opt);
     int status = rep->nfindings ? opt->exitcode : clean_status;
-    if (out != stdout) {
+    if (out != stdout && out != stderr) {
         if (fclose(out) != 0) {
             fprintf(stderr, "tangle: cannot write '%s': %s\n", opt->output,
                     strerror(errno));
             status = EXIT_INTERNAL;
         }
-    } else if (fflush(stdout) != 0) {
+    } else if (fflush(out) != 0) {
         status = EXIT_INTERNAL;
     }
     report_free(rep);

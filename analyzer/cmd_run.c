@@ -242,6 +242,7 @@ int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     if (cmd >= argc)
         return usage_error("run", "no command given after '--'");
+    ro.rep.report_stderr = true;
 
     char *shim = find_shim();
     if (!shim || access(shim, R_OK) != 0) {

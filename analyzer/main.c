@@ -18,7 +18,9 @@ struct command {
 
 #define REPORT_OPTIONS \
     "  --format text|json|sarif  report format (default text)\n" \
-    "  -o, --output FILE         write the report to FILE, not stdout\n" \
+    "  -o, --output FILE         write the report to FILE (-: stdout); by\n" \
+    "                            default run reports on stderr, report on\n" \
+    "                            stdout\n" \
     "  --suppressions FILE       kind:pattern lines (also $TANGLE_SUPPRESSIONS)\n" \
     "  --exitcode N              exit status when there are findings (66)\n" \
     "  --show-gated              list lock-order cycles made safe by a gate\n" \

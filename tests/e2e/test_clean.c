@@ -98,3 +98,32 @@ Test(clean, criterion_test_binary_under_tangle_run_gives_no_findings,
     e2e_free(&r);
     e2e_free(&cc);
 }
+
+/* `tangle run -- prog > out` must leave out exactly as prog wrote it: the
+ * report goes to stderr unless -o says otherwise (-o - means stdout). */
+Test(clean, run_leaves_the_commands_stdout_untouched_and_reports_on_stderr,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    char prog[256];
+    e2e_init(&r);
+    char *argv[] = { E2E_TANGLE, "run", "--",
+                     (char *)e2e_prog_path("hostile", prog, sizeof prog),
+                     "exitcode", "0", NULL };
+    e2e_exec(&r, argv);
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert_str_eq(r.out, "hello\n", "the command's stdout was changed");
+    cr_assert(strstr(r.err, "tangle: no findings"), "report not on stderr:\n%s",
+              r.err);
+    e2e_free(&r);
+
+    e2e_init(&r);
+    char *argv2[] = { E2E_TANGLE, "run", "-o", "-", "--",
+                      (char *)e2e_prog_path("hostile", prog, sizeof prog),
+                      "exitcode", "0", NULL };
+    e2e_exec(&r, argv2);
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    cr_assert(strstr(r.out, "hello\n") && strstr(r.out, "tangle: no findings"),
+              "-o - puts the report on stdout:\n%s", r.out);
+    e2e_free(&r);
+}
