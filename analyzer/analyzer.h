@@ -225,6 +225,17 @@ void analyze_lockorder(struct an_ctx *ctx);  /* lock-order */
 void analyze_deadlocks(struct an_ctx *ctx);  /* deadlock */
 void analyze_misuse(struct an_ctx *ctx);     /* misuse */
 void analyze_hang(struct an_ctx *ctx);       /* hang (opt->hang) */
+/* hang.c: where the group of identical threads of a hang finding that
+ * starts at i ends (i + 1 for other kinds). */
+size_t hang_group_end(const struct an_finding *f, size_t i);
+/* Where the run of threads starting at i that read as one ends: a leak or
+ * unjoined finding is one group, a hang finding has several. Reports show
+ * a group's first thread and the others' ids. */
+static inline size_t an_thread_group_end(const struct an_finding *f, size_t i)
+{
+    return f->kind == AN_LEAK || f->kind == AN_UNJOINED ? f->nthreads
+                                                        : hang_group_end(f, i);
+}
 
 /* analyze.c: opens each log, runs every analysis, and returns a finished
  * report (suppressions applied, sorted). Logs that cannot be used at all

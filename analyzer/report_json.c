@@ -52,9 +52,6 @@ static void object_json(struct jw *w, const struct an_object *o)
     jw_obj_end(w);
 }
 
-/* hang.c: where the group of identical threads starting at i ends. Its
- * declaration belongs in analyzer.h, beside analyze_hang. */
-size_t hang_group_end(const struct an_finding *f, size_t i);
 
 /* One thread object. For a group (a hang finding's identical threads
  * [i, end) of f), the first thread stands for all, with "count" and the

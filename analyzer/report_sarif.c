@@ -197,9 +197,16 @@ static void result(struct jw *w, const struct an_finding *f)
     jw_key(w, "threadFlows");
     jw_arr(w);
     char title[128];
-    for (size_t i = 0; i < f->nthreads; i++) {
+    /* One flow per group of alike threads (a leak of 10,000 parked
+     * workers is one flow, not 10,000). */
+    for (size_t i = 0, end; i < f->nthreads; i = end) {
+        end = an_thread_group_end(f, i);
         const struct an_thread *t = &f->threads[i];
-        snprintf(title, sizeof title, "thread %u [%s]", t->id, t->state);
+        if (end - i > 1)
+            snprintf(title, sizeof title, "thread %u [%s] and %zu more like "
+                     "it", t->id, t->state, end - i - 1);
+        else
+            snprintf(title, sizeof title, "thread %u [%s]", t->id, t->state);
         thread_flow(w, title, &t->stack);
         snprintf(title, sizeof title, "thread %u created by thread %u",
                  t->id, t->created_by);

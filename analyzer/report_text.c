@@ -116,9 +116,6 @@ void text_thread(FILE *out, const struct an_thread *t, const char *indent)
     }
 }
 
-/* hang.c: where the group of identical threads starting at i ends. Its
- * declaration belongs in analyzer.h, beside analyze_hang. */
-size_t hang_group_end(const struct an_finding *f, size_t i);
 
 /* The threads [from, to) that are like the one just printed: their number
  * and the first 16 ids, so 10,000 parked workers take one line. */
@@ -171,8 +168,7 @@ static void finding_text(FILE *out, const struct an_finding *f, bool note)
          * finding is one group; a hang finding holds several, each
          * printed as its first thread and the others' ids. */
         for (size_t i = 0; i < f->nthreads;) {
-            size_t end = f->kind == AN_LEAK || f->kind == AN_UNJOINED
-                             ? f->nthreads : hang_group_end(f, i);
+            size_t end = an_thread_group_end(f, i);
             text_thread(out, &f->threads[i], "  ");
             more_like_it(out, f->threads, i + 1, end);
             i = end;

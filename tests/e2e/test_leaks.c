@@ -575,3 +575,23 @@ Test(leaks, thread_blocked_in_a_full_pool_submit_is_in_pool_submit,
                   "pool submit");
     e2e_free(&r);
 }
+
+Test(leaks, sarif_shows_fifty_alike_leaked_threads_as_one_group,
+     .timeout = 180)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run_fmt(&r, "sarif", NULL, "leaks", "many", NULL);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert(r.json, "no SARIF report:\n%s", r.err);
+    json_object *res = e2e_get(e2e_at(e2e_get(r.json, "runs"), 0), "results");
+    cr_assert_eq(e2e_len(res), 1, "one leak finding:\n%s", e2e_dump(res));
+    json_object *flows = e2e_get(e2e_at(e2e_get(e2e_at(res, 0), "codeFlows"),
+                                        0), "threadFlows");
+    /* The group's first thread: where it is and where it was created. */
+    cr_assert_eq(e2e_len(flows), 2, "%s", e2e_dump(flows));
+    const char *title = e2e_str(e2e_get(e2e_at(flows, 0), "message"), "text");
+    cr_assert(title && strstr(title, "and 49 more like it"), "%s",
+              e2e_dump(flows));
+    e2e_free(&r);
+}
