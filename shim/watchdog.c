@@ -45,6 +45,7 @@ static uint64_t *prev_sig;      /* per thread: since ^ op ^ obj of last pass */
 static uint8_t *color;
 static uint32_t *parent_of;
 static uint32_t nthreads;
+static uint32_t settled;        /* records 1..settled: exited, snapshot final */
 static uint64_t pending_cycle, pending_asleep;
 #define MAX_REPORTED 256
 static uint64_t reported[MAX_REPORTED];
@@ -353,8 +354,16 @@ static void *watchdog(void *arg)
         if (n > tg__g.cap[TG_SEC_THREADS])
             n = tg__g.cap[TG_SEC_THREADS];
         nthreads = (uint32_t)n;
-        for (uint32_t i = 1; i <= nthreads; i++)
-            read_thread(i, &cur[i - 1]);
+        /* A thread that exited stays so: its snapshot is final. Records
+         * up to `settled` are all exited, so a program that has run many
+         * threads does not pay to re-read them on every pass. */
+        for (uint32_t i = settled + 1; i <= nthreads; i++) {
+            bool ok = read_thread(i, &cur[i - 1]);
+            if (i == settled + 1 && ok && cur[i - 1].state == TG_TS_EXITED &&
+                atomic_load_explicit(&((struct tg_log_thread *)tg__rec_get(
+                                         TG_SEC_THREADS, i))->exited_ns, ACQUIRE))
+                settled = i;
+        }
         find_cycles();
         find_all_asleep(now, interval);
     }
@@ -407,6 +416,7 @@ void tg__watchdog_start(void)
         memset(prev_sig, 0, cap * sizeof *prev_sig);
         nreported = 0;
         pending_cycle = pending_asleep = 0;
+        settled = 0;
     }
     pthread_t th;
     atomic_store_explicit(&tg__g.watchdog_stop, 0, RELAXED);
