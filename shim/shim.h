@@ -225,11 +225,11 @@ void tg__threads_init(void);
  * caller must hold the recursion guard or accept that libunwind's own
  * calls are traced. */
 uint32_t tg__stack_here(void);
-/* As tg__stack_here, for a thread about to park: the same id, but a
- * thread that parks repeatedly from one call site gets it for a few loads
- * instead of an unwind (see stack.c). Must not be inlined: its frame
- * address identifies the depth. */
-__attribute__((noinline)) uint32_t tg__stack_park(void);
+/* As tg__stack_here, for a call a thread makes again and again from the
+ * same place (a park, a thread creation): the same id, but a repeat at the
+ * same depth gets it for a few loads instead of an unwind (see stack.c).
+ * Must not be inlined: its frame address identifies the depth. */
+__attribute__((noinline)) uint32_t tg__stack_site(void);
 /* Same, also returning up to `max` frames' pcs and stack pointers (for
  * relating an earlier acquisition site to the current stack). */
 uint32_t tg__stack_here_sp(uintptr_t *pcs, uintptr_t *sps, int *n, int max);

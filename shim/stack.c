@@ -196,7 +196,8 @@ uint32_t tg__stack_here(void)
 
 /* A thread that parks again and again (a channel ping-pong, a worker on
  * its queue, a contended lock) parks from a few call sites, and unwinding
- * at each park would cost more than the park itself. A full unwind also
+ * at each park would cost more than the park itself (the same holds for a
+ * loop creating threads). A full unwind also
  * yields where each frame's return address sits on the stack; while the
  * thread is at the same depth (this function's frame at the same address)
  * those slots still hold the same return addresses exactly when the call
@@ -205,7 +206,7 @@ uint32_t tg__stack_here(void)
  * with slot positions the second, so a thread that parks once pays as
  * before. The slots lie between this frame and the stack's top, on the
  * same thread's stack, so they are mapped whenever the depth matches. */
-#define PARK_SITES 4
+#define PARK_SITES 8
 struct park_site {
     uintptr_t ref;              /* this function's frame at capture; 0 free */
     uint32_t id;                /* stack id; 0: depth seen once, no slots */
@@ -268,7 +269,7 @@ static uint32_t park_capture(struct park_site *p, uintptr_t ref)
     return id;
 }
 
-uint32_t tg__stack_park(void)
+uint32_t tg__stack_site(void)
 {
     if (!tg__g.hdr)
         return 0;

@@ -55,6 +55,31 @@ void tg__threads_init(void)
         have_key = true;
 }
 
+/* pthread_t -> record id, so a join need not scan the thread table: with
+ * the table full (a program that has run more than its capacity of
+ * threads) every join would otherwise walk all of it in vain. One word per
+ * slot, pthread_t << 16 | id, so a reader never pairs one thread's handle
+ * with another's id; id 0 says the thread has no record. Direct-mapped: a
+ * collision evicts, and a miss falls back to the scan. */
+#define PT_BITS 12
+static _Atomic uint64_t pt_ids[1u << PT_BITS];
+
+static _Atomic uint64_t *pt_slot(pthread_t pt)
+{
+    uint64_t h = ((uint64_t)pt >> 6) * 0x9e3779b97f4a7c15ull;
+    return &pt_ids[h >> (64 - PT_BITS)];
+}
+
+/* Remembers that pt's latest record is id (0: none). Handles or ids that
+ * do not fit the packing are not cached. */
+static void pt_remember(pthread_t pt, uint32_t id)
+{
+    uint64_t v = (uint64_t)pt;
+    if (v == 0 || v >> 48 || id > 0xffff)
+        return;
+    atomic_store_explicit(pt_slot(pt), v << 16 | id, RELAXED);
+}
+
 /* Fills a new thread record's creation fields. The creator commits it (so
  * a join right after pthread_create finds it); the thread itself fills in
  * os_tid and name when it starts. */
@@ -95,6 +120,8 @@ static struct tg__thread *register_self(uint32_t id, uint32_t flags)
         }
     }
     r->pthread = (uint64_t)pthread_self();
+    if (!t->wrapped)
+        pt_remember(pthread_self(), id);
     r->os_tid = tid;
     pthread_getname_np(pthread_self(), r->name, sizeof r->name);
     atomic_store_explicit(&r->commit, TG_LOG_COMMITTED, RELEASE);
@@ -132,6 +159,7 @@ void tg__thread_after_fork(void)
     memcpy(held, t->held, sizeof held);
     bool wrapped = t->wrapped;
     memset(t, 0, sizeof *t);
+    memset((void *)pt_ids, 0, sizeof pt_ids);   /* ids of the old log */
     t->wrapped = wrapped;
     if (!register_self(0, TG_THRF_NO_CREATE))
         return;
@@ -152,10 +180,30 @@ void tg__thread_after_fork(void)
     }
 }
 
+static uint32_t scan_by_pthread(pthread_t pt);
+
 uint32_t tg__thread_by_pthread(pthread_t pt)
 {
     if (!tg__g.hdr)
         return 0;
+    uint64_t v = atomic_load_explicit(pt_slot(pt), RELAXED);
+    if (v && v >> 16 == (uint64_t)pt) {
+        uint32_t id = (uint32_t)(v & 0xffff);
+        if (id == 0)
+            return 0;   /* created untracked: no record to find */
+        struct tg_log_thread *r = tg__rec_get(TG_SEC_THREADS, id);
+        if (r && atomic_load_explicit(&r->commit, ACQUIRE) == TG_LOG_COMMITTED &&
+            r->pthread == (uint64_t)pt &&
+            !(atomic_load_explicit(&r->flags, RELAXED) &
+              (TG_THRF_JOINED | TG_THRF_DETACHED)))
+            return id;
+    }
+    return scan_by_pthread(pt);
+}
+
+/* The latest committed record of pt that is neither joined nor detached. */
+static uint32_t scan_by_pthread(pthread_t pt)
+{
     uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used,
                                       RELAXED);
     if (n > tg__g.cap[TG_SEC_THREADS])
@@ -185,7 +233,7 @@ void tg__block(struct tg__thread *t, uint32_t op, const void *obj,
     tg__watchdog_need();
     if (!stack) {
         t->guard++;
-        stack = tg__stack_park();
+        stack = tg__stack_site();
         t->guard--;
     }
     tg__held_sync(t);
@@ -256,6 +304,38 @@ struct start {
     bool counted;       /* a program thread, in tg__g.live_threads */
 };
 
+/* The start records come from a small pool rather than malloc: the new
+ * thread frees its record, and a free is often a thread's first call into
+ * malloc, which then sets up (and at exit tears down) a per-thread cache
+ * the program's thread may never have needed. malloc when the pool is
+ * exhausted. */
+#define START_POOL 256
+static struct start start_pool[START_POOL];
+static _Atomic uint8_t start_busy[START_POOL];
+static _Atomic unsigned start_hint;
+
+static struct start *start_alloc(void)
+{
+    unsigned h = atomic_fetch_add_explicit(&start_hint, 1, RELAXED);
+    for (unsigned k = 0; k < START_POOL; k++) {
+        unsigned i = (h + k) % START_POOL;
+        uint8_t expect = 0;
+        if (atomic_load_explicit(&start_busy[i], RELAXED) == 0 &&
+            atomic_compare_exchange_strong_explicit(&start_busy[i], &expect, 1,
+                                                    ACQUIRE, RELAXED))
+            return &start_pool[i];
+    }
+    return malloc(sizeof(struct start));
+}
+
+static void start_free(struct start *s)
+{
+    if (s >= start_pool && s < start_pool + START_POOL)
+        atomic_store_explicit(&start_busy[s - start_pool], 0, RELEASE);
+    else
+        free(s);
+}
+
 /* A counted program thread is ending. The last one stops the watchdog and
  * waits for it, so that glibc's own count of threads reaches zero in the
  * program's last thread and glibc ends the process there with exit(0),
@@ -276,7 +356,7 @@ static void start_cleanup(void *arg)
 static void *start_routine(void *p)
 {
     struct start s = *(struct start *)p;
-    free(p);
+    start_free(p);
     struct tg__thread *t = &tg__self;
     t->wrapped = true;
     if (tg__on())
@@ -291,8 +371,15 @@ static void *start_routine(void *p)
 
 /* Threads of the test runner, not of the program: their start routine
  * lies in the runner's libraries. */
+static _Atomic uintptr_t own_routines[64];   /* known not foreign */
+
 static uint32_t foreign_flag(void *(*fn)(void *))
 {
+    /* dladdr walks the link map under the loader's lock: a program that
+     * starts threads in a loop asks it once per routine. */
+    _Atomic uintptr_t *known = &own_routines[((uintptr_t)fn >> 4) % 64];
+    if (atomic_load_explicit(known, RELAXED) == (uintptr_t)fn)
+        return 0;
     Dl_info info;
     if (!dladdr((void *)fn, &info) || !info.dli_fname)
         return 0;
@@ -301,6 +388,7 @@ static uint32_t foreign_flag(void *(*fn)(void *))
     if (!strncmp(base, "libcriterion", 12) || !strncmp(base, "libnanomsg", 10) ||
         !strncmp(base, "libboxfort", 10))
         return TG_THRF_FOREIGN;
+    atomic_store_explicit(known, (uintptr_t)fn, RELAXED);
     return 0;
 }
 
@@ -312,14 +400,14 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr,
         return REAL(pthread_create)(th, attr, fn, arg);
     tg__watchdog_need();
     t->guard++;
-    struct start *s = malloc(sizeof *s);
+    struct start *s = start_alloc();
     if (!s) {
         t->guard--;
         return REAL(pthread_create)(th, attr, fn, arg);
     }
     s->fn = fn;
     s->arg = arg;
-    uint32_t cstack = tg__stack_here();
+    uint32_t cstack = tg__stack_site();
     uint32_t flags = foreign_flag(fn);
     int detached = 0;
     if (attr)
@@ -337,7 +425,7 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     int rc = REAL(pthread_create)(th, attr, start_routine, s);
     if (rc != 0) {
         atomic_fetch_sub(&tg__g.live_threads, 1);
-        free(s);
+        start_free(s);
         return rc;      /* the record stays uncommitted: readers skip it */
     }
     if (r) {
@@ -345,6 +433,7 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr,
         atomic_store_explicit(&r->commit, TG_LOG_COMMITTED, RELEASE);
         tg__ev_append(t, TG_EV_THREAD_CREATE, 0, cstack, id, 0);
     }
+    pt_remember(*th, r ? id : 0);
     return rc;
 }
 
@@ -353,7 +442,7 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 int tg__internal_thread(pthread_t *th, void *(*fn)(void *), void *arg);
 int tg__internal_thread(pthread_t *th, void *(*fn)(void *), void *arg)
 {
-    struct start *s = malloc(sizeof *s);
+    struct start *s = start_alloc();
     if (!s)
         return -ENOMEM;
     uint32_t id = 0;
@@ -362,13 +451,14 @@ int tg__internal_thread(pthread_t *th, void *(*fn)(void *), void *arg)
     *s = (struct start){ .fn = fn, .arg = arg, .id = r ? id : 0 };
     int rc = REAL(pthread_create)(th, NULL, start_routine, s);
     if (rc) {
-        free(s);
+        start_free(s);
         return -rc;
     }
     if (r) {
         r->pthread = (uint64_t)*th;
         atomic_store_explicit(&r->commit, TG_LOG_COMMITTED, RELEASE);
     }
+    pt_remember(*th, r ? id : 0);
     return 0;
 }
 
