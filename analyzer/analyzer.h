@@ -210,6 +210,23 @@ const char *an_proc_state_name(uint32_t state);
 /* Fills t from thread id of ctx's log: identity, state, blocked time,
  * object, stacks, creator. Unknown parts are left empty. */
 void an_thread_fill(struct an_ctx *ctx, uint32_t id, struct an_thread *t);
+
+/* What makes threads one group in a report (leaks, hangs): the same
+ * creation stack, start routine and state (a blocked thread's wait op
+ * included; a running one's is stale and left out). first is free for the
+ * caller (e.g. the lowest id of the group, to order groups). */
+struct an_group_key {
+    uint32_t id;
+    uint32_t create_stack;
+    uint32_t state;             /* thread state << 16 | wait op */
+    uint32_t first;
+    uint64_t start;
+};
+struct an_group_key an_group_key_of(const struct tg_log_thread *t);
+/* qsort order: by key, then by id, so a group is a run, lowest id first. */
+int an_group_key_cmp(const void *a, const void *b);
+bool an_group_key_same(const struct an_group_key *a,
+                       const struct an_group_key *b);
 /* Describes the object at addr (newest at that address). */
 void an_object_fill(struct an_ctx *ctx, uint64_t addr, struct an_object *o);
 void an_object_fill_rec(struct an_ctx *ctx, const struct tg_log_object *rec,

@@ -18,30 +18,10 @@
 
 #include "analyzer.h"
 
-/* The grouping key of a thread, from its log record. */
-struct member {
-    uint32_t id;
-    uint32_t create_stack;
-    uint32_t state;             /* thread state and wait op */
-    uint32_t first;             /* lowest id of its group, once known */
-    uint64_t start;
-};
-
-static int key_cmp(const void *a, const void *b)
-{
-    const struct member *x = a, *y = b;
-    if (x->create_stack != y->create_stack)
-        return x->create_stack < y->create_stack ? -1 : 1;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    if (x->state != y->state)
-        return x->state < y->state ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
+/* Groups by their lowest id (an_group_key.first), then by id. */
 static int order_cmp(const void *a, const void *b)
 {
-    const struct member *x = a, *y = b;
+    const struct an_group_key *x = a, *y = b;
     if (x->first != y->first)
         return x->first < y->first ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
@@ -90,28 +70,22 @@ void analyze_hang(struct an_ctx *ctx)
     const struct tlog *log = ctx->log;
     if (!ctx->opt->hang || log->hdr.proc_state != TG_PROC_RUNNING)
         return;
-    struct member *m = xcalloc(log->nthreads + 1, sizeof *m);
+    struct an_group_key *m = xcalloc(log->nthreads + 1, sizeof *m);
     size_t n = 0, blocked = 0;
     for (size_t i = 0; i < log->nthreads; i++) {
         const struct tg_log_thread *t = tlog_thread(log, (uint32_t)i + 1);
         if (!t || (t->flags & (TG_THRF_INTERNAL | TG_THRF_FOREIGN)) ||
             t->state == TG_TS_EXITED)
             continue;
-        /* A running thread's wait_op is stale: only a blocked one's
-         * counts, as an_state_name reads it. */
-        uint32_t op = t->state == TG_TS_BLOCKED ? t->wait_op : 0;
-        m[n++] = (struct member){ t->id, t->create_stack,
-                                  t->state << 16 | (op & 0xffff), 0,
-                                  t->start_routine };
+        m[n++] = an_group_key_of(t);
         blocked += t->state == TG_TS_BLOCKED;
     }
     /* Group by key, then lay the groups out by their first id, so the
      * report reads top-down from main like the thread table. */
-    qsort(m, n, sizeof *m, key_cmp);
+    qsort(m, n, sizeof *m, an_group_key_cmp);
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
-        while (j < n && m[j].create_stack == m[i].create_stack &&
-               m[j].start == m[i].start && m[j].state == m[i].state)
+        while (j < n && an_group_key_same(&m[i], &m[j]))
             j++;
         for (size_t k = i; k < j; k++)
             m[k].first = m[i].id;

@@ -23,32 +23,6 @@ static bool program_thread(const struct tg_log_thread *t)
     return !(t->flags & (TG_THRF_INTERNAL | TG_THRF_FOREIGN));
 }
 
-struct cand {
-    uint32_t id;
-    uint32_t create_stack;
-    uint32_t state, wait_op;
-    uint64_t start;
-};
-
-static int cand_cmp(const void *a, const void *b)
-{
-    const struct cand *x = a, *y = b;
-    if (x->create_stack != y->create_stack)
-        return x->create_stack < y->create_stack ? -1 : 1;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    if (x->state != y->state)
-        return x->state < y->state ? -1 : 1;
-    if (x->wait_op != y->wait_op)
-        return x->wait_op < y->wait_op ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static bool same_group(const struct cand *x, const struct cand *y)
-{
-    return x->create_stack == y->create_stack && x->start == y->start &&
-           x->state == y->state && x->wait_op == y->wait_op;
-}
 
 /* Threads listed in an in-process finding (deadlock, checkpoint leak). */
 static bool in_finding(const struct tlog *log, uint32_t id, uint32_t kind)
@@ -69,13 +43,13 @@ static bool in_finding(const struct tlog *log, uint32_t id, uint32_t kind)
     return false;
 }
 
-static void emit_groups(struct an_ctx *ctx, struct cand *c, size_t n,
+static void emit_groups(struct an_ctx *ctx, struct an_group_key *c, size_t n,
                         enum an_kind kind)
 {
-    qsort(c, n, sizeof *c, cand_cmp);
+    qsort(c, n, sizeof *c, an_group_key_cmp);
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
-        while (j < n && same_group(&c[i], &c[j]))
+        while (j < n && an_group_key_same(&c[i], &c[j]))
             j++;
         struct an_finding *f = finding_new(ctx, kind);
         f->count = (uint32_t)(j - i);
@@ -111,15 +85,14 @@ static void emit_groups(struct an_ctx *ctx, struct cand *c, size_t n,
 static void exit_leaks(struct an_ctx *ctx)
 {
     const struct tlog *log = ctx->log;
-    struct cand *c = xcalloc(log->nthreads, sizeof *c);
-    struct cand *u = xcalloc(log->nthreads, sizeof *u);
+    struct an_group_key *c = xcalloc(log->nthreads, sizeof *c);
+    struct an_group_key *u = xcalloc(log->nthreads, sizeof *u);
     size_t n = 0, nu = 0;
     for (size_t i = 0; i < log->nthreads; i++) {
         const struct tg_log_thread *t = tlog_thread(log, (uint32_t)i + 1);
         if (!t || !program_thread(t) || (t->flags & TG_THRF_MAIN))
             continue;
-        struct cand k = { t->id, t->create_stack, t->state, t->wait_op,
-                          t->start_routine };
+        struct an_group_key k = an_group_key_of(t);
         if (t->state == TG_TS_EXITED) {
             if (!(t->flags & (TG_THRF_JOINED | TG_THRF_DETACHED)))
                 u[nu++] = k;

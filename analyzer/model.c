@@ -62,6 +62,35 @@ const char *an_wait_op_name(uint32_t op)
                                                     : "blocked";
 }
 
+struct an_group_key an_group_key_of(const struct tg_log_thread *t)
+{
+    /* A running thread's wait_op is stale: only a blocked one's counts,
+     * as an_state_name reads it. */
+    uint32_t op = t->state == TG_TS_BLOCKED ? t->wait_op : 0;
+    return (struct an_group_key){ t->id, t->create_stack,
+                                  t->state << 16 | (op & 0xffff), 0,
+                                  t->start_routine };
+}
+
+bool an_group_key_same(const struct an_group_key *a,
+                       const struct an_group_key *b)
+{
+    return a->create_stack == b->create_stack && a->start == b->start &&
+           a->state == b->state;
+}
+
+int an_group_key_cmp(const void *a, const void *b)
+{
+    const struct an_group_key *x = a, *y = b;
+    if (x->create_stack != y->create_stack)
+        return x->create_stack < y->create_stack ? -1 : 1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->state != y->state)
+        return x->state < y->state ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
 const char *an_state_name(uint32_t state, uint32_t wait_op)
 {
     if (state == TG_TS_EXITED)
