@@ -78,8 +78,11 @@ static bool index_ready(void)
     return true;
 }
 
+static void park_sites_forget(void);
+
 void tg__stacks_reset(void)
 {
+    park_sites_forget();
     if (stack_index)
         madvise((void *)stack_index, INDEX_CAP * sizeof(uint64_t), MADV_DONTNEED);
 }
@@ -197,24 +200,32 @@ uint32_t tg__stack_here(void)
 /* A thread that parks again and again (a channel ping-pong, a worker on
  * its queue, a contended lock) parks from a few call sites, and unwinding
  * at each park would cost more than the park itself (the same holds for a
- * loop creating threads). A full unwind also
- * yields where each frame's return address sits on the stack; while the
- * thread is at the same depth (this function's frame at the same address)
- * those slots still hold the same return addresses exactly when the call
- * chain is the same, so re-reading them validates the earlier stack frame
- * by frame, for a few loads. A site is unwound cheaply the first time and
- * with slot positions the second, so a thread that parks once pays as
- * before. The slots lie between this frame and the stack's top, on the
- * same thread's stack, so they are mapped whenever the depth matches. */
+ * loop creating threads). A full unwind also yields where each frame's
+ * return address sits on the stack; while the thread is at the same depth
+ * (this function's frame at the same address) those slots still hold the
+ * same return addresses exactly when the call chain is the same, so
+ * re-reading them validates the earlier stack frame by frame, for a few
+ * loads, and the answer is the id a full unwind would have found. A site
+ * is unwound cheaply the first time and with slot positions the second,
+ * so a thread that parks once pays as before. The slots lie between this
+ * frame and the stack's top, on the same thread's stack, so they are
+ * mapped whenever the depth matches. A stack reaching more than 64 KiB
+ * above this frame (huge locals) is simply unwound every time. */
 #define PARK_SITES 8
 struct park_site {
     uintptr_t ref;              /* this function's frame at capture; 0 free */
     uint32_t id;                /* stack id; 0: depth seen once, no slots */
     uint32_t n;                 /* frames validated (the stack's length) */
-    uint32_t off[TG_LOG_MAX_FRAMES];   /* return-address slot - ref */
+    uint16_t off[TG_LOG_MAX_FRAMES];   /* return-address slot - ref */
 };
 static __thread struct park_site park_sites[PARK_SITES];
 static __thread unsigned park_next;
+
+/* After fork: the ids name stacks of the parent's log. */
+static void park_sites_forget(void)
+{
+    memset(park_sites, 0, sizeof park_sites);
+}
 
 static bool park_site_holds(const struct park_site *p, uintptr_t ref)
 {
@@ -258,10 +269,10 @@ static uint32_t park_capture(struct park_site *p, uintptr_t ref)
         return 0;
     for (int i = 0; i < n; i++) {
         uintptr_t slot = sps[i] - sizeof(uintptr_t);
-        if (slot < ref + sizeof(uintptr_t) || slot - ref > UINT32_MAX ||
+        if (slot < ref + sizeof(uintptr_t) || slot - ref > UINT16_MAX ||
             *(const uintptr_t *)slot != pcs[i])
             return id;
-        p->off[i] = (uint32_t)(slot - ref);
+        p->off[i] = (uint16_t)(slot - ref);
     }
     p->n = (uint32_t)n;
     p->id = id;
