@@ -804,6 +804,12 @@ static void unlock_all(tg_case_t *cases, const uint32_t *lockorder, size_t n)
     }
 }
 
+/* The lock-free check for one select case on a live channel. */
+static inline bool case_blocked(tg_case_t *c)
+{
+    return c->op == TG_CASE_SEND ? send_blocked(c->ch) : recv_blocked(c->ch);
+}
+
 static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
 {
     const struct tg_hooks *h = tg__hooks_get();
@@ -811,6 +817,20 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
         return -EINVAL;
     if (n > UINT32_MAX)
         return -EINVAL;
+    /* A select with default and one case is Go's selectnbsend/selectnbrecv,
+     * the usual poll: answered before any of select's set-up when the case
+     * cannot proceed. */
+    if (!block && n == 1 && cases[0].ch &&
+        (cases[0].op == TG_CASE_RECV ||
+         (cases[0].op == TG_CASE_SEND &&
+          (cases[0].elem || !cases[0].ch->elem_size)))) {
+        check_expiry(cases[0].ch);
+        if (case_blocked(&cases[0])) {
+            PROBE(h, complete, TG_PROBE_SELECT, NULL, -EAGAIN, 0, deadline,
+                  cases, n, -1);
+            return -EAGAIN;
+        }
+    }
 
     uint32_t stack_idx[2 * SELECT_STACK_CASES];
     struct waiter stack_w[SELECT_STACK_CASES];
@@ -855,17 +875,13 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
                   : -EAGAIN;
         goto out_default;
     }
-    /* A one-case select with default is Go's selectnbsend/selectnbrecv:
-     * the lock-free check answers a case that cannot proceed. (With more
-     * cases, checks at different moments could report "none ready" when
-     * no single moment had them all blocked, so those take the locks.) */
-    if (!block && live == 1) {
-        tg_case_t *c = &cases[pollorder[0]];
-        if (c->op == TG_CASE_SEND ? send_blocked(c->ch)
-                                  : recv_blocked(c->ch)) {
-            r = -EAGAIN;
-            goto out_default;
-        }
+    /* The same check when one case is left once NULL channels are set
+     * aside. (With several live cases, checks at different moments could
+     * report "none ready" when no single moment had them all blocked, so
+     * those take the locks.) */
+    if (!block && live == 1 && case_blocked(&cases[pollorder[0]])) {
+        r = -EAGAIN;
+        goto out_default;
     }
 
     /* Lock order: by channel address (insertion sort; selects are small). */
