@@ -102,7 +102,7 @@ static uint32_t write_obj(struct tg__lock *l, const void *addr,
 {
     uint32_t id = 0;
     struct tg__thread *t = &tg__self;
-    uint32_t stack = in->stack ? in->stack : tg__stack_here();
+    uint32_t stack = in->stack ? in->stack : tg__stack_site();
     struct tg_log_object *o = tg__rec_alloc(TG_SEC_OBJECTS, &id);
     if (!o)
         return 0;
@@ -185,7 +185,7 @@ void tg__obj_destroy(const void *addr, uint32_t extra_flags)
     struct tg_log_object *o = tg__obj_rec(id);
     if (!o)
         return;
-    o->destroy_stack = tg__stack_here();
+    o->destroy_stack = tg__stack_site();
     o->destroyed_ns = tg__now();
     atomic_fetch_or_explicit(&o->flags, TG_OBJF_DESTROYED | extra_flags, RELEASE);
 }

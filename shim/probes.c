@@ -190,7 +190,7 @@ static void on_complete(const struct tg_probe *p)
         } else if (p->result == 0) {
             uint32_t id = obj_id(t, p->kind, p->obj);
             t->guard++;
-            uint32_t s = tg__stack_here();
+            uint32_t s = tg__stack_site();
             t->guard--;
             tg__obj_flag(id, TG_OBJF_CLOSED, s);
             tg__ev_append(t, TG_EV_RELEASE, op, s, a, TG_SEQ_CLOSED);
@@ -211,7 +211,7 @@ static void on_complete(const struct tg_probe *p)
     case TG_PROBE_CTX_CANCEL: {
         uint32_t id = obj_id(t, p->kind, p->obj);
         t->guard++;
-        uint32_t s = tg__stack_here();
+        uint32_t s = tg__stack_site();
         t->guard--;
         tg__obj_flag(id, p->result == -ETIMEDOUT ? TG_OBJF_EXPIRED
                                                  : TG_OBJF_CANCELED, s);

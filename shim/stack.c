@@ -5,7 +5,10 @@
  * Stacks are taken only where a report needs them (thread and object
  * creation, a park, a new lock-order edge, misuse), with libunwind, and the
  * shim's own frames are cut off the top so a stack starts at the program's
- * call. Equal stacks share one record: a private open-addressed index maps
+ * call. A call a thread repeats from the same place (a park in a loop, a
+ * thread or object created in a loop) is not unwound again: the return
+ * addresses of its last unwind are re-read where they sit on the stack.
+ * Equal stacks share one record: a private open-addressed index maps
  * a stack's hash to its id. Insertion is lock-free: the record is written
  * and committed first, then published in the index with a CAS; a thread
  * that loses the race uses the winner's id and leaves its own record as an
