@@ -13,43 +13,10 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "parks.h"
 #include "tangle/tangle.h"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static _Atomic int parks;
-
-static void count_park(const struct tg_probe *p)
-{
-    (void)p;
-    atomic_fetch_add(&parks, 1);
-}
-
-static const struct tg_hooks park_counter = {
-    .version = TG_HOOKS_VERSION,
-    .park = count_park,
-};
-
-static void count_parks(void)
-{
-    atomic_store(&parks, 0);
-    tg_hooks_install(&park_counter);
-}
-
-/* Waits until n threads have parked (enqueued themselves and are about to
- * sleep) since count_parks(). */
-static void wait_parks(int n)
-{
-    while (atomic_load(&parks) < n)
-        usleep(1000);
-}
-
-static pthread_t spawn(void *(*fn)(void *), void *arg)
-{
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, fn, arg), 0);
-    return t;
-}
 
 struct op {
     tg_chan_t *ch;
