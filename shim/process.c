@@ -314,9 +314,10 @@ void tg__finish(uint32_t proc_state, int code, bool capture_stack)
         return;
     struct tg__thread *t = &tg__self;
     t->guard++;
-    /* Not in a signal handler or after a deadlock: only a normal exit
-     * gives finishing threads time. */
-    if (proc_state == TG_PROC_EXITED && capture_stack)
+    /* Only a normal exit (exit, return from main, _exit, even from a
+     * handler: nanosleep is async-signal-safe) gives finishing threads
+     * time; a fatal signal or a deadlock abort does not wait. */
+    if (proc_state == TG_PROC_EXITED)
         settle_at_exit(t->id);
     struct tg_log_header *h = tg__g.hdr;
     h->exit_code = code;
