@@ -29,7 +29,8 @@ __attribute__((constructor)) static void hooks_init(void)
     if (!get)
         return;
     const struct tg_hooks *h = get();
-    /* A table of another layout would be misread: run untraced instead. */
-    if (h && h->version == TG_HOOKS_VERSION)
+    /* A table of an unknown layout would be misread: run untraced instead.
+     * Version 1 tables end before `begin`. */
+    if (h && h->version >= 1 && h->version <= TG_HOOKS_VERSION)
         tg_hooks_install(h);
 }

@@ -21,6 +21,16 @@
  *   complete op finished with p->result; fired for every operation,
  *            blocking or not, after it took effect and outside any runtime
  *            lock.
+ *   begin    (version 2) op on obj is about to start, before anything it
+ *            does can be seen by another thread: a race checker working
+ *            in the process releases the caller's clock here, because the
+ *            thread that observes the operation (the receiver of a value,
+ *            the waiter a done or a cancel wakes) may run its complete
+ *            before this thread runs its own. Fired for send, recv and
+ *            select (op TG_PROBE_SELECT, obj NULL, the channels in
+ *            p->cases), close, wg add / done, and ctx cancel (once per
+ *            context whose Done channel is about to close, the root and
+ *            each descendant). p->seq and p->result mean nothing here.
  *
  * Sequence numbers (p->seq), the happens-before edges of the Go memory
  * model, one counter per channel:
@@ -65,7 +75,7 @@
 extern "C" {
 #endif
 
-#define TG_HOOKS_VERSION 1
+#define TG_HOOKS_VERSION 2   /* 1: the table had no `begin` */
 #define TG_SEQ_CLOSED UINT64_MAX
 
 enum tg_obj_kind {
@@ -127,6 +137,7 @@ struct tg_hooks {
     void (*park)(const struct tg_probe *p);
     void (*wake)(const struct tg_probe *p);
     void (*complete)(const struct tg_probe *p);
+    void (*begin)(const struct tg_probe *p);        /* version >= 2 */
 };
 
 /* Installs hooks (NULL removes them) and returns the previous table. The

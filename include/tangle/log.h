@@ -312,7 +312,33 @@ enum tg_log_finding_kind {
     TG_FIND_DEADLOCK,            /* wait-for cycle seen by the watchdog */
     TG_FIND_ALL_ASLEEP,          /* every live thread blocked, no timeout */
     TG_FIND_LEAK,                /* tg_leak_verify checkpoint */
+    TG_FIND_RACE,                /* data race, found by the in-process
+                                    race checker (see below) */
 };
+
+/* A TG_FIND_RACE record. Two accesses to overlapping bytes by two threads,
+ * at least one a write, not both atomic, and the earlier not ordered
+ * before the later by happens-before. The finding's fields say:
+ *   thread, thread2   the later access's thread, the earlier's
+ *   stack, stack2     their stacks; the innermost frame is the access
+ *   value, obj        the later access's address, the earlier's
+ *   subkind           TG_RACE_ACC() of the later access, and that of the
+ *                     earlier shifted left by 16
+ *   obj_id            the thread whose stack holds obj, else 0
+ *   threads[0]        the heap block holding obj, all 0 when none is
+ *                     known: .thread allocated it, .wait_stack where,
+ *                     .wait_obj its address, .holder:.wait_op its size
+ *                     (high:low 32 bits)
+ *   threads[1..nthreads-1]  a lock held at one of the accesses:
+ *                     .wait_obj its address, .wait_op 0 (the later
+ *                     access's thread held it) or 1 (the earlier's)
+ *   time_ns           when the later access was checked
+ */
+#define TG_RACE_ACC(size, write, atomic) \
+    (((uint32_t)(size) & 0xffu) | ((write) ? 0x100u : 0u) | ((atomic) ? 0x200u : 0u))
+#define TG_RACE_ACC_SIZE(a)   ((a) & 0xffu)
+#define TG_RACE_ACC_WRITE(a)  (((a) & 0x100u) != 0)
+#define TG_RACE_ACC_ATOMIC(a) (((a) & 0x200u) != 0)
 
 enum tg_misuse {
     TG_MIS_UNLOCK_NOT_HELD = 1,  /* "unlock-not-held" */
