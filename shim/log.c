@@ -117,8 +117,12 @@ void tg__options_parse(struct tg__options *o)
                 tg__warn("TANGLE_OPTIONS: bad value '%.*s' for 'mode' "
                          "(flight|full), using the default", (int)vlen, val);
         } else if (!strcmp(key, "race")) {
-            if (parse_uint(key, val, vlen, 0, 1, &v))
+            if (vlen == 3 && !memcmp(val, "log", 3)) {
+                o->race = o->race_log = true;
+            } else if (parse_uint(key, val, vlen, 0, 1, &v)) {
                 o->race = v;
+                o->race_log = false;
+            }
         } else if (!strcmp(key, "watchdog")) {
             if (parse_uint(key, val, vlen, 0, 3600000, &v))
                 o->watchdog_ms = v;
@@ -143,8 +147,11 @@ void tg__options_parse(struct tg__options *o)
             tg__warn("TANGLE_OPTIONS: unknown option '%s', ignored", key);
         }
     }
-    if (o->race)
+    /* race=log checks offline: the analyzer needs every event. The
+     * in-process checker logs only races, so the flight recorder will do. */
+    if (o->race_log)
         o->full = true;
+    tg__rc_on = o->race && !o->race_log;
 }
 
 /* ---- the file ------------------------------------------------------------ */
@@ -269,7 +276,8 @@ bool tg__log_open(int parent_pid)
     h->header_size = TG_LOG_HEADER_SIZE;
     h->endian = TG_LOG_ENDIAN;
     h->flags = (tg__g.opt.full ? TG_LOGF_FULL : 0) |
-               (tg__g.opt.race ? TG_LOGF_RACE : 0) |
+               (tg__g.opt.race_log ? TG_LOGF_RACE : 0) |
+               (tg__rc_on ? TG_LOGF_RACE_CHECK : 0) |
                (tg__g.opt.watchdog_ms ? TG_LOGF_WATCHDOG : 0) |
                (parent_pid ? TG_LOGF_FORK_CHILD : 0) |
                (getenv("TANGLE_RUN") ? TG_LOGF_UNDER_RUN : 0);

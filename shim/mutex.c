@@ -106,6 +106,8 @@ static inline __attribute__((always_inline)) void taken(struct tg__thread *t, st
     uint32_t rel = atomic_load_explicit(&l->releases, ACQUIRE);
     if (tg__g.opt.full)
         tg__ev_append(t, TG_EV_LOCK, (uint8_t)mode, stack, (uintptr_t)addr, rel);
+    if (unlikely(tg__rc_on))
+        tg__race_lock((uintptr_t)addr, mode, true);
     tg__acquired(t, l, obj, addr, mode, tried, pc, cfa, stack);
 }
 
@@ -216,6 +218,8 @@ releasing(struct tg__thread *t, const void *addr, bool rw)
         if (tg__g.opt.full)
             tg__ev_append(t, TG_EV_UNLOCK, (uint8_t)mode, 0, (uintptr_t)addr, rel);
     }
+    if (unlikely(tg__rc_on))
+        tg__race_lock((uintptr_t)addr, (uint32_t)mode, false);
     return mode;
 }
 

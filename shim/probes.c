@@ -177,12 +177,18 @@ static void on_complete(const struct tg_probe *p)
     case TG_PROBE_SEND:
         if (p->result == -EPIPE)
             misuse_at(t, TG_MIS_SEND_CLOSED, p);
-        else if (p->result == 0)
+        else if (p->result == 0) {
             tg__ev_append(t, TG_EV_RELEASE, op, 0, a, p->seq);
+            /* The receive of this value (unbuffered), or of the one it
+             * replaced in the buffer, happens before the send completes. */
+            TG_RACE_SYNC(RK_CHAN_R, a, false);
+        }
         break;
     case TG_PROBE_RECV:
-        if (p->result == 0)
+        if (p->result == 0) {
             tg__ev_append(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
+            TG_RACE_SYNC(RK_CHAN_S, a, false);   /* its send, or the close */
+        }
         break;
     case TG_PROBE_CLOSE:
         if (p->result == -EPIPE) {
@@ -207,6 +213,10 @@ static void on_complete(const struct tg_probe *p)
     case TG_PROBE_GROUP_WAIT:
         if (p->result == 0 || p->op == TG_PROBE_CTX_WAIT)
             tg__ev_append(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
+        if (p->op == TG_PROBE_WG_WAIT && p->result == 0)
+            TG_RACE_SYNC(RK_WG, a, false);
+        else if (p->op == TG_PROBE_CTX_WAIT && p->result != 0)
+            TG_RACE_SYNC(RK_CTX, a, false);
         break;
     case TG_PROBE_CTX_CANCEL: {
         uint32_t id = obj_id(t, p->kind, p->obj);
@@ -227,6 +237,43 @@ static void on_complete(const struct tg_probe *p)
     }
 }
 
+/* Before an operation another thread may observe: the race checker's
+ * release (an observer's complete may run before our own). */
+static void on_begin(const struct tg_probe *p)
+{
+    if (!tg__rc_on)
+        return;
+    struct tg__thread *t = hook_me();
+    if (!t)
+        return;
+    switch (p->op) {
+    case TG_PROBE_SEND:
+    case TG_PROBE_CLOSE:
+        tg__race_sync(RK_CHAN_S, (uintptr_t)p->obj, true);
+        break;
+    case TG_PROBE_RECV:
+        tg__race_sync(RK_CHAN_R, (uintptr_t)p->obj, true);
+        break;
+    case TG_PROBE_SELECT:
+        for (size_t i = 0; p->cases && i < p->ncases; i++) {
+            const tg_case_t *c = &p->cases[i];
+            if (!c->ch)
+                continue;
+            tg__race_sync(c->op == TG_CASE_SEND ? RK_CHAN_S : RK_CHAN_R,
+                          (uintptr_t)c->ch, true);
+        }
+        break;
+    case TG_PROBE_WG_ADD:
+        tg__race_sync(RK_WG, (uintptr_t)p->obj, true);
+        break;
+    case TG_PROBE_CTX_CANCEL:
+        tg__race_sync(RK_CTX, (uintptr_t)p->obj, true);
+        break;
+    default:
+        break;
+    }
+}
+
 static const struct tg_hooks hooks = {
     .version = TG_HOOKS_VERSION,
     .create = on_create,
@@ -234,6 +281,7 @@ static const struct tg_hooks hooks = {
     .park = on_park,
     .wake = on_wake,
     .complete = on_complete,
+    .begin = on_begin,
 };
 
 /* Looked up by libtangle's constructor with dlsym(RTLD_DEFAULT). NULL

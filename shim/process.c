@@ -414,6 +414,7 @@ pid_t fork(void)
     /* The child: one thread, the parent's tables. Start a log of its own. */
     struct tg__thread *t = &tg__self;
     t->guard++;
+    tg__race_after_fork();
     tg__locks_reset();
     tg__edges_reset();
     tg__stacks_reset();

@@ -58,6 +58,7 @@ void *tg__resolve(void **slot, const char *name, const char *version);
 struct tg__options {
     bool full;              /* mode=full (or race=1) */
     bool race;
+    bool race_log;          /* race=log: log accesses, check offline */
     bool deadlock_abort;
     bool verbose;
     unsigned watchdog_ms;   /* 0: no watchdog */
@@ -423,6 +424,39 @@ static inline void tg__ev_append(struct tg__thread *t, uint8_t type,
     /* Release: a reader that sees the new count sees the event. */
     atomic_store_explicit(&t->chunk->used, t->ev_used, RELEASE);
 }
+
+/* Kinds of synchronization object: the same address may be several. */
+enum rc_kind {
+    RK_LOCK_W = 1,  /* a lock's exclusive unlocks */
+    RK_LOCK_R,      /* a lock's shared unlocks */
+    RK_PLAIN,       /* semaphore, barrier, once, annotation tag */
+    RK_ATOMIC,      /* release-type atomics on an address */
+    RK_CHAN_S,      /* a channel's sends and its close */
+    RK_CHAN_R,      /* a channel's receives (the capacity rule) */
+    RK_WG,          /* a WaitGroup's counter changes */
+    RK_CTX,         /* a context's cancel */
+    RK_CREATE,      /* addr: the new thread's id */
+    RK_EXIT,        /* addr: the ending thread's id */
+};
+
+/* The race checker's view of synchronization (race.c): a release of the
+ * calling thread's clock into (kind, addr), or an acquire from it. A
+ * release must run before another thread can observe the operation, an
+ * acquire after the operation. No-ops unless the in-process checker runs. */
+extern bool tg__rc_on;
+void tg__race_sync(int kind, uintptr_t addr, bool release);
+/* A lock taken (after the real lock) or given up (before the real
+ * unlock); mode 0 exclusive, 1 shared. */
+void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken);
+/* The calling thread ends: its final release to a joiner. */
+void tg__race_exit(struct tg__thread *t);
+/* After fork, in the child. */
+void tg__race_after_fork(void);
+#define TG_RACE_SYNC(kind, addr, rel)                                         \
+    do {                                                                      \
+        if (unlikely(tg__rc_on))                                              \
+            tg__race_sync((kind), (uintptr_t)(addr), (rel));                  \
+    } while (0)
 
 /* ---- subsystems ---------------------------------------------------------- */
 

@@ -285,6 +285,7 @@ void tg__thread_exit(struct tg__thread *t)
     }
     r->exit_stack = t->exit_stack;
     tg__held_sync(t);
+    tg__race_exit(t);
     tg__ev_append(t, TG_EV_THREAD_EXIT, 0, t->exit_stack, t->id, 0);
     tg__seq_begin(r);
     r->state = TG_TS_EXITED;
@@ -422,6 +423,9 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     /* Counted before it exists, so the count never drops to zero while
      * the new thread is still starting. */
     atomic_fetch_add(&tg__g.live_threads, 1);
+    /* What the creator did so far happens before the new thread runs. */
+    if (r)
+        TG_RACE_SYNC(RK_CREATE, id, true);
     int rc = REAL(pthread_create)(th, attr, start_routine, s);
     if (rc != 0) {
         atomic_fetch_sub(&tg__g.live_threads, 1);
@@ -491,6 +495,7 @@ static void joined(struct tg__thread *t, uint32_t target)
     r->joined_by = t->id;
     atomic_fetch_or_explicit(&r->flags, TG_THRF_JOINED, RELEASE);
     tg__ev_append(t, TG_EV_THREAD_JOIN, 0, 0, target, 0);
+    TG_RACE_SYNC(RK_EXIT, target, false);
 }
 
 static int join_common(pthread_t th, void **ret, clockid_t clock,

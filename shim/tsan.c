@@ -32,56 +32,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shim.h"
+#include "race.h"
 
-#define MAX_DEPTH   256        /* shadow frames kept; deeper calls counted */
-#define FILTER_SIZE 512        /* per-thread recent-access filter */
-#define SCACHE_SIZE 256        /* per-thread stack-hash -> id cache */
-#define SAMPLE_SIZE 1024       /* per-thread function table (sampling) */
 #define SAMPLE_COLD 64         /* calls logged in full before sampling */
 #define SAMPLE_MAX_PERIOD 1024
-#define STRIPES     65536      /* atomic release counters */
+#define STRIPES     65536      /* race=log: atomic release counters */
+#define MAX_DEPTH   RC_MAX_DEPTH
 
 /* The size field of a release/acquire made by an atomic: the analyzer
  * pairs these by count, like lock acquisitions. */
 #define SYNC_ATOMIC 64
 
-struct filter_ent {
-    uintptr_t addr;
-    uint32_t epoch;
-    uint8_t size;
-    uint8_t wrote;
-};
-
-struct sample_ent {
-    uintptr_t fn;
-    uint32_t calls;
-    uint32_t skip;             /* calls to skip before the next logged one */
-    uint32_t period;
-};
-
-struct race_thread {
-    uint32_t depth;
-    int ignore;                /* ignore_thread_begin / annotate nesting */
-    uint32_t epoch;
-    uint32_t last_used;        /* stream position after our last event */
-    struct tg_log_chunk *last_chunk;
-    uint64_t last_key;         /* stack-hash of the last id looked up */
-    uint32_t last_id;
-    uintptr_t frames[MAX_DEPTH];
-    uint64_t hash[MAX_DEPTH];
-    uint8_t sampled[MAX_DEPTH];
-    struct filter_ent filter[FILTER_SIZE];
-    uint64_t skey[SCACHE_SIZE];
-    uint32_t sid[SCACHE_SIZE];
-    struct sample_ent samples[SAMPLE_SIZE];   /* functions; touched only */
-    struct sample_ent sites[SAMPLE_SIZE];     /* access pcs; when sampling */
-};
-
 /* The thread's state is allocated (mmap) on its first instrumented call
  * in race mode: static TLS would cost every thread of every traced
  * program ~20 KiB of its stack, race mode or not. */
-static __thread struct race_thread *rs_p;
+__thread struct race_thread *tg__rs;
 static __thread bool rs_dead;          /* its state was freed at exit */
 static pthread_key_t rs_key;
 static pthread_once_t rs_key_once = PTHREAD_ONCE_INIT;
@@ -118,13 +83,10 @@ static inline bool sample_mode(void)
 
 static void put_stack_event(uintptr_t lo, size_t size);
 
-/* Logs the thread's stack bounds once, so the analyzer can tell a race on
- * a local variable from one on the heap. */
-static void log_stack_bounds(void)
+/* The thread's stack bounds, so a race on a local variable can name the
+ * thread whose stack it is (race=log: logged for the analyzer). */
+static void stack_bounds(struct tg__thread *t, struct race_thread *r)
 {
-    struct tg__thread *t = tg__me();
-    if (!t || t->guard)
-        return;
     pthread_attr_t a;
     void *lo = NULL;
     size_t size = 0;
@@ -134,14 +96,27 @@ static void log_stack_bounds(void)
         pthread_attr_destroy(&a);
     }
     t->guard--;
-    if (lo && size)
+    if (!lo || !size)
+        return;
+    r->stack_lo = (uintptr_t)lo;
+    r->stack_hi = (uintptr_t)lo + size;
+    if (tg__g.opt.race_log)
         put_stack_event((uintptr_t)lo, size);
 }
 
+/* The thread's end (its key's destructor, after the shim's own exit
+ * bookkeeping): the final release to a joiner if that did not run, then
+ * the checker forgets the thread's stack. */
 static void rs_free(void *p)
 {
-    rs_p = NULL;
+    struct race_thread *r = p;
+    tg__rs = NULL;
     rs_dead = true;
+    if (r->vc) {
+        if (tg__rc_on && tg__self.tstate == TG__T_LIVE && r->tid)
+            tg__rc_release(r, RK_EXIT, r->tid);
+        tg__rc_thread_end(r);
+    }
     munmap(p, sizeof(struct race_thread));
 }
 
@@ -153,9 +128,12 @@ static void rs_key_make(void)
 
 /* The calling thread's race state, or NULL outside race mode (or after
  * the thread's state was freed). */
-static struct race_thread *rs_slow(void)
+struct race_thread *tg__rs_slow(void)
 {
     if (rs_dead || !tg__g.opt.race || !tg__on())
+        return NULL;
+    struct tg__thread *t = tg__me();
+    if (!t || t->guard)
         return NULL;
     void *m = mmap(NULL, sizeof(struct race_thread), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -163,18 +141,29 @@ static struct race_thread *rs_slow(void)
         rs_dead = true;
         return NULL;
     }
-    rs_p = m;
+    struct race_thread *r = m;
+    stack_bounds(t, r);
+    if (tg__rc_on) {
+        if (!tg__rc_thread_init(r, t)) {
+            munmap(m, sizeof(struct race_thread));
+            rs_dead = true;
+            return NULL;
+        }
+        /* Everything its creator did before pthread_create. */
+        tg__rc_acquire(r, RK_CREATE, t->id);
+    }
+    tg__rs = r;
+    t->guard++;
     pthread_once(&rs_key_once, rs_key_make);
     if (rs_key != (pthread_key_t)-1)
         pthread_setspecific(rs_key, m);
-    log_stack_bounds();
-    return m;
+    t->guard--;
+    return r;
 }
 
 static inline struct race_thread *rs_get(void)
 {
-    struct race_thread *r = rs_p;
-    return likely(r != NULL) ? r : rs_slow();
+    return tg__rs_get();
 }
 
 /* ---- the thread and its stream --------------------------------------- */
@@ -224,7 +213,7 @@ static void put_stack_event(uintptr_t lo, size_t size)
 static inline void sync_epoch(struct race_thread *r, struct tg__thread *t)
 {
     if (unlikely(t->ev_used != r->last_used || t->chunk != r->last_chunk))
-        r->epoch++;
+        r->lepoch++;
 }
 
 static inline void note_pos(struct race_thread *r, struct tg__thread *t)
@@ -258,6 +247,11 @@ static uint32_t intern(struct race_thread *r, struct tg__thread *t, uintptr_t pc
     uint32_t id = tg__stack_intern(pcs, n);
     t->guard--;
     return id;
+}
+
+uint32_t tg__rs_intern(struct race_thread *r, struct tg__thread *t, uintptr_t pc)
+{
+    return intern(r, t, pc);
 }
 
 /* The id of the callers' stack: the access pc goes in the event. */
@@ -321,15 +315,48 @@ void __tsan_func_entry(void *pc)
 
 void __tsan_func_exit(void)
 {
-    struct race_thread *r = rs_p;
+    struct race_thread *r = tg__rs;
     if (likely(r && r->depth))
         r->depth--;
 }
 
 /* ---- accesses ----------------------------------------------------------- */
 
+static inline bool sampled_out(struct race_thread *r, uintptr_t pc)
+{
+    return unlikely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0) &&
+           ((r->depth && r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1]) ||
+            !sample_hit(r->sites_s, pc));
+}
+
+static void log_access(uintptr_t addr, uint32_t size, bool write,
+                       uintptr_t pc, uint16_t flags);
+
+/* One access of the program. The in-process checker's common case (the
+ * thread's own word, same epoch) stays inline here. */
 static inline void mem_access(uintptr_t addr, uint32_t size, bool write,
-                          uintptr_t pc, uint16_t flags)
+                              uintptr_t pc, uint16_t flags)
+{
+    if (likely(tg__rc_on)) {
+        struct race_thread *r = tg__rs;
+        if (unlikely(!r) && !(r = tg__rs_slow()))
+            return;
+        if (unlikely(r->ignore || !r->vc) || sampled_out(r, pc))
+            return;
+        bool atomic = flags & TG_EVF_ATOMIC;
+        if (likely((addr & 7) + size <= 8))
+            tg__rc_check_word(r, addr, size, write, atomic, pc);
+        else
+            tg__rc_check_range(r, addr, size, write, atomic, pc);
+        return;
+    }
+    if (unlikely(tg__g.opt.race_log))
+        log_access(addr, size, write, pc, flags);
+}
+
+/* race=log: the access goes into the thread's event stream. */
+static void log_access(uintptr_t addr, uint32_t size, bool write,
+                       uintptr_t pc, uint16_t flags)
 {
     struct tg__thread *t = racer();
     if (!t)
@@ -337,20 +364,18 @@ static inline void mem_access(uintptr_t addr, uint32_t size, bool write,
     struct race_thread *r = rs_get();
     if (!r || unlikely(r->ignore))
         return;
-    if (unlikely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0) &&
-        ((r->depth && r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1]) ||
-         !sample_hit(r->sites, pc)))
+    if (sampled_out(r, pc))
         return;
     sync_epoch(r, t);
     struct filter_ent *f =
         &r->filter[((addr >> 3) ^ (addr >> 12) ^ (addr & 7) * 0x51) & (FILTER_SIZE - 1)];
-    if (f->addr == addr && f->epoch == r->epoch && f->size == size &&
+    if (f->addr == addr && f->epoch == r->lepoch && f->size == size &&
         (f->wrote || !write))
         return;
-    if (f->addr == addr && f->epoch == r->epoch && f->size == size)
+    if (f->addr == addr && f->epoch == r->lepoch && f->size == size)
         f->wrote = 1;
     else
-        *f = (struct filter_ent){ addr, r->epoch, (uint8_t)size, write };
+        *f = (struct filter_ent){ addr, r->lepoch, (uint8_t)size, write };
     uint32_t stack = cur_stack(r, t);
     put(t, write ? TG_EV_WRITE : TG_EV_READ, (uint8_t)size, flags, stack,
         addr, pc);
@@ -367,8 +392,15 @@ static void access_range(uintptr_t addr, size_t len, bool write, uintptr_t pc)
         mem_access(addr, (uint32_t)len, write, pc, 0);
         return;
     }
-    struct tg__thread *t = racer();
     struct race_thread *r;
+    if (tg__rc_on) {
+        if ((r = rs_get()) && !r->ignore && r->vc &&
+            !(__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0 && r->depth &&
+              r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1]))
+            tg__rc_check_range(r, addr, len, write, false, pc);
+        return;
+    }
+    struct tg__thread *t = tg__g.opt.race_log ? racer() : NULL;
     if (!t || !(r = rs_get()) || r->ignore)
         return;
     if (__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0 && r->depth && r->depth <= MAX_DEPTH &&
@@ -478,7 +510,7 @@ void __tsan_ignore_thread_begin(void)
 }
 void __tsan_ignore_thread_end(void)
 {
-    struct race_thread *r = rs_p;
+    struct race_thread *r = tg__rs;
     if (r && r->ignore > 0)
         r->ignore--;
 }
@@ -506,7 +538,15 @@ static inline bool mo_acquire(int mo)
 static inline void atomic_before(const volatile void *a, int mo)
 {
     struct tg__thread *t;
-    if (!mo_release(mo) || !(t = racer()))
+    if (!mo_release(mo))
+        return;
+    if (tg__rc_on) {
+        struct race_thread *r = rs_get();
+        if (r && r->vc && !r->ignore)
+            tg__rc_release(r, RK_ATOMIC, (uintptr_t)a);
+        return;
+    }
+    if (!(t = racer()))
         return;
     _Atomic uint32_t *s = stripe(a);
     uint32_t seq = atomic_fetch_add_explicit(s, 1, memory_order_seq_cst) + 1;
@@ -519,6 +559,13 @@ static inline void atomic_after(const volatile void *a, uint32_t size,
                                 bool write, int mo, uintptr_t pc)
 {
     struct tg__thread *t;
+    if (tg__rc_on) {
+        mem_access((uintptr_t)a, size, write, pc, TG_EVF_ATOMIC);
+        struct race_thread *r;
+        if (mo_acquire(mo) && (r = tg__rs) && r->vc && !r->ignore)
+            tg__rc_acquire(r, RK_ATOMIC, (uintptr_t)a);
+        return;
+    }
     if (!(t = racer()))
         return;
     mem_access((uintptr_t)a, size, write, pc, TG_EVF_ATOMIC);
@@ -829,6 +876,12 @@ void __tsan_release(void *a)
 /* pc: the allocation call's return address in the program. */
 void __tsan_heap_alloc(void *p, size_t n, void *pc)
 {
+    if (tg__rc_on) {
+        struct race_thread *r = rs_get();
+        if (r && r->vc)
+            tg__rc_alloc(r, (uintptr_t)p, n, (uintptr_t)pc);
+        return;
+    }
     struct tg__thread *t = racer();
     if (!t)
         return;
@@ -844,6 +897,11 @@ void __tsan_heap_alloc(void *p, size_t n, void *pc)
 
 void __tsan_heap_free(void *p)
 {
+    if (tg__rc_on) {
+        if (p)
+            tg__rc_free((uintptr_t)p, malloc_usable_size(p));
+        return;
+    }
     struct tg__thread *t = racer();
     if (!t)
         return;
@@ -867,6 +925,10 @@ void tg__annotate_access(const volatile void *addr, size_t size, bool write)
 
 void tg__annotate_hb(const volatile void *tag, bool before)
 {
+    if (tg__rc_on) {
+        tg__race_sync(RK_PLAIN, (uintptr_t)tag, before);
+        return;
+    }
     struct tg__thread *t = tg__me();
     if (!t || t->guard)
         return;
@@ -881,13 +943,17 @@ void tg__annotate_ignore(bool begin)
         r->ignore++;
     else if (r && r->ignore > 0)
         r->ignore--;
-    if (t && !t->guard)
+    if (t && !t->guard && tg__g.opt.race_log)
         put(t, begin ? TG_EV_IGNORE_BEGIN : TG_EV_IGNORE_END, 0, 0, 0, 0, 0);
 }
 
 void tg__annotate_benign(const volatile void *addr, size_t size, const char *why)
 {
     (void)why;
+    if (tg__rc_on) {
+        tg__rc_benign((uintptr_t)addr, size);
+        return;
+    }
     struct tg__thread *t = tg__me();
     if (!t || t->guard)
         return;

@@ -83,10 +83,12 @@ struct tg_log_section {
 /* header.flags */
 enum {
     TG_LOGF_FULL       = 1u << 0,  /* events: keep all (else flight ring) */
-    TG_LOGF_RACE       = 1u << 1,  /* memory accesses are logged */
+    TG_LOGF_RACE       = 1u << 1,  /* memory accesses are logged (race=log) */
     TG_LOGF_WATCHDOG   = 1u << 2,  /* a watchdog thread ran */
     TG_LOGF_FORK_CHILD = 1u << 3,  /* made by fork(): see parent_pid */
     TG_LOGF_UNDER_RUN  = 1u << 4,  /* started by `tangle run` */
+    TG_LOGF_RACE_CHECK = 1u << 5,  /* the in-process race checker ran:
+                                      races are TG_FIND_RACE findings */
 };
 
 /* header.proc_state */

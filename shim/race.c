@@ -1,0 +1,868 @@
+/*
+ * shim/race.c: the race checker, in the process (see race.h for the
+ * shadow word). Happens-before with vector clocks, FastTrack's epochs for
+ * the common case: an access by the thread that made the last one, in the
+ * same epoch, costs a shadow load and a compare.
+ *
+ * Synchronization is seen where the shim already is: pthread locks,
+ * semaphores, barriers, once, thread create and join (shim/mutex.c,
+ * cond.c, thread.c), libtangle's channels, WaitGroups and contexts
+ * through its probes (probes.c: `begin` releases before the operation can
+ * be observed, `complete` acquires after it), atomics with their memory
+ * order and the annotations (tsan.c). Each object's clock is the join of
+ * everything released into it, so an acquire learns every release that
+ * came before it in real time: for a channel that is a little more than
+ * the Go memory model promises (a receive is ordered after every send that
+ * had begun, not just its own), which can hide a race but never invents
+ * one.
+ *
+ * Memory: the shadow is a two-level table, a directory of 4 MiB regions
+ * whose shadow (4 MiB each, reserved, never committed until touched) is
+ * mapped on first use, so shadow costs what the program touched. A freed
+ * heap block's shadow and an ended thread's stack are forgotten, so the
+ * next owner of the memory starts clean. Clocks of synchronization objects
+ * live in a private arena; the sites of each thread (pc, call path, locks
+ * held) in a table of its own that outlives it, so a report can name an
+ * ended thread's access.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "race.h"
+
+bool tg__rc_on;
+
+#define DIR_ENTRIES (1ull << (47 - RC_REGION_SHIFT))
+#define REGION_WORDS (1ull << (RC_REGION_SHIFT - 3))
+
+_Atomic(uint64_t *) *tg__rc_dir;
+static _Atomic uint32_t clk_now[RC_MAX_TID];            /* each thread's clock */
+static struct rc_sites *_Atomic reg_sites[RC_MAX_TID];
+static _Atomic uintptr_t reg_lo[RC_MAX_TID], reg_hi[RC_MAX_TID];
+static _Atomic uint64_t races_seen, races_dropped;
+
+/* ---- small tools ---------------------------------------------------------- */
+
+static inline void spin_lock(_Atomic int *l)
+{
+    for (unsigned n = 0; atomic_exchange_explicit(l, 1, ACQUIRE); n++) {
+        while (atomic_load_explicit(l, RELAXED)) {
+            if (++n > 64)
+                sched_yield();
+            else
+                __builtin_ia32_pause();
+        }
+    }
+}
+
+static inline void spin_unlock(_Atomic int *l)
+{
+    atomic_store_explicit(l, 0, RELEASE);
+}
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static void *map_reserve(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* A bump arena for clocks and sync nodes: never returned to the system;
+ * clock arrays are recycled by size class. */
+static _Atomic int arena_lock;
+static char *arena_cur, *arena_end;
+
+static void *arena_alloc(size_t bytes)
+{
+    bytes = (bytes + 15) & ~(size_t)15;
+    spin_lock(&arena_lock);
+    if ((size_t)(arena_end - arena_cur) < bytes) {
+        size_t chunk = bytes > (1u << 20) ? bytes : (1u << 20);
+        char *m = map_reserve(chunk);
+        if (!m) {
+            spin_unlock(&arena_lock);
+            return NULL;
+        }
+        arena_cur = m;
+        arena_end = m + chunk;
+    }
+    void *p = arena_cur;
+    arena_cur += bytes;
+    spin_unlock(&arena_lock);
+    return p;
+}
+
+#define VC_CLASSES 16
+static void *vc_free[VC_CLASSES];       /* free lists, under arena_lock */
+
+static unsigned vc_class(uint32_t n)
+{
+    unsigned c = 0;
+    while ((8u << c) < n)
+        c++;
+    return c;
+}
+
+static uint32_t *vc_alloc(uint32_t n, uint32_t *cap)
+{
+    unsigned c = vc_class(n);
+    if (c >= VC_CLASSES)
+        return NULL;
+    *cap = 8u << c;
+    spin_lock(&arena_lock);
+    void *p = vc_free[c];
+    if (p)
+        vc_free[c] = *(void **)p;
+    spin_unlock(&arena_lock);
+    if (p) {
+        memset(p, 0, *cap * sizeof(uint32_t));
+        return p;
+    }
+    return arena_alloc(*cap * sizeof(uint32_t));
+}
+
+static void vc_release(uint32_t *vc, uint32_t cap)
+{
+    unsigned c = vc_class(cap);
+    spin_lock(&arena_lock);
+    *(void **)vc = vc_free[c];
+    vc_free[c] = vc;
+    spin_unlock(&arena_lock);
+}
+
+/* ---- shadow memory ---------------------------------------------------------- */
+
+static bool dir_init(void)
+{
+    static _Atomic int once;
+    if (tg__rc_dir)
+        return true;
+    spin_lock(&once);
+    if (!tg__rc_dir)
+        tg__rc_dir = map_reserve(DIR_ENTRIES * sizeof(uint64_t *));
+    spin_unlock(&once);
+    return tg__rc_dir != NULL;
+}
+
+uint64_t *tg__rc_shadow_slow(uintptr_t addr)
+{
+    if (addr >> 47)
+        return NULL;            /* not user memory */
+    _Atomic(uint64_t *) *slot = &tg__rc_dir[addr >> RC_REGION_SHIFT];
+    uint64_t *c = atomic_load_explicit(slot, ACQUIRE);
+    if (!c) {
+        uint64_t *m = map_reserve(REGION_WORDS * sizeof(uint64_t));
+        if (!m)
+            return NULL;
+        uint64_t *expect = NULL;
+        if (atomic_compare_exchange_strong_explicit(slot, &expect, m, memory_order_acq_rel,
+                                                    ACQUIRE))
+            c = m;
+        else {
+            munmap(m, REGION_WORDS * sizeof(uint64_t));
+            c = expect;
+        }
+    }
+    return c + ((addr >> 3) & (REGION_WORDS - 1));
+}
+
+void tg__rc_clear(uintptr_t lo, size_t len)
+{
+    if (!tg__rc_dir || !len)
+        return;
+    uintptr_t hi = lo + len;
+    lo &= ~(uintptr_t)7;
+    while (lo < hi && !(lo >> 47)) {
+        uintptr_t region_end = (lo | ((1ull << RC_REGION_SHIFT) - 1)) + 1;
+        uintptr_t end = hi < region_end ? hi : region_end;
+        uint64_t *c = atomic_load_explicit(&tg__rc_dir[lo >> RC_REGION_SHIFT], ACQUIRE);
+        if (c) {
+            uint64_t *a = c + ((lo >> 3) & (REGION_WORDS - 1));
+            uint64_t *b = c + (((end - 1) >> 3) & (REGION_WORDS - 1)) + 1;
+            /* Whole pages go back to the system (they read as zero again);
+             * the ragged ends are zeroed. */
+            uintptr_t pa = ((uintptr_t)a + 4095) & ~(uintptr_t)4095;
+            uintptr_t pb = (uintptr_t)b & ~(uintptr_t)4095;
+            if (pb > pa + 4 * 4096) {
+                memset(a, 0, pa - (uintptr_t)a);
+                madvise((void *)pa, pb - pa, MADV_DONTNEED);
+                memset((void *)pb, 0, (uintptr_t)b - pb);
+            } else {
+                memset(a, 0, (size_t)((char *)b - (char *)a));
+            }
+        }
+        lo = end;
+    }
+}
+
+/* ---- vector clocks and synchronization objects ------------------------------- */
+
+struct rc_sync {
+    struct rc_sync *next;
+    uintptr_t addr;
+    int kind;
+    _Atomic int lock;
+    uint32_t n, cap;           /* entries in use, allocated */
+    uint32_t *vc;
+};
+
+#define SYNC_BUCKETS (1u << 16)
+static struct rc_sync *_Atomic *sync_tab;
+static _Atomic int sync_ins_lock[256];
+
+static inline uint32_t sync_hash(int kind, uintptr_t addr)
+{
+    return (uint32_t)(mix64(addr * 16 + (unsigned)kind) & (SYNC_BUCKETS - 1));
+}
+
+static struct rc_sync *sync_find(int kind, uintptr_t addr, bool create)
+{
+    if (!sync_tab)
+        return NULL;
+    uint32_t b = sync_hash(kind, addr);
+    struct rc_sync *s = atomic_load_explicit(&sync_tab[b], ACQUIRE);
+    for (; s; s = s->next)
+        if (s->addr == addr && s->kind == kind)
+            return s;
+    if (!create)
+        return NULL;
+    _Atomic int *l = &sync_ins_lock[b & 255];
+    spin_lock(l);
+    struct rc_sync *head = atomic_load_explicit(&sync_tab[b], ACQUIRE);
+    for (s = head; s; s = s->next)
+        if (s->addr == addr && s->kind == kind)
+            break;
+    if (!s && (s = arena_alloc(sizeof *s)) != NULL) {
+        memset(s, 0, sizeof *s);
+        s->addr = addr;
+        s->kind = kind;
+        s->next = head;
+        atomic_store_explicit(&sync_tab[b], s, RELEASE);
+    }
+    spin_unlock(l);
+    return s;
+}
+
+static inline void bump_clock(struct race_thread *r)
+{
+    uint32_t c = ++r->vc[r->tid];
+    atomic_store_explicit(&clk_now[r->tid], c, RELAXED);
+    r->epoch_bits = ((uint64_t)r->tid << RC_TID_SH) |
+                    ((uint64_t)(c & ((1u << RC_CLK_BITS) - 1)) << RC_CLK_SH);
+}
+
+void tg__rc_release(struct race_thread *r, int kind, uintptr_t addr)
+{
+    struct rc_sync *s = sync_find(kind, addr, true);
+    if (s) {
+        spin_lock(&s->lock);
+        if (s->cap < r->vcn) {
+            uint32_t cap;
+            uint32_t *nv = vc_alloc(r->vcn, &cap);
+            if (nv) {
+                if (s->vc) {
+                    memcpy(nv, s->vc, s->n * sizeof *nv);
+                    vc_release(s->vc, s->cap);
+                }
+                s->vc = nv;
+                s->cap = cap;
+            }
+        }
+        uint32_t n = r->vcn < s->cap ? r->vcn : s->cap;
+        for (uint32_t i = 0; i < n; i++)
+            if (r->vc[i] > s->vc[i])
+                s->vc[i] = r->vc[i];
+        if (n > s->n)
+            s->n = n;
+        spin_unlock(&s->lock);
+    }
+    bump_clock(r);
+}
+
+void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr)
+{
+    struct rc_sync *s = sync_find(kind, addr, false);
+    if (!s || !s->vc)
+        return;
+    spin_lock(&s->lock);
+    uint32_t n = s->n;
+    for (uint32_t i = 0; i < n; i++)
+        if (s->vc[i] > r->vc[i])
+            r->vc[i] = s->vc[i];
+    if (n > r->vcn)
+        r->vcn = n;
+    spin_unlock(&s->lock);
+}
+
+/* ---- sites --------------------------------------------------------------------- */
+
+static uint32_t site_new(struct race_thread *r, uint64_t key, uintptr_t pc)
+{
+    struct rc_sites *ss = r->sites;
+    uint32_t n = atomic_load_explicit(&ss->n, RELAXED);
+    if (n >= RC_MAX_SITES)
+        return 0;
+    struct tg__thread *t = &tg__self;
+    struct rc_site *s = &ss->s[n];
+    s->pc = pc;
+    s->key = key;
+    s->stack = tg__rs_intern(r, t, pc);
+    s->nlocks = 0;
+    for (uint32_t i = 0; i < t->nheld && s->nlocks < RC_SITE_LOCKS; i++)
+        s->locks[s->nlocks++] = t->held[i].addr;
+    atomic_store_explicit(&ss->n, n + 1, RELEASE);
+    return n;
+}
+
+/* The site of the current access: pc, the shadow call stack and the
+ * locks held. A direct-mapped cache in front of the thread's table. */
+static uint32_t site_of(struct race_thread *r, uintptr_t pc)
+{
+    uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
+    uint64_t key = mix64(pc ^ (d ? r->hash[d - 1] : 0) ^ (r->lockh * 0x9e3779b97f4a7c15ull)) | 1;
+    uint32_t c = (uint32_t)key & (RC_SITE_CACHE - 1);
+    if (likely(r->ckey[c] == key))
+        return r->cidx[c];
+    struct rc_sites *ss = r->sites;
+    uint32_t m = 2 * RC_MAX_SITES - 1, i = (uint32_t)(key >> 20) & m;
+    uint32_t idx = 0;
+    for (;;) {
+        uint16_t e = ss->index[i];
+        if (e == 0) {
+            idx = site_new(r, key, pc);
+            if (idx)
+                ss->index[i] = (uint16_t)idx;
+            break;
+        }
+        if (ss->s[e].key == key) {
+            idx = e;
+            break;
+        }
+        i = (i + 1) & m;
+    }
+    if (idx) {
+        r->ckey[c] = key;
+        r->cidx[c] = idx;
+    }
+    return idx;
+}
+
+/* ---- heap blocks and benign ranges, for reports --------------------------------- */
+
+struct rc_block {
+    uintptr_t addr;
+    size_t size;
+    uint32_t stack, thread;
+};
+
+#define BLOCK_STRIPES 64
+static struct {
+    _Atomic int lock;
+    struct rc_block *b;          /* open addressing by address; addr 1 = gone */
+    size_t cap, used;
+} blocks[BLOCK_STRIPES];
+
+static inline unsigned block_stripe(uintptr_t p)
+{
+    return (unsigned)(mix64(p) >> 58) & (BLOCK_STRIPES - 1);
+}
+
+static void block_put(struct rc_block *tab, size_t cap, const struct rc_block *nb)
+{
+    size_t i = mix64(nb->addr) & (cap - 1);
+    while (tab[i].addr > 1)
+        i = (i + 1) & (cap - 1);
+    tab[i] = *nb;
+}
+
+void tg__rc_alloc(struct race_thread *r, uintptr_t p, size_t n, uintptr_t pc)
+{
+    if (!p)
+        return;
+    struct rc_block nb = { p, n, tg__rs_intern(r, &tg__self, pc), r->tid };
+    unsigned st = block_stripe(p);
+    spin_lock(&blocks[st].lock);
+    if ((blocks[st].used + 1) * 2 > blocks[st].cap) {
+        size_t cap = blocks[st].cap ? blocks[st].cap * 2 : 1024;
+        struct rc_block *nt = map_reserve(cap * sizeof *nt);
+        if (!nt) {
+            spin_unlock(&blocks[st].lock);
+            return;
+        }
+        size_t live = 0;
+        for (size_t i = 0; i < blocks[st].cap; i++)
+            if (blocks[st].b[i].addr > 1) {
+                block_put(nt, cap, &blocks[st].b[i]);
+                live++;
+            }
+        if (blocks[st].b)
+            munmap(blocks[st].b, blocks[st].cap * sizeof *nt);
+        blocks[st].b = nt;
+        blocks[st].cap = cap;
+        blocks[st].used = live;
+    }
+    block_put(blocks[st].b, blocks[st].cap, &nb);
+    blocks[st].used++;
+    spin_unlock(&blocks[st].lock);
+}
+
+void tg__rc_free(uintptr_t p, size_t n)
+{
+    if (!p)
+        return;
+    unsigned st = block_stripe(p);
+    spin_lock(&blocks[st].lock);
+    size_t cap = blocks[st].cap;
+    if (cap) {
+        size_t i = mix64(p) & (cap - 1);
+        while (blocks[st].b[i].addr != 0) {
+            if (blocks[st].b[i].addr == p) {
+                blocks[st].b[i].addr = 1;
+                break;
+            }
+            i = (i + 1) & (cap - 1);
+        }
+    }
+    spin_unlock(&blocks[st].lock);
+    tg__rc_clear(p, n);
+}
+
+static bool block_of(uintptr_t a, struct rc_block *out)
+{
+    bool found = false;
+    for (unsigned st = 0; st < BLOCK_STRIPES && !found; st++) {
+        spin_lock(&blocks[st].lock);
+        for (size_t i = 0; i < blocks[st].cap; i++) {
+            const struct rc_block *b = &blocks[st].b[i];
+            if (b->addr > 1 && a >= b->addr && a - b->addr < b->size) {
+                *out = *b;
+                found = true;
+                break;
+            }
+        }
+        spin_unlock(&blocks[st].lock);
+    }
+    return found;
+}
+
+#define MAX_BENIGN 1024
+static struct { uintptr_t addr; size_t len; } benign[MAX_BENIGN];
+static _Atomic uint32_t nbenign;
+static _Atomic int benign_lock;
+
+void tg__rc_benign(uintptr_t addr, size_t len)
+{
+    spin_lock(&benign_lock);
+    uint32_t n = atomic_load_explicit(&nbenign, RELAXED);
+    if (n < MAX_BENIGN) {
+        benign[n].addr = addr;
+        benign[n].len = len;
+        atomic_store_explicit(&nbenign, n + 1, RELEASE);
+    }
+    spin_unlock(&benign_lock);
+}
+
+static bool is_benign(uintptr_t a)
+{
+    uint32_t n = atomic_load_explicit(&nbenign, ACQUIRE);
+    for (uint32_t i = 0; i < n; i++)
+        if (a >= benign[i].addr && a - benign[i].addr < benign[i].len)
+            return true;
+    return false;
+}
+
+/* ---- reports ---------------------------------------------------------------------- */
+
+#define PAIRS 4096
+static _Atomic uint64_t pairs[PAIRS];
+
+/* True the first time the pair of code locations (a, b) races. */
+static bool pair_new(uintptr_t a, uintptr_t b, bool both_write)
+{
+    uint64_t k = (a < b ? mix64(a) ^ (mix64(b) >> 1) : mix64(b) ^ (mix64(a) >> 1));
+    k = (k ^ both_write) | 1;
+    for (uint32_t i = (uint32_t)k & (PAIRS - 1), n = 0; n < PAIRS; n++, i = (i + 1) & (PAIRS - 1)) {
+        uint64_t cur = atomic_load_explicit(&pairs[i], RELAXED);
+        if (cur == k)
+            return false;
+        if (cur == 0) {
+            uint64_t z = 0;
+            if (atomic_compare_exchange_strong(&pairs[i], &z, k))
+                return true;
+            if (z == k)
+                return false;
+        }
+    }
+    atomic_fetch_add_explicit(&races_dropped, 1, RELAXED);
+    return false;
+}
+
+static const struct rc_site *site_get(uint32_t tid, uint32_t idx)
+{
+    if (!idx || tid >= RC_MAX_TID)
+        return NULL;
+    struct rc_sites *ss = atomic_load_explicit(&reg_sites[tid], ACQUIRE);
+    if (!ss || idx >= atomic_load_explicit(&ss->n, ACQUIRE))
+        return NULL;
+    return &ss->s[idx];
+}
+
+static unsigned mask_size(uint64_t m, unsigned *first)
+{
+    m &= 0xff;
+    *first = m ? (unsigned)__builtin_ctzll(m) : 0;
+    return (unsigned)__builtin_popcountll(m);
+}
+
+static void report(struct race_thread *r, uint64_t old, uintptr_t addr,
+                   uint64_t mask, bool write, bool atomic, uint32_t my_site,
+                   uintptr_t pc)
+{
+    atomic_fetch_add_explicit(&races_seen, 1, RELAXED);
+    uint32_t ptid = (uint32_t)((old & RC_TID_BITS) >> RC_TID_SH);
+    uint32_t pidx = (uint32_t)((old >> RC_SITE_SH) & (RC_MAX_SITES - 1));
+    unsigned pfirst, cfirst;
+    unsigned psize = mask_size(old, &pfirst), csize = mask_size(mask, &cfirst);
+    uintptr_t word = addr & ~(uintptr_t)7;
+    uintptr_t paddr = word + pfirst;
+    if (is_benign(addr) || is_benign(paddr))
+        return;
+    const struct rc_site *cs = site_get(r->tid, my_site);
+    const struct rc_site *ps = site_get(ptid, pidx);
+    uintptr_t ploc = ps ? ps->pc : 0x8000000000000000ull | ptid;
+    if (!pair_new(pc, ploc, write && (old & RC_W)))
+        return;
+    struct tg__thread *t = &tg__self;
+    t->guard++;
+    struct tg_log_finding f = {
+        .kind = TG_FIND_RACE,
+        .thread = t->id,
+        .thread2 = ptid,
+        .stack = cs ? cs->stack : tg__rs_intern(r, t, pc),
+        .stack2 = ps ? ps->stack : 0,
+        .value = word + cfirst,
+        .obj = paddr,
+        .subkind = TG_RACE_ACC(csize, write, atomic) |
+                   TG_RACE_ACC(psize, (old & RC_W) != 0, (old & RC_A) != 0) << 16,
+    };
+    (void)addr;
+    for (uint32_t i = 1; i < RC_MAX_TID; i++) {
+        uintptr_t lo = atomic_load_explicit(&reg_lo[i], RELAXED);
+        uintptr_t hi = atomic_load_explicit(&reg_hi[i], RELAXED);
+        if (lo && paddr >= lo && paddr < hi) {
+            f.obj_id = i;
+            break;
+        }
+    }
+    struct rc_block b;
+    if (block_of(paddr, &b)) {
+        f.threads[0].thread = b.thread;
+        f.threads[0].wait_stack = b.stack;
+        f.threads[0].wait_obj = b.addr;
+        f.threads[0].wait_op = (uint32_t)b.size;
+        f.threads[0].holder = (uint32_t)((uint64_t)b.size >> 32);
+    }
+    uint32_t n = 1;
+    const struct rc_site *side[2] = { cs, ps };
+    for (int k = 0; k < 2; k++)
+        for (uint32_t i = 0; side[k] && i < side[k]->nlocks && n < TG_LOG_MAX_CYCLE; i++) {
+            f.threads[n].wait_obj = side[k]->locks[i];
+            f.threads[n].wait_op = (uint32_t)k;
+            n++;
+        }
+    f.nthreads = n;
+    tg__finding_add(&f);
+    t->guard--;
+    if (tg__g.opt.verbose)
+        tg__warn("data race on %p between threads %u and %u", (void *)paddr,
+                 t->id, ptid);
+}
+
+/* ---- the check ------------------------------------------------------------------ */
+
+/* A word two threads touched concurrently without conflict (different
+ * bytes, both read, both atomic) would lose one of them in a single shadow
+ * word. Such a word moves to an extension record of RC_EXT_CELLS words,
+ * and its shadow word says where: thread 0 (no real access has it), the
+ * write bit, the record's index above RC_SITE_SH. Few words are shared
+ * that way, so records stay few; when they run out, the word keeps only
+ * the later access. */
+#define RC_EXT_CELLS 4
+#define RC_EXT_MAX   (1u << 24)
+static uint64_t (*ext_tab)[RC_EXT_CELLS];
+static _Atomic uint32_t ext_next = 1;
+
+static inline bool is_ext(uint64_t c)
+{
+    return c && !(c & RC_TID_BITS);
+}
+
+static uint64_t *ext_new(uint32_t *idx)
+{
+    if (!ext_tab) {
+        static _Atomic int once;
+        spin_lock(&once);
+        if (!ext_tab)
+            ext_tab = map_reserve((size_t)RC_EXT_MAX * sizeof *ext_tab);
+        spin_unlock(&once);
+        if (!ext_tab)
+            return NULL;
+    }
+    uint32_t i = atomic_fetch_add_explicit(&ext_next, 1, RELAXED);
+    if (i >= RC_EXT_MAX)
+        return NULL;
+    *idx = i;
+    return ext_tab[i];
+}
+
+/* Is the access recorded in c (by another thread) ordered before the
+ * calling thread's present? */
+static inline bool ordered(const struct race_thread *r, uint64_t c)
+{
+    uint32_t u = (uint32_t)((c & RC_TID_BITS) >> RC_TID_SH);
+    uint32_t c26 = (uint32_t)(c >> RC_CLK_SH);
+    uint32_t now = atomic_load_explicit(&clk_now[u], RELAXED);
+    uint32_t full = now - ((now - c26) & ((1u << RC_CLK_BITS) - 1));
+    uint32_t known = u < r->vcn ? r->vc[u] : 0;
+    return full <= known;
+}
+
+static inline bool conflicts(uint64_t c, uint64_t mask, bool write, bool atomic)
+{
+    return (c & mask & RC_MASK) && (write || (c & RC_W)) && !(atomic && (c & RC_A));
+}
+
+static inline uint64_t cell_of(const struct race_thread *r, uint32_t site,
+                               uint64_t mask, bool write, bool atomic)
+{
+    return r->epoch_bits | ((uint64_t)site << RC_SITE_SH) | (mask & RC_MASK) |
+           (write ? RC_W : 0) | (atomic ? RC_A : 0);
+}
+
+/* The thread's own earlier access o and this one, in one cell: in the
+ * same epoch the bytes merge (a read does not replace a write: the write
+ * is what a later reader races with); otherwise the later one stands. */
+static inline uint64_t merge_own(const struct race_thread *r, uint64_t o,
+                                 uint64_t nv, bool write)
+{
+    if ((o & RC_EPOCH_BITS) != r->epoch_bits)
+        return nv;
+    if ((o & RC_W) && !write)
+        return o | (nv & RC_MASK);
+    if (((o & RC_W) != 0) == write)
+        return nv | (o & RC_MASK);
+    return nv;
+}
+
+static void check_ext(struct race_thread *r, uint64_t *rec, uintptr_t addr,
+                      uint64_t mask, bool write, bool atomic, uintptr_t pc)
+{
+    _Atomic uint64_t *cells = (_Atomic uint64_t *)rec;
+    uint64_t my_tid = (uint64_t)r->tid << RC_TID_SH;
+    int own = -1, empty = -1, stale = -1;
+    bool reported = false;
+    for (int i = 0; i < RC_EXT_CELLS; i++) {
+        uint64_t c = atomic_load_explicit(&cells[i], RELAXED);
+        if (!c) {
+            if (empty < 0)
+                empty = i;
+            continue;
+        }
+        if ((c & RC_TID_BITS) == my_tid) {
+            if ((c & RC_EPOCH_BITS) == r->epoch_bits && (c & mask) == mask &&
+                (!write || (c & RC_W)))
+                return;             /* covered */
+            own = i;
+            continue;
+        }
+        if (ordered(r, c)) {
+            if (stale < 0)
+                stale = i;
+        } else if (!reported && conflicts(c, mask, write, atomic)) {
+            report(r, c, addr, mask, write, atomic, site_of(r, pc), pc);
+            reported = true;
+        }
+    }
+    uint64_t nv = cell_of(r, site_of(r, pc), mask, write, atomic);
+    int slot = own >= 0 ? own : empty >= 0 ? empty : stale >= 0 ? stale
+                                              : (int)((pc >> 4) % RC_EXT_CELLS);
+    uint64_t cur = atomic_load_explicit(&cells[slot], RELAXED);
+    for (int tries = 0; tries < 4; tries++) {
+        uint64_t v = slot == own && (cur & RC_TID_BITS) == my_tid
+                         ? merge_own(r, cur, nv, write) : nv;
+        if (atomic_compare_exchange_strong_explicit(&cells[slot], &cur, v, RELAXED, RELAXED))
+            return;
+        if (cur && (cur & RC_TID_BITS) != my_tid && !ordered(r, cur) && !reported &&
+            conflicts(cur, mask, write, atomic)) {
+            report(r, cur, addr, mask, write, atomic, site_of(r, pc), pc);
+            reported = true;
+        }
+    }
+}
+
+/* The slow path. Finding a site can take long (its first use interns a
+ * stack), and another thread may store into the word meanwhile: the
+ * store is a compare-and-swap, and a word that changed is checked again,
+ * so a concurrent access is never overwritten unseen. */
+void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
+                       uintptr_t addr, uint64_t mask, bool write, bool atomic,
+                       uintptr_t pc)
+{
+    _Atomic uint64_t *ac = (_Atomic uint64_t *)cell;
+    uint64_t my_tid = (uint64_t)r->tid << RC_TID_SH;
+    uint32_t site = site_of(r, pc);
+    bool reported = false;
+    for (int tries = 0; tries < 8; tries++) {
+        if (is_ext(old)) {
+            uint32_t i = (uint32_t)(old >> RC_SITE_SH);
+            if (ext_tab && i < RC_EXT_MAX)
+                check_ext(r, ext_tab[i], addr, mask, write, atomic, pc);
+            return;
+        }
+        uint64_t nv = cell_of(r, site, mask, write, atomic);
+        if ((old & RC_TID_BITS) == my_tid) {
+            if ((old & RC_EPOCH_BITS) == r->epoch_bits && (old & mask) == mask &&
+                (!write || (old & RC_W)))
+                return;
+            nv = merge_own(r, old, nv, write);
+        } else if (old && !ordered(r, old)) {
+            if (!reported && conflicts(old, mask, write, atomic)) {
+                report(r, old, addr, mask, write, atomic, site, pc);
+                reported = true;
+            }
+            /* Concurrent: keep both. */
+            uint32_t idx;
+            uint64_t *rec = ext_new(&idx);
+            if (rec) {
+                rec[0] = old;
+                rec[1] = nv;
+                nv = RC_W | ((uint64_t)idx << RC_SITE_SH);
+            }
+        }
+        if (atomic_compare_exchange_strong_explicit(ac, &old, nv, RELEASE, RELAXED))
+            return;
+    }
+}
+
+void tg__rc_check_range(struct race_thread *r, uintptr_t addr, size_t len,
+                        bool write, bool atomic, uintptr_t pc)
+{
+    while (len) {
+        unsigned off = addr & 7;
+        unsigned n = 8 - off < len ? 8 - off : (unsigned)len;
+        tg__rc_check_word(r, addr, n, write, atomic, pc);
+        addr += n;
+        len -= n;
+    }
+}
+
+/* ---- threads --------------------------------------------------------------------- */
+
+bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
+{
+    if (!t || t->id == 0 || t->id >= RC_MAX_TID || !dir_init())
+        return false;
+    if (!sync_tab) {
+        static _Atomic int once;
+        spin_lock(&once);
+        if (!sync_tab)
+            sync_tab = map_reserve(SYNC_BUCKETS * sizeof *sync_tab);
+        spin_unlock(&once);
+        if (!sync_tab)
+            return false;
+    }
+    r->tid = t->id;
+    r->vc = map_reserve(RC_MAX_TID * sizeof(uint32_t));
+    r->sites = map_reserve(sizeof(struct rc_sites));
+    if (!r->vc || !r->sites)
+        return false;
+    atomic_store_explicit(&r->sites->n, 1, RELAXED);
+    atomic_store_explicit(&reg_sites[r->tid], r->sites, RELEASE);
+    /* A thread id is never reused within a log, but its clock starts past
+     * any value an earlier process image left in the shadow. */
+    r->vc[r->tid] = atomic_load_explicit(&clk_now[r->tid], RELAXED);
+    r->vcn = r->tid + 1;
+    bump_clock(r);
+    if (r->stack_hi) {
+        atomic_store_explicit(&reg_lo[r->tid], r->stack_lo, RELAXED);
+        atomic_store_explicit(&reg_hi[r->tid], r->stack_hi, RELAXED);
+    }
+    return true;
+}
+
+void tg__rc_thread_end(struct race_thread *r)
+{
+    if (!r->tid)
+        return;
+    atomic_store_explicit(&reg_lo[r->tid], 0, RELAXED);
+    atomic_store_explicit(&reg_hi[r->tid], 0, RELAXED);
+    /* The stack goes back to glibc's cache and may be the next thread's:
+     * its history must not be taken for that thread's. */
+    if (r->stack_hi)
+        tg__rc_clear(r->stack_lo, r->stack_hi - r->stack_lo);
+    munmap(r->vc, RC_MAX_TID * sizeof(uint32_t));
+    r->vc = NULL;
+}
+
+/* ---- the shim's synchronization hooks --------------------------------------------- */
+
+void tg__race_sync(int kind, uintptr_t addr, bool release)
+{
+    struct race_thread *r = tg__rs_get();
+    if (!r || !r->vc)
+        return;
+    if (release)
+        tg__rc_release(r, kind, addr);
+    else
+        tg__rc_acquire(r, kind, addr);
+}
+
+void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken)
+{
+    if (!tg__rc_on)
+        return;
+    struct race_thread *r = tg__rs_get();
+    if (!r || !r->vc)
+        return;
+    uint64_t h = mix64(addr);
+    if (taken) {
+        tg__rc_acquire(r, RK_LOCK_W, addr);
+        if (mode == 0)
+            tg__rc_acquire(r, RK_LOCK_R, addr);
+        r->lockh += h;
+    } else {
+        tg__rc_release(r, mode == 0 ? RK_LOCK_W : RK_LOCK_R, addr);
+        r->lockh -= h;
+    }
+}
+
+void tg__race_exit(struct tg__thread *t)
+{
+    if (!tg__rc_on || !t->id)
+        return;
+    struct race_thread *r = tg__rs;
+    if (r && r->vc)
+        tg__rc_release(r, RK_EXIT, t->id);
+}
+
+/* The child of a fork has one thread and a new log with new thread ids:
+ * the parent's clocks and shadow mean nothing there. The checker stops in
+ * the child rather than compare against them. */
+void tg__race_after_fork(void)
+{
+    if (tg__rc_on)
+        tg__rc_on = false;
+}

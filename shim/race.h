@@ -1,0 +1,192 @@
+/*
+ * shim/race.h: the in-process race checker (race.c) and the compiler entry
+ * points that feed it (tsan.c).
+ *
+ * The check is TSan's kind, done where the accesses happen: one shadow
+ * word per 8 bytes of application memory remembers the last access to
+ * those bytes (thread, that thread's clock, which bytes, read or write,
+ * atomic, and the access site), every thread keeps a vector clock, and
+ * every synchronization object keeps the clock its releases left. An
+ * access races with the remembered one when they overlap, one writes,
+ * not both are atomic, and the remembered clock is newer than what the
+ * accessing thread has acquired from that thread. Only races reach the
+ * log (TG_FIND_RACE findings); nothing per access does, so the cost is
+ * the check, not the log.
+ *
+ * The shadow word (64 bits):
+ *   0..7   bytes of the 8-byte word the access covered
+ *   8      write            9  atomic
+ *   10..23 thread id (the log's; threads beyond 2^14 are not checked)
+ *   24..37 access site: index in the thread's site table (0: unknown)
+ *   38..63 the thread's clock, low 26 bits (the full clock is recovered
+ *          from the thread's current one)
+ * One word per word keeps shadow memory the size of the memory the
+ * program touched. The price is what TSan's four cells per word avoid:
+ * after two threads touched a word, only the later access is remembered,
+ * so a third thread's race with the earlier one can go unseen (a missed
+ * race, never a false one).
+ */
+#ifndef TANGLE_SHIM_RACE_H
+#define TANGLE_SHIM_RACE_H
+
+#include "shim.h"
+
+#define RC_MAX_TID     (1u << 14)
+#define RC_MAX_SITES   (1u << 14)
+#define RC_SITE_CACHE  256
+#define RC_SITE_LOCKS  6
+#define RC_MAX_DEPTH   256        /* shadow frames kept; deeper counted */
+
+#define RC_MASK     0xffull
+#define RC_W        (1ull << 8)
+#define RC_A        (1ull << 9)
+#define RC_TID_SH   10
+#define RC_SITE_SH  24
+#define RC_CLK_SH   38
+#define RC_CLK_BITS 26
+#define RC_TID_BITS (((uint64_t)RC_MAX_TID - 1) << RC_TID_SH)
+#define RC_CLK_BITS_M (((1ull << RC_CLK_BITS) - 1) << RC_CLK_SH)
+#define RC_EPOCH_BITS (RC_TID_BITS | RC_CLK_BITS_M)
+
+struct rc_site {
+    uintptr_t pc;
+    uint64_t key;               /* lookup key: pc, call path, locks held */
+    uint32_t stack;             /* stack id, innermost frame = pc */
+    uint32_t nlocks;
+    uintptr_t locks[RC_SITE_LOCKS];
+};
+
+/* A thread's sites outlive it: a race report may name an access of a
+ * thread that has ended. */
+struct rc_sites {
+    _Atomic uint32_t n;         /* entries 1..n-1 published */
+    uint16_t index[2 * RC_MAX_SITES];   /* open addressing: key -> entry */
+    struct rc_site s[RC_MAX_SITES];
+};
+
+struct filter_ent {
+    uintptr_t addr;
+    uint32_t epoch;
+    uint8_t size;
+    uint8_t wrote;
+};
+
+struct sample_ent {
+    uintptr_t fn;
+    uint32_t calls;
+    uint32_t skip;             /* calls to skip before the next logged one */
+    uint32_t period;
+};
+
+#define FILTER_SIZE 512        /* race=log: per-thread recent-access filter */
+#define SCACHE_SIZE 256        /* race=log: stack-hash -> id cache */
+#define SAMPLE_SIZE 1024       /* per-thread function table (sampling) */
+
+struct race_thread {
+    /* the checker (race.c) */
+    uint64_t epoch_bits;       /* tid and clock as a shadow word holds them */
+    uint32_t tid;
+    uint32_t *vc;              /* vector clock, RC_MAX_TID entries (sparse) */
+    uint32_t vcn;              /* entries that may be non-zero */
+    uint64_t lockh;            /* hash of the held locks, for site keys */
+    struct rc_sites *sites;
+    uint64_t ckey[RC_SITE_CACHE];
+    uint32_t cidx[RC_SITE_CACHE];
+    uintptr_t stack_lo, stack_hi;
+    /* the shadow call stack and sampling (tsan.c) */
+    uint32_t depth;
+    int ignore;                /* ignore_thread_begin / annotate nesting */
+    uintptr_t frames[RC_MAX_DEPTH];
+    uint64_t hash[RC_MAX_DEPTH];
+    uint8_t sampled[RC_MAX_DEPTH];
+    struct sample_ent samples[SAMPLE_SIZE];   /* functions; touched only */
+    struct sample_ent sites_s[SAMPLE_SIZE];   /* access pcs; when sampling */
+    /* race=log only: the per-epoch repeat filter and stack-id cache */
+    uint32_t lepoch;
+    uint32_t last_used;
+    struct tg_log_chunk *last_chunk;
+    uint64_t last_key;
+    uint32_t last_id;
+    struct filter_ent filter[FILTER_SIZE];
+    uint64_t skey[SCACHE_SIZE];
+    uint32_t sid[SCACHE_SIZE];
+};
+
+/* The calling thread's race state (created on first use in race mode), or
+ * NULL outside race mode, for an untracked thread, or after its end. */
+extern __thread struct race_thread *tg__rs;
+struct race_thread *tg__rs_slow(void);
+static inline struct race_thread *tg__rs_get(void)
+{
+    struct race_thread *r = tg__rs;
+    return likely(r != NULL) ? r : tg__rs_slow();
+}
+
+/* True in race mode with the in-process checker (not race=log). */
+extern bool tg__rc_on;
+
+/* The shadow word of addr (rounded down to 8), created if absent; NULL if
+ * no shadow could be mapped. */
+extern _Atomic(uint64_t *) *tg__rc_dir;
+uint64_t *tg__rc_shadow_slow(uintptr_t addr);
+#define RC_REGION_SHIFT 22
+static inline uint64_t *tg__rc_shadow(uintptr_t addr)
+{
+    uint64_t *c = atomic_load_explicit(&tg__rc_dir[(addr >> RC_REGION_SHIFT) &
+                                                   ((1ull << (47 - RC_REGION_SHIFT)) - 1)],
+                                       RELAXED);
+    if (unlikely(!c))
+        return tg__rc_shadow_slow(addr);
+    return c + ((addr >> 3) & ((1ull << (RC_REGION_SHIFT - 3)) - 1));
+}
+
+/* The slow half of a check: a word not covered by the thread's last
+ * access in this epoch. */
+void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
+                       uintptr_t addr, uint64_t mask, bool write, bool atomic,
+                       uintptr_t pc);
+
+/* Checks an access of `size` bytes at addr that stays inside one 8-byte
+ * word (the caller splits others). */
+static inline void tg__rc_check_word(struct race_thread *r, uintptr_t addr,
+                                     unsigned size, bool write, bool atomic,
+                                     uintptr_t pc)
+{
+    uint64_t *cell = tg__rc_shadow(addr);
+    if (unlikely(!cell))
+        return;
+    uint64_t mask = (size >= 8 ? 0xffull : ((1ull << size) - 1)) << (addr & 7);
+    uint64_t old = atomic_load_explicit((_Atomic uint64_t *)cell, RELAXED);
+    /* Same thread, same epoch, those bytes already covered (by a write,
+     * if this is one): nothing new can be learnt. */
+    if (likely((old & RC_EPOCH_BITS) == r->epoch_bits && (old & mask) == mask &&
+               (!write || (old & RC_W))))
+        return;
+    tg__rc_check_slow(r, cell, old, addr, mask, write, atomic, pc);
+}
+
+/* Any access: split at word boundaries. */
+void tg__rc_check_range(struct race_thread *r, uintptr_t addr, size_t len,
+                        bool write, bool atomic, uintptr_t pc);
+
+/* Synchronization, for the calling thread in race mode. */
+void tg__rc_release(struct race_thread *r, int kind, uintptr_t addr);
+void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr);
+
+/* Heap blocks (names in reports; their shadow is cleared when freed). */
+void tg__rc_alloc(struct race_thread *r, uintptr_t p, size_t n, uintptr_t pc);
+void tg__rc_free(uintptr_t p, size_t n);
+/* Forgets the shadow of [lo, lo+len) (freed memory, an ended thread's
+ * stack). */
+void tg__rc_clear(uintptr_t lo, size_t len);
+/* A known, accepted race on [addr, addr+len). */
+void tg__rc_benign(uintptr_t addr, size_t len);
+/* The thread's state is going away (thread end). */
+void tg__rc_thread_end(struct race_thread *r);
+/* Sets up the calling thread's checker state; false if it cannot be. */
+bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t);
+
+/* The shadow call stack's id for the current access (tsan.c). */
+uint32_t tg__rs_intern(struct race_thread *r, struct tg__thread *t, uintptr_t pc);
+
+#endif
