@@ -244,7 +244,7 @@ static void sem_acquired(struct tg__thread *t, struct tg__lock *l, sem_t *s)
 {
     obj_of(t, l, TG_LOBJ_SEM);
     uint32_t rel = atomic_load_explicit(&l->releases, ACQUIRE);
-    tg__ev_append(t, TG_EV_ACQUIRE, 0, 0, (uintptr_t)s, rel);
+    tg__sync_event(t, TG_EV_ACQUIRE, 0, 0, (uintptr_t)s, rel);
     TG_RACE_SYNC(RK_PLAIN, s, false);
 }
 
@@ -315,7 +315,7 @@ int sem_post(sem_t *s)
     if (t && (l = tg__lock_get(s))) {
         obj_of(t, l, TG_LOBJ_SEM);
         uint32_t rel = atomic_fetch_add_explicit(&l->releases, 1, RELEASE) + 1;
-        tg__ev_append(t, TG_EV_RELEASE, 0, 0, (uintptr_t)s, rel);
+        tg__sync_event(t, TG_EV_RELEASE, 0, 0, (uintptr_t)s, rel);
         TG_RACE_SYNC(RK_PLAIN, s, true);
     }
     return REAL(sem_post)(s);
@@ -354,14 +354,14 @@ int pthread_barrier_wait(pthread_barrier_t *b)
      * it. The round is known only when the shim saw the barrier's init. */
     uint32_t arrival = atomic_fetch_add_explicit(&l->aux, 1, RELAXED);
     uint64_t round = count ? arrival / count : 0;
-    tg__ev_append(t, TG_EV_RELEASE, 0, 0, (uintptr_t)b, round);
+    tg__sync_event(t, TG_EV_RELEASE, 0, 0, (uintptr_t)b, round);
     TG_RACE_SYNC(RK_PLAIN, b, true);
     atomic_fetch_add_explicit(&l->waiters, 1, RELAXED);
     tg__block(t, TG_WAIT_BARRIER, b, 0, INT64_MAX, 0);
     int rc = REAL(pthread_barrier_wait)(b);
     tg__unblock(t);
     atomic_fetch_sub_explicit(&l->waiters, 1, RELAXED);
-    tg__ev_append(t, TG_EV_ACQUIRE, 0, 0, (uintptr_t)b, round);
+    tg__sync_event(t, TG_EV_ACQUIRE, 0, 0, (uintptr_t)b, round);
     TG_RACE_SYNC(RK_PLAIN, b, false);
     return rc;
 }
@@ -377,7 +377,7 @@ static void once_trampoline(void)
     tg__unblock(t);
     void *ctl = t->once_ctl;
     fn();
-    tg__ev_append(t, TG_EV_RELEASE, 0, 0, (uintptr_t)ctl, 0);
+    tg__sync_event(t, TG_EV_RELEASE, 0, 0, (uintptr_t)ctl, 0);
     TG_RACE_SYNC(RK_PLAIN, ctl, true);
 }
 
@@ -389,7 +389,7 @@ int pthread_once(pthread_once_t *ctl, void (*fn)(void))
         return REAL(pthread_once)(ctl, fn);
     if (__atomic_load_n(ctl, __ATOMIC_ACQUIRE) & 2) {
         if (tg__g.opt.full)
-            tg__ev_append(t, TG_EV_ACQUIRE, 0, 0, (uintptr_t)ctl, 0);
+            tg__sync_event(t, TG_EV_ACQUIRE, 0, 0, (uintptr_t)ctl, 0);
         TG_RACE_SYNC(RK_PLAIN, ctl, false);
         return REAL(pthread_once)(ctl, fn);
     }
@@ -407,7 +407,7 @@ int pthread_once(pthread_once_t *ctl, void (*fn)(void))
     tg__unblock(t);
     t->once_fn = saved;
     t->once_ctl = saved_ctl;
-    tg__ev_append(t, TG_EV_ACQUIRE, 0, 0, (uintptr_t)ctl, 0);
+    tg__sync_event(t, TG_EV_ACQUIRE, 0, 0, (uintptr_t)ctl, 0);
     TG_RACE_SYNC(RK_PLAIN, ctl, false);
     return rc;
 }

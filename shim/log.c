@@ -81,8 +81,9 @@ bad:
 
 void tg__options_parse(struct tg__options *o)
 {
+    bool events_set = false;
     *o = (struct tg__options){ .watchdog_ms = 1000, .stack_depth = 32,
-                               .events_mb = 16, .exit_settle_ms = 100 };
+                               .events_mb = 4, .exit_settle_ms = 100 };
     const char *s = getenv("TANGLE_OPTIONS");
     if (!s)
         return;
@@ -133,8 +134,10 @@ void tg__options_parse(struct tg__options *o)
             if (parse_uint(key, val, vlen, 1, TG_LOG_MAX_FRAMES, &v))
                 o->stack_depth = v;
         } else if (!strcmp(key, "events_mb")) {
-            if (parse_uint(key, val, vlen, 1, 4096, &v))
+            if (parse_uint(key, val, vlen, 1, 4096, &v)) {
                 o->events_mb = v;
+                events_set = true;
+            }
         } else if (!strcmp(key, "exit_settle")) {
             if (parse_uint(key, val, vlen, 0, 60000, &v))
                 o->exit_settle_ms = v;
@@ -151,6 +154,10 @@ void tg__options_parse(struct tg__options *o)
      * in-process checker logs only races, so the flight recorder will do. */
     if (o->race_log)
         o->full = true;
+    /* A ring is touched whole once it wraps: keep it small. Full mode
+     * keeps every event, and its file stays sparse until written. */
+    if (o->full && !events_set)
+        o->events_mb = 1024;
     tg__rc_on = o->race && !o->race_log;
 }
 

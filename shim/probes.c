@@ -178,7 +178,7 @@ static void on_complete(const struct tg_probe *p)
         if (p->result == -EPIPE)
             misuse_at(t, TG_MIS_SEND_CLOSED, p);
         else if (p->result == 0) {
-            tg__ev_append(t, TG_EV_RELEASE, op, 0, a, p->seq);
+            tg__sync_event(t, TG_EV_RELEASE, op, 0, a, p->seq);
             /* The receive of this value (unbuffered), or of the one it
              * replaced in the buffer, happens before the send completes. */
             TG_RACE_SYNC(RK_CHAN_R, a, false);
@@ -186,7 +186,7 @@ static void on_complete(const struct tg_probe *p)
         break;
     case TG_PROBE_RECV:
         if (p->result == 0) {
-            tg__ev_append(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
+            tg__sync_event(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
             TG_RACE_SYNC(RK_CHAN_S, a, false);   /* its send, or the close */
         }
         break;
@@ -199,20 +199,20 @@ static void on_complete(const struct tg_probe *p)
             uint32_t s = tg__stack_site();
             t->guard--;
             tg__obj_flag(id, TG_OBJF_CLOSED, s);
-            tg__ev_append(t, TG_EV_RELEASE, op, s, a, TG_SEQ_CLOSED);
+            tg__sync_event(t, TG_EV_RELEASE, op, s, a, TG_SEQ_CLOSED);
         }
         break;
     case TG_PROBE_WG_ADD:
         if (p->result == -ERANGE)
             misuse_at(t, TG_MIS_WG_NEGATIVE, p);
         else if (p->result == 0)
-            tg__ev_append(t, TG_EV_RELEASE, op, 0, a, p->seq);
+            tg__sync_event(t, TG_EV_RELEASE, op, 0, a, p->seq);
         break;
     case TG_PROBE_WG_WAIT:
     case TG_PROBE_CTX_WAIT:
     case TG_PROBE_GROUP_WAIT:
         if (p->result == 0 || p->op == TG_PROBE_CTX_WAIT)
-            tg__ev_append(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
+            tg__sync_event(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
         if (p->op == TG_PROBE_WG_WAIT && p->result == 0)
             TG_RACE_SYNC(RK_WG, a, false);
         else if (p->op == TG_PROBE_CTX_WAIT && p->result != 0)
@@ -225,7 +225,7 @@ static void on_complete(const struct tg_probe *p)
         t->guard--;
         tg__obj_flag(id, p->result == -ETIMEDOUT ? TG_OBJF_EXPIRED
                                                  : TG_OBJF_CANCELED, s);
-        tg__ev_append(t, TG_EV_RELEASE, op, s, a, 0);
+        tg__sync_event(t, TG_EV_RELEASE, op, s, a, 0);
         break;
     }
     case TG_PROBE_FREE:

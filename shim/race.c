@@ -39,7 +39,11 @@ bool tg__rc_on;
 #define REGION_WORDS (1ull << (RC_REGION_SHIFT - 3))
 
 _Atomic(uint64_t *) *tg__rc_dir;
-static _Atomic uint32_t clk_now[RC_MAX_TID];            /* each thread's clock */
+/* Each thread's clock, one cache line apiece: written at every release,
+ * read only when a check meets another thread's access. */
+#define CLK_STRIDE 16
+static _Atomic uint32_t clk_now[RC_MAX_TID * CLK_STRIDE];
+#define CLK_NOW(tid) clk_now[(size_t)(tid) * CLK_STRIDE]
 static struct rc_sites *_Atomic reg_sites[RC_MAX_TID];
 static _Atomic uintptr_t reg_lo[RC_MAX_TID], reg_hi[RC_MAX_TID];
 static _Atomic uint64_t races_seen, races_dropped;
@@ -210,13 +214,21 @@ void tg__rc_clear(uintptr_t lo, size_t len)
 
 /* ---- vector clocks and synchronization objects ------------------------------- */
 
+struct rc_clock {
+    uint32_t n, cap;           /* entries in use, allocated */
+    uint32_t *vc;
+};
+
+/* A synchronization object's clocks. A lock keeps two in one node: what
+ * its exclusive unlocks released (every acquisition takes it) and what its
+ * shared unlocks released (only an exclusive acquisition takes it). */
 struct rc_sync {
     struct rc_sync *next;
     uintptr_t addr;
     int kind;
     _Atomic int lock;
-    uint32_t n, cap;           /* entries in use, allocated */
-    uint32_t *vc;
+    _Atomic uint32_t version;  /* releases so far */
+    struct rc_clock c[2];
 };
 
 #define SYNC_BUCKETS (1u << 16)
@@ -259,52 +271,109 @@ static struct rc_sync *sync_find(int kind, uintptr_t addr, bool create)
 static inline void bump_clock(struct race_thread *r)
 {
     uint32_t c = ++r->vc[r->tid];
-    atomic_store_explicit(&clk_now[r->tid], c, RELAXED);
+    atomic_store_explicit(&CLK_NOW(r->tid), c, RELAXED);
     r->epoch_bits = ((uint64_t)r->tid << RC_TID_SH) |
                     ((uint64_t)(c & ((1u << RC_CLK_BITS) - 1)) << RC_CLK_SH);
 }
 
-void tg__rc_release(struct race_thread *r, int kind, uintptr_t addr)
+/* The node of (kind, addr) through the thread's small cache: nodes are
+ * never freed, so a cached pointer stays good. */
+static inline struct rc_sync *sync_cached(struct race_thread *r, int kind,
+                                          uintptr_t addr, bool create,
+                                          uint32_t *slot)
 {
-    struct rc_sync *s = sync_find(kind, addr, true);
+    uintptr_t key = addr ^ (uintptr_t)kind << 58;
+    uint32_t i = (uint32_t)((key >> 3) ^ (key >> 11) ^ (uintptr_t)kind) & (RC_SYNC_CACHE - 1);
+    *slot = i;
+    if (likely(r->sync_key[i] == key && r->sync_node[i]))
+        return r->sync_node[i];
+    struct rc_sync *s = sync_find(kind, addr, create);
+    if (s) {
+        r->sync_key[i] = key;
+        r->sync_node[i] = s;
+        r->sync_seen[i] = 0;
+    }
+    return s;
+}
+
+static void clock_join_into(struct rc_clock *c, const struct race_thread *r)
+{
+    if (c->cap < r->vcn) {
+        uint32_t cap;
+        uint32_t *nv = vc_alloc(r->vcn, &cap);
+        if (nv) {
+            if (c->vc) {
+                memcpy(nv, c->vc, c->n * sizeof *nv);
+                vc_release(c->vc, c->cap);
+            }
+            c->vc = nv;
+            c->cap = cap;
+        }
+    }
+    uint32_t n = r->vcn < c->cap ? r->vcn : c->cap;
+    for (uint32_t i = 0; i < n; i++)
+        if (r->vc[i] > c->vc[i])
+            c->vc[i] = r->vc[i];
+    if (n > c->n)
+        c->n = n;
+}
+
+static void clock_join_from(struct race_thread *r, const struct rc_clock *c)
+{
+    uint32_t n = c->n;
+    for (uint32_t i = 0; i < n; i++)
+        if (c->vc[i] > r->vc[i])
+            r->vc[i] = c->vc[i];
+    if (n > r->vcn)
+        r->vcn = n;
+}
+
+/* Releases into clock `which` of (kind, addr), then starts the thread's
+ * next epoch. */
+static void release_into(struct race_thread *r, int kind, uintptr_t addr, int which)
+{
+    uint32_t slot;
+    struct rc_sync *s = sync_cached(r, kind, addr, true, &slot);
     if (s) {
         spin_lock(&s->lock);
-        if (s->cap < r->vcn) {
-            uint32_t cap;
-            uint32_t *nv = vc_alloc(r->vcn, &cap);
-            if (nv) {
-                if (s->vc) {
-                    memcpy(nv, s->vc, s->n * sizeof *nv);
-                    vc_release(s->vc, s->cap);
-                }
-                s->vc = nv;
-                s->cap = cap;
-            }
-        }
-        uint32_t n = r->vcn < s->cap ? r->vcn : s->cap;
-        for (uint32_t i = 0; i < n; i++)
-            if (r->vc[i] > s->vc[i])
-                s->vc[i] = r->vc[i];
-        if (n > s->n)
-            s->n = n;
+        clock_join_into(&s->c[which], r);
+        uint32_t v = atomic_load_explicit(&s->version, RELAXED) + 1;
+        atomic_store_explicit(&s->version, v, RELEASE);
         spin_unlock(&s->lock);
+        r->sync_seen[slot] = v;
     }
     bump_clock(r);
 }
 
-void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr)
+/* Acquires clocks 0..nclocks-1 of (kind, addr). Nothing to learn when
+ * nobody released since the thread's own last release or acquire there
+ * (a lock taken again by the thread that let it go). */
+static void acquire_from(struct race_thread *r, int kind, uintptr_t addr, int nclocks)
 {
-    struct rc_sync *s = sync_find(kind, addr, false);
-    if (!s || !s->vc)
+    uint32_t slot;
+    struct rc_sync *s = sync_cached(r, kind, addr, false, &slot);
+    if (!s)
+        return;
+    uint32_t v = atomic_load_explicit(&s->version, ACQUIRE);
+    if (v == r->sync_seen[slot] && v)
         return;
     spin_lock(&s->lock);
-    uint32_t n = s->n;
-    for (uint32_t i = 0; i < n; i++)
-        if (s->vc[i] > r->vc[i])
-            r->vc[i] = s->vc[i];
-    if (n > r->vcn)
-        r->vcn = n;
+    for (int i = 0; i < nclocks; i++)
+        clock_join_from(r, &s->c[i]);
+    /* A shared acquisition did not take the shared unlocks' clock. */
+    r->sync_seen[slot] = kind != RK_LOCK || nclocks == 2
+                             ? atomic_load_explicit(&s->version, RELAXED) : 0;
     spin_unlock(&s->lock);
+}
+
+void tg__rc_release(struct race_thread *r, int kind, uintptr_t addr)
+{
+    release_into(r, kind, addr, 0);
+}
+
+void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr)
+{
+    acquire_from(r, kind, addr, 1);
 }
 
 /* ---- sites --------------------------------------------------------------------- */
@@ -324,12 +393,13 @@ static uint32_t site_new(struct race_thread *r, uint64_t key, uintptr_t pc)
     for (uint32_t i = 0; i < t->nheld && s->nlocks < RC_SITE_LOCKS; i++)
         s->locks[s->nlocks++] = t->held[i].addr;
     atomic_store_explicit(&ss->n, n + 1, RELEASE);
+    r->site_made = true;
     return n;
 }
 
 /* The site of the current access: pc, the shadow call stack and the
  * locks held. A direct-mapped cache in front of the thread's table. */
-static uint32_t site_of(struct race_thread *r, uintptr_t pc)
+uint32_t tg__rc_site_slow(struct race_thread *r, uintptr_t pc)
 {
     uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
     uint64_t key = mix64(pc ^ (d ? r->hash[d - 1] : 0) ^ (r->lockh * 0x9e3779b97f4a7c15ull)) | 1;
@@ -634,7 +704,7 @@ static inline bool ordered(const struct race_thread *r, uint64_t c)
 {
     uint32_t u = (uint32_t)((c & RC_TID_BITS) >> RC_TID_SH);
     uint32_t c26 = (uint32_t)(c >> RC_CLK_SH);
-    uint32_t now = atomic_load_explicit(&clk_now[u], RELAXED);
+    uint32_t now = atomic_load_explicit(&CLK_NOW(u), RELAXED);
     uint32_t full = now - ((now - c26) & ((1u << RC_CLK_BITS) - 1));
     uint32_t known = u < r->vcn ? r->vc[u] : 0;
     return full <= known;
@@ -650,21 +720,6 @@ static inline uint64_t cell_of(const struct race_thread *r, uint32_t site,
 {
     return r->epoch_bits | ((uint64_t)site << RC_SITE_SH) | (mask & RC_MASK) |
            (write ? RC_W : 0) | (atomic ? RC_A : 0);
-}
-
-/* The thread's own earlier access o and this one, in one cell: in the
- * same epoch the bytes merge (a read does not replace a write: the write
- * is what a later reader races with); otherwise the later one stands. */
-static inline uint64_t merge_own(const struct race_thread *r, uint64_t o,
-                                 uint64_t nv, bool write)
-{
-    if ((o & RC_EPOCH_BITS) != r->epoch_bits)
-        return nv;
-    if ((o & RC_W) && !write)
-        return o | (nv & RC_MASK);
-    if (((o & RC_W) != 0) == write)
-        return nv | (o & RC_MASK);
-    return nv;
 }
 
 static void check_ext(struct race_thread *r, uint64_t *rec, uintptr_t addr,
@@ -692,22 +747,22 @@ static void check_ext(struct race_thread *r, uint64_t *rec, uintptr_t addr,
             if (stale < 0)
                 stale = i;
         } else if (!reported && conflicts(c, mask, write, atomic)) {
-            report(r, c, addr, mask, write, atomic, site_of(r, pc), pc);
+            report(r, c, addr, mask, write, atomic, tg__rc_site(r, pc), pc);
             reported = true;
         }
     }
-    uint64_t nv = cell_of(r, site_of(r, pc), mask, write, atomic);
+    uint64_t nv = cell_of(r, tg__rc_site(r, pc), mask, write, atomic);
     int slot = own >= 0 ? own : empty >= 0 ? empty : stale >= 0 ? stale
                                               : (int)((pc >> 4) % RC_EXT_CELLS);
     uint64_t cur = atomic_load_explicit(&cells[slot], RELAXED);
     for (int tries = 0; tries < 4; tries++) {
         uint64_t v = slot == own && (cur & RC_TID_BITS) == my_tid
-                         ? merge_own(r, cur, nv, write) : nv;
+                         ? tg__rc_merge_own(r, cur, nv, write) : nv;
         if (atomic_compare_exchange_strong_explicit(&cells[slot], &cur, v, RELAXED, RELAXED))
             return;
         if (cur && (cur & RC_TID_BITS) != my_tid && !ordered(r, cur) && !reported &&
             conflicts(cur, mask, write, atomic)) {
-            report(r, cur, addr, mask, write, atomic, site_of(r, pc), pc);
+            report(r, cur, addr, mask, write, atomic, tg__rc_site(r, pc), pc);
             reported = true;
         }
     }
@@ -723,7 +778,8 @@ void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
 {
     _Atomic uint64_t *ac = (_Atomic uint64_t *)cell;
     uint64_t my_tid = (uint64_t)r->tid << RC_TID_SH;
-    uint32_t site = site_of(r, pc);
+    r->site_made = false;
+    uint32_t site = tg__rc_site(r, pc);
     bool reported = false;
     for (int tries = 0; tries < 8; tries++) {
         if (is_ext(old)) {
@@ -737,7 +793,7 @@ void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
             if ((old & RC_EPOCH_BITS) == r->epoch_bits && (old & mask) == mask &&
                 (!write || (old & RC_W)))
                 return;
-            nv = merge_own(r, old, nv, write);
+            nv = tg__rc_merge_own(r, old, nv, write);
         } else if (old && !ordered(r, old)) {
             if (!reported && conflicts(old, mask, write, atomic)) {
                 report(r, old, addr, mask, write, atomic, site, pc);
@@ -751,6 +807,12 @@ void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
                 rec[1] = nv;
                 nv = RC_W | ((uint64_t)idx << RC_SITE_SH);
             }
+        }
+        /* Without a slow step since the load, a plain store: the window
+         * for a lost update is a few instructions, as in TSan. */
+        if (likely(!r->site_made && !is_ext(nv))) {
+            atomic_store_explicit(ac, nv, RELAXED);
+            return;
         }
         if (atomic_compare_exchange_strong_explicit(ac, &old, nv, RELEASE, RELAXED))
             return;
@@ -793,7 +855,7 @@ bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
     atomic_store_explicit(&reg_sites[r->tid], r->sites, RELEASE);
     /* A thread id is never reused within a log, but its clock starts past
      * any value an earlier process image left in the shadow. */
-    r->vc[r->tid] = atomic_load_explicit(&clk_now[r->tid], RELAXED);
+    r->vc[r->tid] = atomic_load_explicit(&CLK_NOW(r->tid), RELAXED);
     r->vcn = r->tid + 1;
     bump_clock(r);
     if (r->stack_hi) {
@@ -807,6 +869,10 @@ void tg__rc_thread_end(struct race_thread *r)
 {
     if (!r->tid)
         return;
+    if (tg__g.opt.verbose)
+        tg__warn("race: thread %u ends with %u access sites, clock %u",
+                 r->tid, atomic_load_explicit(&r->sites->n, RELAXED) - 1,
+                 r->vc[r->tid]);
     atomic_store_explicit(&reg_lo[r->tid], 0, RELAXED);
     atomic_store_explicit(&reg_hi[r->tid], 0, RELAXED);
     /* The stack goes back to glibc's cache and may be the next thread's:
@@ -839,12 +905,10 @@ void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken)
         return;
     uint64_t h = mix64(addr);
     if (taken) {
-        tg__rc_acquire(r, RK_LOCK_W, addr);
-        if (mode == 0)
-            tg__rc_acquire(r, RK_LOCK_R, addr);
+        acquire_from(r, RK_LOCK, addr, mode == 0 ? 2 : 1);
         r->lockh += h;
     } else {
-        tg__rc_release(r, mode == 0 ? RK_LOCK_W : RK_LOCK_R, addr);
+        release_into(r, RK_LOCK, addr, mode == 0 ? 0 : 1);
         r->lockh -= h;
     }
 }

@@ -36,6 +36,7 @@
 #define RC_SITE_CACHE  256
 #define RC_SITE_LOCKS  6
 #define RC_MAX_DEPTH   256        /* shadow frames kept; deeper counted */
+#define RC_SYNC_CACHE  64         /* per-thread sync-object cache */
 
 #define RC_MASK     0xffull
 #define RC_W        (1ull << 8)
@@ -47,6 +48,8 @@
 #define RC_TID_BITS (((uint64_t)RC_MAX_TID - 1) << RC_TID_SH)
 #define RC_CLK_BITS_M (((1ull << RC_CLK_BITS) - 1) << RC_CLK_SH)
 #define RC_EPOCH_BITS (RC_TID_BITS | RC_CLK_BITS_M)
+
+struct rc_sync;
 
 struct rc_site {
     uintptr_t pc;
@@ -93,6 +96,15 @@ struct race_thread {
     uint64_t ckey[RC_SITE_CACHE];
     uint32_t cidx[RC_SITE_CACHE];
     uintptr_t stack_lo, stack_hi;
+    uintptr_t sync_key[RC_SYNC_CACHE];
+    struct rc_sync *sync_node[RC_SYNC_CACHE];
+    uint32_t sync_seen[RC_SYNC_CACHE];  /* node version last joined */
+    struct {                   /* last sites by pc: a loop body's few */
+        uintptr_t pc;
+        uint64_t sh, lockh;
+        uint32_t site;
+    } pcache[16];
+    bool site_made;            /* a site was made in this slow path */
     /* the shadow call stack and sampling (tsan.c) */
     uint32_t depth;
     int ignore;                /* ignore_thread_begin / annotate nesting */
@@ -140,6 +152,41 @@ static inline uint64_t *tg__rc_shadow(uintptr_t addr)
     return c + ((addr >> 3) & ((1ull << (RC_REGION_SHIFT - 3)) - 1));
 }
 
+/* The site (pc, call path, locks held) of the current access: a per-pc
+ * cache inline, the thread's site table behind it. */
+uint32_t tg__rc_site_slow(struct race_thread *r, uintptr_t pc);
+static inline uint32_t tg__rc_site(struct race_thread *r, uintptr_t pc)
+{
+    uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
+    uint64_t sh = d ? r->hash[d - 1] : 0;
+    unsigned i = (unsigned)(pc >> 1) & 15;
+    if (likely(r->pcache[i].pc == pc && r->pcache[i].sh == sh &&
+               r->pcache[i].lockh == r->lockh && r->pcache[i].site))
+        return r->pcache[i].site;
+    uint32_t site = tg__rc_site_slow(r, pc);
+    r->pcache[i].pc = pc;
+    r->pcache[i].sh = sh;
+    r->pcache[i].lockh = r->lockh;
+    r->pcache[i].site = site;
+    return site;
+}
+
+/* The thread's own earlier access o and this one (cell nv), in one
+ * word: in the same epoch the bytes merge (a read does not replace a
+ * write: the write is what a later reader races with); otherwise the
+ * later one stands. */
+static inline uint64_t tg__rc_merge_own(const struct race_thread *r, uint64_t o,
+                                        uint64_t nv, bool write)
+{
+    if ((o & RC_EPOCH_BITS) != r->epoch_bits)
+        return nv;
+    if ((o & RC_W) && !write)
+        return o | (nv & RC_MASK);
+    if (((o & RC_W) != 0) == write)
+        return nv | (o & RC_MASK);
+    return nv;
+}
+
 /* The slow half of a check: a word not covered by the thread's last
  * access in this epoch. */
 void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
@@ -162,6 +209,15 @@ static inline void tg__rc_check_word(struct race_thread *r, uintptr_t addr,
     if (likely((old & RC_EPOCH_BITS) == r->epoch_bits && (old & mask) == mask &&
                (!write || (old & RC_W))))
         return;
+    /* The thread's own word from an earlier epoch (or a write after a
+     * read): no other thread to compare with, just the new record. */
+    if (likely((old & RC_TID_BITS) == ((uint64_t)r->tid << RC_TID_SH))) {
+        uint64_t nv = r->epoch_bits | ((uint64_t)tg__rc_site(r, pc) << RC_SITE_SH) |
+                      (mask & RC_MASK) | (write ? RC_W : 0) | (atomic ? RC_A : 0);
+        atomic_store_explicit((_Atomic uint64_t *)cell,
+                              tg__rc_merge_own(r, old, nv, write), RELAXED);
+        return;
+    }
     tg__rc_check_slow(r, cell, old, addr, mask, write, atomic, pc);
 }
 

@@ -427,8 +427,7 @@ static inline void tg__ev_append(struct tg__thread *t, uint8_t type,
 
 /* Kinds of synchronization object: the same address may be several. */
 enum rc_kind {
-    RK_LOCK_W = 1,  /* a lock's exclusive unlocks */
-    RK_LOCK_R,      /* a lock's shared unlocks */
+    RK_LOCK = 1,    /* a lock's unlocks (exclusive and shared apart) */
     RK_PLAIN,       /* semaphore, barrier, once, annotation tag */
     RK_ATOMIC,      /* release-type atomics on an address */
     RK_CHAN_S,      /* a channel's sends and its close */
@@ -457,6 +456,16 @@ void tg__race_after_fork(void);
         if (unlikely(tg__rc_on))                                              \
             tg__race_sync((kind), (uintptr_t)(addr), (rel));                  \
     } while (0)
+
+/* A release or acquire event: only the offline race checker (full mode)
+ * reads them, so the flight recorder's ring is not filled with them. */
+static inline void tg__sync_event(struct tg__thread *t, uint8_t type,
+                                  uint8_t size, uint32_t stack,
+                                  uint64_t addr, uint64_t arg)
+{
+    if (tg__g.opt.full)
+        tg__ev_append(t, type, size, stack, addr, arg);
+}
 
 /* ---- subsystems ---------------------------------------------------------- */
 

@@ -38,8 +38,8 @@ measure() {
 
 printf '%-9s %-8s %9s %9s %7s %7s\n' mode variant seconds max_kb time_x mem_x
 for mode in cpu lock pipeline; do
-  # per-mode work so that the plain run lasts long enough to time
-  case $mode in cpu|lock) n=$((SCALE * 5)) ;; *) n=$SCALE ;; esac
+  # per-mode work, so that the plain run lasts about 0.3 s or more
+  case $mode in cpu) n=$((SCALE * 150)) ;; lock) n=$((SCALE * 25)) ;; *) n=$((SCALE * 5)) ;; esac
   logs=$LOGDIR/$mode
   rm -rf "$logs"; mkdir -p "$logs/s"
   set -- $(measure "$OUT/plain" $mode $n); base_t=$1; base_m=$2
@@ -48,10 +48,10 @@ for mode in cpu lock pipeline; do
     case $v in
       noshim) r=$(measure "$OUT/tangle" $mode $n) ;;
       full) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
-              TANGLE_DIR="$logs" TANGLE_OPTIONS=race=1,watchdog=0,events_mb=2048 \
+              TANGLE_DIR="$logs" TANGLE_OPTIONS=race=1,watchdog=0 \
               "$OUT/tangle" $mode $n) ;;
       sampled) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
-              TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,race_sample=1,watchdog=0,events_mb=2048 \
+              TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,race_sample=1,watchdog=0 \
               "$OUT/tangle" $mode $n)
               rm -rf "$logs/s" ;;
       tsan) r=$(measure env TSAN_OPTIONS=report_bugs=0 "$OUT/tsan" $mode $n) ;;
