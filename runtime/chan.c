@@ -574,6 +574,9 @@ static int chan_send(tg_chan_t *ch, const void *elem, bool block,
               -1);
         return -EAGAIN;
     }
+    /* Before the lock: once it is released, a receiver may hold the value
+     * and complete. Once per call, so not after retry. */
+    tg__begin(h, TG_PROBE_SEND, TG_OBJ_CHAN, ch, 0, 0, deadline, NULL, 0);
 
     uint64_t seq = 0;
     struct waiter *wake;
@@ -632,6 +635,9 @@ static int chan_recv(tg_chan_t *ch, void *elem, bool *okp, bool block,
               -1);
         return -EAGAIN;
     }
+    /* Receive s happens before send s + cap completes, and that sender
+     * may complete as soon as the lock is released. */
+    tg__begin(h, TG_PROBE_RECV, TG_OBJ_CHAN, ch, 0, 0, deadline, NULL, 0);
 
     uint64_t seq = 0;
     struct waiter *wake;
@@ -718,6 +724,7 @@ int tg_chan_close(tg_chan_t *ch)
               TG_FOREVER, NULL, 0, -1);
         return -EINVAL;
     }
+    tg__begin(h, TG_PROBE_CLOSE, TG_OBJ_CHAN, ch, 0, 0, TG_FOREVER, NULL, 0);
     tg__lock(&ch->lock);
     if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
         tg__unlock(&ch->lock);
@@ -895,6 +902,11 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
         }
         lockorder[j] = v;
     }
+
+    /* Once, before any channel is locked: the partner of whichever case
+     * fires may complete as soon as the locks are released. */
+    tg__begin(h, TG_PROBE_SELECT, TG_OBJ_CHAN, NULL, 0, 0, deadline, cases,
+              n);
 
     bool parked = false;
     int64_t floor = INT64_MIN;

@@ -145,9 +145,14 @@ static void settle(tg_ctx_t *c)
 }
 
 /* The winner's part for one context: tell the probes, close Done, let
- * anyone waiting on the close go. */
+ * anyone waiting on the close go. The begin probe comes first: nobody can
+ * observe the cancel before the close below (tg_ctx_err and tg_ctx_wait
+ * settle on it, a receive on Done needs it), and each context of the tree
+ * comes here exactly once, from the one thread that set its verdict. */
 static void finish_cancel(tg_ctx_t *c, uint64_t st)
 {
+    tg__begin(tg__hooks_get(), TG_PROBE_CTX_CANCEL, TG_OBJ_CTX, c, 0,
+              state_cause(st), c->deadline, NULL, 0);
     probe_complete(TG_PROBE_CTX_CANCEL, c, state_err(st), state_cause(st));
     if (c->done)
         tg_chan_close(c->done);

@@ -20,6 +20,26 @@ static inline const struct tg_hooks *tg__hooks_get(void)
     return atomic_load_explicit(&tg__hooks, memory_order_acquire);
 }
 
+/* Fires the begin probe of the table h (as loaded by the caller, maybe
+ * NULL). Only tables of version 2 or later have the member: a version 1
+ * table ends before it and is never read past `complete`. Inlined so that
+ * an untraced operation pays the one branch on h it pays for its other
+ * probes; the probe record is built only on the traced path. */
+static inline void tg__begin(const struct tg_hooks *h, int op, int kind,
+                             const void *obj, uint64_t seq, int64_t value,
+                             int64_t deadline, const tg_case_t *cases,
+                             size_t ncases)
+{
+    if (__builtin_expect(h != NULL, 0) && h->version >= 2 && h->begin) {
+        struct tg_probe p = {
+            .op = op, .kind = kind, .obj = obj, .seq = seq,
+            .deadline_ns = deadline, .cases = cases, .ncases = ncases,
+            .chosen = -1, .value = value,
+        };
+        h->begin(&p);
+    }
+}
+
 /* Channel expiry, for context deadlines without a helper thread (chan.c).
  * Any blocking receive or select that involves ch parks no later than
  * deadline_ns, and any operation on ch that finds the deadline passed calls

@@ -73,13 +73,17 @@ int tg_wg_add(tg_wg_t *wg, int delta)
 {
     if (!wg)
         return -EINVAL;
+    const struct tg_hooks *h = tg__hooks_get();
+    /* Before the change: a waiter may return, and complete, as soon as the
+     * counter reaches zero. */
+    tg__begin(h, TG_PROBE_WG_ADD, TG_OBJ_WG, wg, 0, delta, TG_FOREVER, NULL,
+              0);
     uint64_t s = atomic_load_explicit(&wg->state, memory_order_relaxed);
     uint64_t ns;
     int64_t after;
     for (;;) {
         after = (int64_t)count_of(s) + delta;
         if (after < 0 || after > INT32_MAX) {
-            const struct tg_hooks *h = tg__hooks_get();
             if (h && h->complete)
                 probe(h->complete, TG_PROBE_WG_ADD, wg, -ERANGE,
                       (gen_of(s) + 1) & GEN_MASK, TG_FOREVER, delta,
@@ -105,7 +109,6 @@ int tg_wg_add(tg_wg_t *wg, int delta)
         if (s & WAITERS)
             tg__futex_wake(&wg->futex, INT32_MAX);
     }
-    const struct tg_hooks *h = tg__hooks_get();
     if (h && h->complete)
         probe(h->complete, TG_PROBE_WG_ADD, wg, 0, seq, TG_FOREVER, delta,
               after);
