@@ -22,12 +22,22 @@ struct start {
 static void *trampoline(void *p)
 {
     struct start s = *(struct start *)p;
-    free(p);
     pthread_setname_np(pthread_self(), s.name);
     if (s.vfn) {
+        /* tg_go's hand-off (hooks.h, TG_PROBE_TASK_START), named by the
+         * start record, so fired before the record is freed and its
+         * address can name another. */
+        const struct tg_hooks *h = tg__hooks_get();
+        if (h && h->complete) {
+            struct tg_probe pr = { .op = TG_PROBE_TASK_START, .obj = p,
+                                   .deadline_ns = TG_FOREVER, .chosen = -1 };
+            h->complete(&pr);
+        }
+        free(p);
         s.vfn(s.arg);
         return NULL;
     }
+    free(p);
     return s.fn(s.arg);
 }
 
@@ -88,6 +98,11 @@ int tg_go(void (*fn)(void *arg), void *arg, const tg_go_opts_t *opts)
     s->vfn = fn;
     s->arg = arg;
     copy_name(s->name, opts && opts->name ? opts->name : "tg-go");
+    /* The caller's writes so far happen before fn runs: a tool that sees
+     * pthread_create has that edge already, one that sees only the probes
+     * pairs this begin with the new thread's TASK_START complete. */
+    tg__begin(tg__hooks_get(), TG_PROBE_TASK_START, 0, s, 0, 0, TG_FOREVER,
+              NULL, 0);
     return start(NULL, s, opts ? opts->stack_size : 0, true);
 }
 

@@ -38,6 +38,7 @@ struct runner {
     _Atomic uint32_t state;       /* R_*: the futex word it parks on */
     tg_task_fn fn;                /* the task handed over, written before */
     void *arg;                    /* state becomes R_TASK */
+    uint64_t task;                /* its number, for the probes */
     struct runner *next_idle;     /* under g->lock */
     struct runner *next_all;      /* under g->lock */
 };
@@ -50,6 +51,7 @@ struct tg_group {
     _Atomic uint32_t seq;         /* advanced by every finishing task */
     _Atomic uint32_t waiters;     /* threads parked on seq */
     _Atomic uint32_t started;     /* numbers the runners' names */
+    _Atomic uint64_t tasks;       /* numbers the tasks, for the probes */
     tg__lock_t lock;              /* guards idle and all */
     struct runner *idle;          /* parked, waiting for a task */
     struct runner *all;           /* every runner not yet joined */
@@ -57,11 +59,11 @@ struct tg_group {
 };
 
 static void probe(void (*fn)(const struct tg_probe *), int op, tg_group_t *g,
-                  int result)
+                  int result, uint64_t seq)
 {
     struct tg_probe p = { .op = op, .kind = TG_OBJ_GROUP, .obj = g,
-                          .result = result, .deadline_ns = TG_FOREVER,
-                          .chosen = -1 };
+                          .result = result, .seq = seq,
+                          .deadline_ns = TG_FOREVER, .chosen = -1 };
     fn(&p);
 }
 
@@ -70,14 +72,14 @@ static void probe_park(int op, tg_group_t *g, bool wake)
     const struct tg_hooks *h = tg__hooks_get();
     void (*fn)(const struct tg_probe *) = h ? (wake ? h->wake : h->park) : NULL;
     if (fn)
-        probe(fn, op, g, 0);
+        probe(fn, op, g, 0, 0);
 }
 
-static void probe_complete(int op, tg_group_t *g, int result)
+static void probe_complete(int op, tg_group_t *g, int result, uint64_t seq)
 {
     const struct tg_hooks *h = tg__hooks_get();
     if (h && h->complete)
-        probe(h->complete, op, g, result);
+        probe(h->complete, op, g, result, seq);
 }
 
 /* Keeps r as the group's result if it is the first failure, and then
@@ -127,7 +129,15 @@ static void *runner_main(void *arg)
     struct runner *r = arg;
     tg_group_t *g = r->g;
     for (;;) {
+        /* The hand-off is the state word, which no probe sees: say that
+         * the go that handed this task over happened before it runs, and
+         * that the task happened before its slot goes back (and so before
+         * a wait that finds no task running). */
+        uint64_t task = r->task;
+        probe_complete(TG_PROBE_TASK_START, g, 0, task);
         int rc = r->fn(g->ctx, r->arg);
+        tg__begin(tg__hooks_get(), TG_PROBE_TASK_END, TG_OBJ_GROUP, g, task,
+                  0, TG_FOREVER, NULL, 0);
         if (rc != 0)
             fail(g, rc);
         /* Idle before the slot goes back: a wait that sees no task running
@@ -186,7 +196,7 @@ static void stop_runners(tg_group_t *g)
 
 /* Runs fn(arg) on an idle runner, or on a new one. The caller holds a slot
  * for it. Returns 0 or a negative errno (no runner could be started). */
-static int dispatch(tg_group_t *g, tg_task_fn fn, void *arg)
+static int dispatch(tg_group_t *g, tg_task_fn fn, void *arg, uint64_t task)
 {
     tg__lock(&g->lock);
     struct runner *r = g->idle;
@@ -196,6 +206,7 @@ static int dispatch(tg_group_t *g, tg_task_fn fn, void *arg)
     if (r) {
         r->fn = fn;
         r->arg = arg;
+        r->task = task;
         if (atomic_exchange_explicit(&r->state, R_TASK,
                                      memory_order_acq_rel) == R_SLEEP)
             tg__futex_wake(&r->state, 1);
@@ -204,7 +215,7 @@ static int dispatch(tg_group_t *g, tg_task_fn fn, void *arg)
     r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
-    *r = (struct runner){ .g = g, .fn = fn, .arg = arg };
+    *r = (struct runner){ .g = g, .fn = fn, .arg = arg, .task = task };
     atomic_init(&r->state, R_TASK);
     char name[NAME_MAX_LEN + 1];
     unsigned i = atomic_fetch_add_explicit(&g->started, 1,
@@ -261,12 +272,20 @@ static int group_go(tg_group_t *g, tg_task_fn fn, void *arg, bool block)
     if (!g || !fn)
         return -EINVAL;
     int r = take_slot(g, block);
-    if (r == 0 && (r = dispatch(g, fn, arg)) != 0) {
-        /* A task that could not start counts as the group's failure. */
-        fail(g, r);
-        release_slot(g);
+    uint64_t task = 0;
+    if (r == 0) {
+        task = atomic_fetch_add_explicit(&g->tasks, 1, memory_order_relaxed);
+        /* Before the hand-off: the runner may start the task, and fire
+         * its TASK_START complete, before this go returns. */
+        tg__begin(tg__hooks_get(), TG_PROBE_TASK_START, TG_OBJ_GROUP, g, task,
+                  0, TG_FOREVER, NULL, 0);
+        if ((r = dispatch(g, fn, arg, task)) != 0) {
+            /* A task that could not start counts as the group's failure. */
+            fail(g, r);
+            release_slot(g);
+        }
     }
-    probe_complete(TG_PROBE_GROUP_GO, g, r);
+    probe_complete(TG_PROBE_GROUP_GO, g, r, task);
     return r;
 }
 
@@ -347,7 +366,7 @@ int tg_group_wait(tg_group_t *g)
     stop_runners(g);
     int err = atomic_load_explicit(&g->err, memory_order_acquire);
     tg_ctx_cancel_cause(g->ctx, err);
-    probe_complete(TG_PROBE_GROUP_WAIT, g, err);
+    probe_complete(TG_PROBE_GROUP_WAIT, g, err, 0);
     return err;
 }
 
@@ -356,7 +375,7 @@ int tg_group_free(tg_group_t *g)
     if (!g)
         return 0;
     if (atomic_load_explicit(&g->running, memory_order_acquire) != 0) {
-        probe_complete(TG_PROBE_FREE, g, -EBUSY);
+        probe_complete(TG_PROBE_FREE, g, -EBUSY, 0);
         return -EBUSY;
     }
     stop_runners(g);

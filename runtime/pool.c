@@ -89,6 +89,12 @@ static void *worker_main(void *arg)
     current_pool = p;
     while (tg_chan_recv(p->queue, &j, &ok) == 0 && ok)
         j.fn(j.arg);
+    /* Every job this worker ran happens before shutdown returns. The join
+     * carries that for a tool that sees threads end; the probes say it
+     * too, once per worker (its jobs ran in order on this thread), before
+     * the thread ends and shutdown's join can return. */
+    tg__begin(tg__hooks_get(), TG_PROBE_TASK_END, TG_OBJ_POOL, p, 0, 0,
+              TG_FOREVER, NULL, 0);
     current_pool = NULL;
     return NULL;
 }

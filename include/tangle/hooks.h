@@ -28,9 +28,18 @@
  *            the waiter a done or a cancel wakes) may run its complete
  *            before this thread runs its own. Fired for send, recv and
  *            select (op TG_PROBE_SELECT, obj NULL, the channels in
- *            p->cases), close, wg add / done, and ctx cancel (once per
- *            context whose Done channel is about to close, the root and
- *            each descendant). p->seq and p->result mean nothing here.
+ *            p->cases), close, wg add / done (p->value = delta), ctx
+ *            cancel (once per context whose Done channel is about to
+ *            close, the root and each descendant, p->value = cause), and
+ *            the task hand-offs TG_PROBE_TASK_START / TG_PROBE_TASK_END
+ *            (see the enum). At most once per call, however often the
+ *            call parks and retries. It may fire for a call that ends
+ *            without effect (a full try, a timeout, a double close); it
+ *            does not fire for a call rejected for its arguments, on a
+ *            NULL channel, or for a try or a select with default that the
+ *            lock-free check answers -EAGAIN (nothing of those can be
+ *            observed). p->result means nothing here, nor p->seq but for
+ *            the task hand-offs.
  *
  * Sequence numbers (p->seq), the happens-before edges of the Go memory
  * model, one counter per channel:
@@ -102,6 +111,22 @@ enum tg_probe_op {
     TG_PROBE_FREE,         /* tg_chan_free etc. that failed: result -EBUSY */
     TG_PROBE_GROUP_IDLE,   /* park/wake only: an errgroup's thread waiting
                               for its next task (obj: the group) */
+    /* The hand-off of a function to the thread that runs it, where no
+     * channel or WaitGroup carries it (version 2):
+     *   begin on the handing thread, before the hand-off: tg_go (kind 0,
+     *     obj: the start record, seq 0) before the thread is created;
+     *     tg_group_go (obj: the group, seq = the task's number in the
+     *     group, 0, 1, 2 ...) before the task goes to a runner.
+     *   complete on the thread that runs it, just before the function
+     *     runs, with the same obj and seq: that begin happens before it.
+     * (A pool job is handed over by the queue channel's send / recv.) */
+    TG_PROBE_TASK_START,
+    /* begin only, on the thread that ran the work (version 2): a group
+     * task returned (obj: the group, seq = its number), before its slot
+     * goes back, so before the complete of a tg_group_wait that returns
+     * after it; a pool worker is done with its last job (obj: the pool),
+     * before the complete of the tg_pool_shutdown that joins it. */
+    TG_PROBE_TASK_END,
 };
 
 /* What is known of an object at creation. */
