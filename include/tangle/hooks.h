@@ -116,7 +116,8 @@ enum tg_probe_op {
      *   begin on the handing thread, before the hand-off: tg_go (kind 0,
      *     obj: the start record, seq 0) before the thread is created;
      *     tg_group_go (obj: the group, seq = the task's number in the
-     *     group, 0, 1, 2 ...) before the task goes to a runner.
+     *     group, 0, 1, 2 ...) before the task goes to a runner; that
+     *     go's own complete (TG_PROBE_GROUP_GO) carries the same seq.
      *   complete on the thread that runs it, just before the function
      *     runs, with the same obj and seq: that begin happens before it.
      * (A pool job is handed over by the queue channel's send / recv.) */
