@@ -217,6 +217,11 @@ static void on_complete(const struct tg_probe *p)
             TG_RACE_SYNC(RK_WG, a, false);
         else if (p->op == TG_PROBE_CTX_WAIT && p->result != 0)
             TG_RACE_SYNC(RK_CTX, a, false);
+        else if (p->op == TG_PROBE_GROUP_WAIT)
+            TG_RACE_SYNC(RK_TASK_END, a, false);   /* whatever it returns */
+        break;
+    case TG_PROBE_TASK_START:
+        TG_RACE_SYNC(RK_TASK, a, false);
         break;
     case TG_PROBE_CTX_CANCEL: {
         uint32_t id = obj_id(t, p->kind, p->obj);
@@ -228,6 +233,10 @@ static void on_complete(const struct tg_probe *p)
         tg__sync_event(t, TG_EV_RELEASE, op, s, a, 0);
         break;
     }
+    case TG_PROBE_POOL_SHUTDOWN:
+        if (p->result == 0)
+            TG_RACE_SYNC(RK_TASK_END, a, false);
+        break;
     case TG_PROBE_FREE:
         if (p->result == -EBUSY)
             misuse_at(t, TG_MIS_CHAN_FREE_BUSY, p);
@@ -268,6 +277,14 @@ static void on_begin(const struct tg_probe *p)
         break;
     case TG_PROBE_CTX_CANCEL:
         tg__race_sync(RK_CTX, (uintptr_t)p->obj, true);
+        break;
+    case TG_PROBE_TASK_START:
+        /* Per object, not per task: a task is ordered after every go
+         * before it, which keeps one clock per group. */
+        tg__race_sync(RK_TASK, (uintptr_t)p->obj, true);
+        break;
+    case TG_PROBE_TASK_END:
+        tg__race_sync(RK_TASK_END, (uintptr_t)p->obj, true);
         break;
     default:
         break;

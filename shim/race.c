@@ -337,10 +337,13 @@ static void release_into(struct race_thread *r, int kind, uintptr_t addr, int wh
     if (s) {
         spin_lock(&s->lock);
         clock_join_into(&s->c[which], r);
-        uint32_t v = atomic_load_explicit(&s->version, RELAXED) + 1;
-        atomic_store_explicit(&s->version, v, RELEASE);
+        uint32_t v = atomic_load_explicit(&s->version, RELAXED);
+        atomic_store_explicit(&s->version, v + 1, RELEASE);
         spin_unlock(&s->lock);
-        r->sync_seen[slot] = v;
+        /* The object now holds nothing the thread lacks only if it held
+         * nothing new before this release. */
+        if (r->sync_seen[slot] == v)
+            r->sync_seen[slot] = v + 1;
     }
     bump_clock(r);
 }

@@ -434,6 +434,8 @@ enum rc_kind {
     RK_CHAN_R,      /* a channel's receives (the capacity rule) */
     RK_WG,          /* a WaitGroup's counter changes */
     RK_CTX,         /* a context's cancel */
+    RK_TASK,        /* a tg_go / tg_group_go hand-off to its runner */
+    RK_TASK_END,    /* group tasks and pool jobs that ended */
     RK_CREATE,      /* addr: the new thread's id */
     RK_EXIT,        /* addr: the ending thread's id */
 };
