@@ -607,8 +607,10 @@ static void report(struct race_thread *r, uint64_t old, uintptr_t addr,
     atomic_fetch_add_explicit(&races_seen, 1, RELAXED);
     uint32_t ptid = (uint32_t)((old & RC_TID_BITS) >> RC_TID_SH);
     uint32_t pidx = (uint32_t)((old >> RC_SITE_SH) & (RC_MAX_SITES - 1));
+    /* The earlier record may hold several accesses of its thread's epoch
+     * (their bytes merged): it is reported as the bytes in conflict. */
     unsigned pfirst, cfirst;
-    unsigned psize = mask_size(old, &pfirst), csize = mask_size(mask, &cfirst);
+    unsigned psize = mask_size(old & mask, &pfirst), csize = mask_size(mask, &cfirst);
     uintptr_t word = addr & ~(uintptr_t)7;
     uintptr_t paddr = word + pfirst;
     if (is_benign(addr) || is_benign(paddr))

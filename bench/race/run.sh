@@ -3,11 +3,15 @@
 # race_bench four ways and runs each mode (cpu, lock, pipeline) as:
 #   plain     gcc -O2, linked with libtangle (the baseline)
 #   noshim    `tangle cc -O2`, run without the shim (no-op entry points)
-#   full      `tangle cc -O2` under the shim, TANGLE_OPTIONS=race=1
+#   shim      plain under the shim without race checking (race=0): what
+#             the shim costs anyway (its event ring, lock wrappers)
+#   full      `tangle cc -O2` under the shim, TANGLE_OPTIONS=race=1: the
+#             in-process checker
 #   sampled   the same with race_sample=1
+#   log       the same with race=log: every access logged, checked offline
 #   tsan      gcc -O2 -fsanitize=thread (libtsan), reports off
-# printing wall time, max RSS and the ratio to plain, then the analyzer's
-# speed on the full-mode log of each mode (bench/race/race_analyze).
+# printing wall time, max RSS and the ratio to plain, then the offline
+# analyzer's speed on the race=log log of each mode (bench/race/race_analyze).
 # Usage: bench/race/run.sh [SCALE]   (run `make runtime shim analyzer` first)
 set -eu
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -44,19 +48,32 @@ for mode in cpu lock pipeline; do
   rm -rf "$logs"; mkdir -p "$logs/s"
   set -- $(measure "$OUT/plain" $mode $n); base_t=$1; base_m=$2
   printf '%-9s %-8s %9s %9s %7s %7s\n' $mode plain $1 $2 1.00 1.00
-  for v in noshim full sampled tsan; do
+  for v in noshim shim full sampled log tsan; do
     case $v in
       noshim) r=$(measure "$OUT/tangle" $mode $n) ;;
+      shim) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
+              TANGLE_DIR="$logs/s" TANGLE_OPTIONS=watchdog=0 "$OUT/plain" $mode $n)
+              rm -rf "$logs/s"; mkdir -p "$logs/s" ;;
       full) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
-              TANGLE_DIR="$logs" TANGLE_OPTIONS=race=1,watchdog=0 \
-              "$OUT/tangle" $mode $n) ;;
+              TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,watchdog=0 \
+              "$OUT/tangle" $mode $n)
+              rm -rf "$logs/s"; mkdir -p "$logs/s" ;;
+      log) # a 24-byte event per access: 1/30 of the work keeps the log
+           # to a few hundred MB; its ratios are not printed
+           r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
+              TANGLE_DIR="$logs" TANGLE_OPTIONS=race=log,watchdog=0,events_mb=4096 \
+              "$OUT/tangle" $mode $(( (n + 29) / 30 ))) ;;
       sampled) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
               TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,race_sample=1,watchdog=0 \
               "$OUT/tangle" $mode $n)
-              rm -rf "$logs/s" ;;
+              rm -rf "$logs/s"; mkdir -p "$logs/s" ;;
       tsan) r=$(measure env TSAN_OPTIONS=report_bugs=0 "$OUT/tsan" $mode $n) ;;
     esac
     set -- $r
+    if [ $v = log ]; then
+      printf '%-9s %-8s %9s %9s %7s %7s  (1/30 of the work)\n' $mode $v $1 $2 - -
+      continue
+    fi
     printf '%-9s %-8s %9s %9s %7.2f %7.2f\n' $mode $v $1 $2 \
       "$(echo "$1 / ($base_t + 0.0001)" | bc -l)" "$(echo "$2 / $base_m" | bc -l)"
   done

@@ -83,6 +83,8 @@ Test(race, errgroup_tasks_happen_before_wait_returns, .timeout = 180) { clean("g
 Test(race, pool_jobs_ordered_by_submit_and_shutdown, .timeout = 180) { clean("pool"); }
 Test(race, release_store_acquire_load_publish_data, .timeout = 180) { clean("atomic"); }
 Test(race, neighbouring_bytes_of_one_word_do_not_race, .timeout = 180) { clean("neighbour-bytes"); }
+Test(race, errgroup_of_limit_one_hands_each_task_to_the_next, .timeout = 180) { clean("group-limit1"); }
+Test(race, a_detached_threads_stack_reused_by_the_next_is_not_a_race, .timeout = 180) { clean("stack-reuse"); }
 
 Test(race, unsynchronized_counter_is_found_with_both_stacks, .timeout = 180)
 {
@@ -151,6 +153,15 @@ Test(race, only_the_byte_both_threads_write_races, .timeout = 180)
         cr_assert_eq(e2e_int(e2e_at(acc, i), "size", 0), 1, "%s", e2e_dump(f));
     cr_assert(!e2e_mentions(f, "byte_worker", e2e_line("race_bugs.c", "byte-own")),
               "own bytes reported:\n%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(race, write_races_with_a_read_that_a_later_ordered_read_followed, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = planted(&r, "shared-readers", "early_reader", "readers-early",
+                             "ordered_writer", "readers-write");
+    (void)f;
     e2e_free(&r);
 }
 

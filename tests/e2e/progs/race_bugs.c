@@ -167,6 +167,49 @@ static int mode_relaxed(int argc, char **argv)
     return v == 3 ? 0 : 1;
 }
 
+/* Two readers, then a writer ordered after the second reader only: the
+ * write races with the first read. The first reader's access must
+ * survive the second's in the shadow (the second reads after it in time,
+ * through a relaxed flag, which orders nothing). */
+static long config_word = 1;
+static _Atomic int first_read;
+static sem_t second_read;
+static void *early_reader(void *a)
+{
+    (void)a;
+    long v = config_word;                    /* LINE:readers-early */
+    atomic_store_explicit(&first_read, 1, memory_order_relaxed);
+    return (void *)v;
+}
+static void *late_reader(void *a)
+{
+    (void)a;
+    while (!atomic_load_explicit(&first_read, memory_order_relaxed))
+        sched_yield();
+    long v = config_word;
+    sem_post(&second_read);                  /* orders this read only */
+    return (void *)v;
+}
+static void *ordered_writer(void *a)
+{
+    (void)a;
+    sem_wait(&second_read);
+    config_word = 2;                         /* LINE:readers-write */
+    return NULL;
+}
+static int mode_shared_readers(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    sem_init(&second_read, 0, 0);
+    pthread_t t[3];
+    pthread_create(&t[0], NULL, early_reader, NULL);
+    pthread_create(&t[1], NULL, late_reader, NULL);
+    pthread_create(&t[2], NULL, ordered_writer, NULL);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    return 0;
+}
+
 /* A benign race, annotated: not reported. */
 static long stat_hits;
 static void *benign_worker(void *a)
@@ -226,6 +269,7 @@ static const struct prog_mode modes[] = {
     {"relaxed", mode_relaxed},
     {"benign", mode_benign},
     {"benign-tsan", mode_benign_tsan},
+    {"shared-readers", mode_shared_readers},
     {NULL, NULL},
 };
 

@@ -367,6 +367,67 @@ static int mode_group(int argc, char **argv)
     return sum == 10 ? 0 : 1;
 }
 
+/* An errgroup of limit 1 runs its tasks one by one on a reused runner:
+ * what the caller wrote before each tg_group_go is handed to the task,
+ * and each task's writes to the next one, through the group alone. */
+static long seq_in[ROUNDS];
+static int seq_task(tg_ctx_t *c, void *a)
+{
+    (void)c;
+    long i = (long)a;
+    shared += seq_in[i];       /* the previous task's write, the caller's */
+    return 0;
+}
+static int mode_group_limit1(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_group_t *g;
+    tg_group_new(&g, NULL, NULL);
+    tg_group_set_limit(g, 1);
+    for (long i = 0; i < ROUNDS; i++) {
+        seq_in[i] = i;         /* read by task i on the runner */
+        tg_group_go(g, seq_task, (void *)i);
+    }
+    tg_group_wait(g);
+    long s = shared;           /* every task's write */
+    tg_group_free(g);
+    return s == (long)ROUNDS * (ROUNDS - 1) / 2 ? 0 : 1;
+}
+
+/* A detached thread's stack is kept by glibc and given to the next
+ * thread: the new thread's locals are not the old one's, though nothing
+ * orders the two threads. */
+static _Atomic int stack_done;
+static void *stack_user(void *a)
+{
+    volatile long local[64];
+    for (int i = 0; i < 64; i++)
+        local[i] = (long)a + i;
+    long s = 0;
+    for (int i = 0; i < 64; i++)
+        s += local[i];
+    atomic_store_explicit(&stack_done, 1, memory_order_relaxed);
+    return (void *)s;
+}
+static int mode_stack_reuse(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    for (long i = 0; i < 4; i++) {
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        atomic_store_explicit(&stack_done, 0, memory_order_relaxed);
+        pthread_t t;
+        pthread_create(&t, &at, stack_user, (void *)i);
+        pthread_attr_destroy(&at);
+        /* Until the thread is gone (not synchronization). */
+        while (!atomic_load_explicit(&stack_done, memory_order_relaxed))
+            sched_yield();
+        prog_msleep(50);
+    }
+    return 0;
+}
+
 /* ---- worker pool ---- */
 static void pool_job(void *a)
 {
@@ -446,6 +507,8 @@ static const struct prog_mode modes[] = {
     {"pool", mode_pool},
     {"atomic", mode_atomic},
     {"neighbour-bytes", mode_neighbour_bytes},
+    {"group-limit1", mode_group_limit1},
+    {"stack-reuse", mode_stack_reuse},
     {NULL, NULL},
 };
 
