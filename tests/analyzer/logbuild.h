@@ -8,12 +8,14 @@
 #ifndef TANGLE_TESTS_LOGBUILD_H
 #define TANGLE_TESTS_LOGBUILD_H
 
+#include <link.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tangle/log.h>
+#include <unistd.h>
 
 #define LB_PAGE 4096u
 
@@ -189,6 +191,46 @@ static inline struct tg_log_module *lb_module(struct lb *b, const char *path,
     m->end = end;
     m->commit = TG_LOG_COMMITTED;
     return m;
+}
+
+struct lb_range {
+    uint64_t bias, lo, hi;
+};
+
+static inline int lb_main_range(struct dl_phdr_info *info, size_t size,
+                                void *data)
+{
+    (void)size;
+    struct lb_range *r = data;
+    if (info->dlpi_name[0])
+        return 0;                     /* the main program has no name */
+    r->bias = info->dlpi_addr;
+    r->lo = UINT64_MAX;
+    r->hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        if (p->p_type != PT_LOAD)
+            continue;
+        if (r->bias + p->p_vaddr < r->lo)
+            r->lo = r->bias + p->p_vaddr;
+        if (r->bias + p->p_vaddr + p->p_memsz > r->hi)
+            r->hi = r->bias + p->p_vaddr + p->p_memsz;
+    }
+    return 1;
+}
+
+/* The running test binary as a module of b, at its load bias and with
+ * its PT_LOAD range, as the shim records it, so the test's own code and
+ * data symbolize; path NULL: the binary's real path. */
+static inline struct tg_log_module *lb_self_module(struct lb *b,
+                                                   const char *path)
+{
+    struct lb_range r = {0};
+    dl_iterate_phdr(lb_main_range, &r);
+    char exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    return lb_module(b, path ? path : exe, r.bias, r.lo, r.hi);
 }
 
 /* Chunk i of the event section, owned by thread with sequence seq. */
