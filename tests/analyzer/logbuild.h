@@ -275,7 +275,7 @@ static inline int lb_write(const struct lb *b, const char *path, size_t len)
 
 /* A log with something in every table: modules, strings, threads in
  * several states, locks and contexts, a lock-order cycle with a gate,
- * deadlock, misuse and checkpoint findings, and events. The starting
+ * deadlock, misuse, checkpoint and race findings, and events. The starting
  * point of the fuzz tests. */
 static inline struct lb lb_rich_log(void)
 {
@@ -315,6 +315,22 @@ static inline struct lb lb_rich_log(void)
     f->obj_id = 1;
     f = lb_finding(&b, TG_FIND_LEAK);
     f->thread = 3;
+    f = lb_finding(&b, TG_FIND_RACE);
+    f->thread = 2;
+    f->thread2 = 3;
+    f->value = f->obj = 0x9108;
+    f->subkind = TG_RACE_ACC(8, true, false) | TG_RACE_ACC(8, false, true) << 16;
+    f->stack = lb_stack1(&b, 0x401500);
+    f->stack2 = lb_stack1(&b, 0x401600);
+    f->obj_id = 2;
+    f->nthreads = 3;
+    f->threads[0].thread = 1;
+    f->threads[0].wait_stack = lb_stack1(&b, 0x401700);
+    f->threads[0].wait_obj = 0x9100;
+    f->threads[0].wait_op = 32;
+    f->threads[1].wait_obj = 0x9000;
+    f->threads[2].wait_obj = 0x9001;
+    f->threads[2].wait_op = 1;
     struct tg_log_chunk *c = lb_chunk(&b, 0, 1, 0);
     for (int i = 0; i < 50; i++)
         lb_event(c, TG_EV_LOCK, 0x9000, i);
