@@ -1201,9 +1201,9 @@ struct report_state {
 };
 
 /* Where an access is in the source: its innermost frame's file:line, or
- * module+offset. An access with no stack at all (the stack table was
- * full) is keyed by its address, so that unplaced races at different
- * addresses are not taken for one. */
+ * module+offset, or its bare pc outside any module. An access with no
+ * stack at all (the stack table was full) is keyed by its address, so
+ * that unplaced races at different addresses are not taken for one. */
 static char *frame_key(const struct an_stack *st, uint64_t addr)
 {
     if (!st->n)
@@ -1211,7 +1211,9 @@ static char *frame_key(const struct an_stack *st, uint64_t addr)
     const struct an_frame *f = &st->frames[0];
     if (f->file)
         return xasprintf("%s:%d", f->file, f->line);
-    return xasprintf("%s+0x%" PRIx64, f->module ? f->module : "?", f->offset);
+    if (f->module)
+        return xasprintf("%s+0x%" PRIx64, f->module, f->offset);
+    return xasprintf("?+0x%" PRIx64, f->pc);
 }
 
 /* The pair of code locations a race is between, in either order: a

@@ -693,6 +693,36 @@ Test(race, a_pair_of_lines_is_one_finding_across_records_and_processes)
     lb_free(&b[1]);
 }
 
+Test(race, races_at_unplaced_code_or_without_stacks_are_told_apart)
+{
+    struct lb b;
+    rec_log(&b, 340);
+    /* pcs in no module: keyed by pc, not all one "?" */
+    struct tg_log_finding *f = rec_race(&b, BLOCK, BLOCK);
+    f->stack = lb_stack1(&b, 0x1000);
+    f->stack2 = lb_stack1(&b, 0x2000);
+    f = rec_race(&b, BLOCK + 8, BLOCK + 8);
+    f->stack = lb_stack1(&b, 0x1100);
+    f->stack2 = lb_stack1(&b, 0x2000);
+    /* no stacks at all (the table was full): keyed by the addresses */
+    f = rec_race(&b, BLOCK + 16, BLOCK + 16);
+    f->stack = f->stack2 = 0;
+    f = rec_race(&b, BLOCK + 24, BLOCK + 24);
+    f->stack = f->stack2 = 0;
+    struct an_report *rep;
+    struct mj *j = report_of(&b, 1, NULL, &rep);
+    cr_assert_eq(mj_num(j, "summary.race"), 4);
+    report_free(rep);
+
+    f = rec_race(&b, BLOCK + 32, BLOCK + 32);
+    f->stack = lb_stack1(&b, 0x1100);
+    f->stack2 = lb_stack1(&b, 0x2000);
+    j = report_of(&b, 1, NULL, &rep);           /* a repeat is still one */
+    cr_assert_eq(mj_num(j, "summary.race"), 4);
+    report_free(rep);
+    lb_free(&b);
+}
+
 Test(race, a_race_found_offline_and_in_process_is_one_finding)
 {
     struct tl t;
