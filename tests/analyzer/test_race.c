@@ -452,12 +452,13 @@ static __attribute__((noinline)) uint64_t other_site(void)
 
 #define BLOCK 0x7f0000100000ull   /* a heap block: in no module */
 
-/* A race-mode log of pid in flight mode (race mode no longer implies full
- * mode), main and two threads, the test binary as its module. */
+/* A log of pid checked for races in the process, in flight mode (race=1
+ * does not imply full mode), main and two threads, the test binary as its
+ * module. */
 static void rec_log(struct lb *b, int pid)
 {
     lb_init_sized(b, pid, 16, 16, 4, 2);
-    b->h->flags = TG_LOGF_RACE;
+    b->h->flags = TG_LOGF_RACE_CHECK;
     lb_self_module(b, NULL);
     for (int i = 1; i <= 3; i++)
         lb_thread(b, i == 1 ? TG_THRF_MAIN : TG_THRF_JOINED, TG_TS_EXITED,
@@ -774,17 +775,26 @@ Test(race, race_suppression_applies_to_in_process_records)
 
 Test(race, flight_mode_race_log_is_not_replayed_nor_warned_about)
 {
-    struct tl t;
-    tl_init(&t, 3);
-    t.b.h->flags = TG_LOGF_RACE;                 /* flight mode */
-    starts(&t, 3);
-    /* the ring forgot the releases these acquisitions pair with */
-    ev(&t, 2, TG_EV_LOCK, 0, 0, 0x500, 7);
-    ev(&t, 3, TG_EV_ACQUIRE, RACE_SYNC_ATOMIC, TG_EVF_ATOMIC, 0x777, 3);
-    struct an_report *rep = lb_analyze(&t.b, NULL);
-    cr_assert(rep);
-    cr_assert_eq(rep->procs[0]->nerrors, 0, "%s", rep->procs[0]->errors[0]);
-    cr_assert_eq(rep->counts[AN_RACE], 0);
-    report_free(rep);
-    lb_free(&t.b);
+    /* in-process checking, and a race flag without full mode: neither
+     * stream carries accesses for the replay to check */
+    static const uint32_t flags[] = {
+        TG_LOGF_RACE_CHECK, TG_LOGF_RACE_CHECK | TG_LOGF_FULL, TG_LOGF_RACE,
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        struct tl t;
+        tl_init(&t, 3);
+        t.b.h->flags = flags[i];
+        starts(&t, 3);
+        /* releases these acquisitions pair with are not in the log */
+        ev(&t, 2, TG_EV_LOCK, 0, 0, 0x500, 7);
+        ev(&t, 3, TG_EV_ACQUIRE, RACE_SYNC_ATOMIC, TG_EVF_ATOMIC, 0x777, 3);
+        rec_race(&t.b, BLOCK, BLOCK);
+        struct an_report *rep = lb_analyze(&t.b, NULL);
+        cr_assert(rep);
+        cr_assert_eq(rep->procs[0]->nerrors, 0, "flags %u: %s", flags[i],
+                     rep->procs[0]->errors[0]);
+        cr_assert_eq(rep->counts[AN_RACE], 1, "flags %u", flags[i]);
+        report_free(rep);
+        lb_free(&t.b);
+    }
 }
