@@ -73,12 +73,14 @@ static int proc_cmp(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* Counts the memory accesses: the race replay has work only when the
+ * stream carries some. */
 static int count_event(void *arg, uint32_t thread,
                        const struct tg_log_event *ev)
 {
-    (void)arg;
     (void)thread;
-    (void)ev;
+    if (ev->type == TG_EV_READ || ev->type == TG_EV_WRITE)
+        (*(uint64_t *)arg)++;
     return 0;
 }
 
@@ -100,7 +102,7 @@ struct an_process *report_add_log(struct an_report *rep, struct tlog *log,
     /* One pass over the event stream: it checks every chunk (a damaged
      * one is counted, not trusted) and says what the log holds. */
     struct tlog_event_stats es;
-    tlog_events(log, count_event, NULL, &es);
+    tlog_events(log, count_event, &ctx.access_events, &es);
     p->events = es.events;
     p->torn_chunks = es.torn;
     ctx.sym = sym_new(log);
@@ -187,6 +189,10 @@ void report_finish(struct an_report *rep, const struct an_suppressions *s)
     rep->nfindings = k;
     if (rep->nfindings > 1)
         qsort(rep->findings, rep->nfindings, sizeof(void *), finding_cmp);
+    /* After sorting, so a race seen in several processes stays with the
+     * first of them in report order, whatever order the logs came in. */
+    race_dedup(rep->findings, &rep->nfindings);
+    race_dedup(rep->suppressed, &rep->nsuppressed);
     if (rep->nnotes > 1)
         qsort(rep->notes, rep->nnotes, sizeof(void *), finding_cmp);
     memset(rep->counts, 0, sizeof rep->counts);

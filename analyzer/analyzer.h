@@ -183,6 +183,7 @@ struct an_ctx {
     const struct an_options *opt;
     bool ended;               /* exited / signaled / deadlocked */
     uint64_t now_ns;          /* end_ns, or the snapshot time if running */
+    uint64_t access_events;   /* READ / WRITE events in the stream */
 };
 
 /* ---- model.c: building findings -------------------------------------- */

@@ -252,6 +252,40 @@ static void read_edges(struct tlog *log)
     }
 }
 
+/* Why a TG_FIND_RACE record cannot be what log.h describes, or NULL. Only
+ * what no writer can produce is refused: a thread id of 0 or past the
+ * thread table, an access of no bytes, two reads, two atomics, a heap
+ * block that does not hold the address it was given for, a lock on
+ * neither side. */
+static const char *race_damage(const struct tlog *log,
+                               const struct tg_log_finding *f)
+{
+    const struct tlog_sec *ts = &log->sec[TG_SEC_THREADS];
+    uint64_t cap = ts->ok ? ts->size / ts->rec_size : 0;
+    uint32_t later = f->subkind & 0xffffu, earlier = f->subkind >> 16;
+    if (!f->thread || !f->thread2 || f->thread == f->thread2)
+        return "does not name two threads";
+    if (cap && (f->thread > cap || f->thread2 > cap || f->obj_id > cap))
+        return "names a thread past the end of the thread table";
+    if (!TG_RACE_ACC_SIZE(later) || !TG_RACE_ACC_SIZE(earlier))
+        return "has an access of size 0";
+    if (!TG_RACE_ACC_WRITE(later) && !TG_RACE_ACC_WRITE(earlier))
+        return "has no write";
+    if (TG_RACE_ACC_ATOMIC(later) && TG_RACE_ACC_ATOMIC(earlier))
+        return "has two atomic accesses";
+    if (f->nthreads) {
+        const struct tg_log_finding_thread *b = &f->threads[0];
+        uint64_t size = (uint64_t)b->holder << 32 | b->wait_op;
+        if ((b->wait_obj || size) &&
+            (f->obj < b->wait_obj || f->obj - b->wait_obj >= size))
+            return "names a heap block that does not hold the address";
+    }
+    for (uint32_t i = 1; i < f->nthreads; i++)
+        if (f->threads[i].wait_op > 1)
+            return "has a held lock of neither access";
+    return NULL;
+}
+
 static void read_findings(struct tlog *log)
 {
     struct tlog_sec *s = &log->sec[TG_SEC_FINDINGS];
@@ -264,7 +298,7 @@ static void read_findings(struct tlog *log)
             continue;
         struct tg_log_finding f;
         memcpy(&f, p, sizeof f);
-        if (f.kind < TG_FIND_MISUSE || f.kind > TG_FIND_LEAK) {
+        if (f.kind < TG_FIND_MISUSE || f.kind > TG_FIND_RACE) {
             log_error(log, "finding record at offset %llu has unknown kind "
                       "%u", (unsigned long long)(p - log->map), f.kind);
             continue;
@@ -274,6 +308,12 @@ static void read_findings(struct tlog *log)
                       "(at most %d fit)", (unsigned long long)(p - log->map),
                       f.nthreads, TG_LOG_MAX_CYCLE);
             f.nthreads = TG_LOG_MAX_CYCLE;
+        }
+        const char *why = f.kind == TG_FIND_RACE ? race_damage(log, &f) : NULL;
+        if (why) {
+            log_error(log, "race finding record at offset %llu %s: skipped",
+                      (unsigned long long)(p - log->map), why);
+            continue;
         }
         log->findings[log->nfindings++] = f;
     }

@@ -31,6 +31,13 @@
  * one is a write and not both are atomic. Access sites (stack, pc, size,
  * kind, locks held) are interned; each racing pair of code locations is
  * reported once.
+ *
+ * The same check also runs in the preload shim, which logs only the races
+ * it finds (TG_FIND_RACE records). Each record is turned into the same
+ * struct race_pair the replay produces and goes through the same code to
+ * become a finding (symbolized stacks, what the memory is, locks held),
+ * so a race reads the same whichever checker found it, and one pair of
+ * code locations is one finding across both.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -1193,14 +1200,40 @@ struct report_state {
     size_t nseen, capseen;
 };
 
-static char *frame_key(const struct an_stack *st)
+/* Where an access is in the source: its innermost frame's file:line, or
+ * module+offset, or its bare pc outside any module. An access with no
+ * stack at all (the stack table was full) is keyed by its address, so
+ * that unplaced races at different addresses are not taken for one. */
+static char *frame_key(const struct an_stack *st, uint64_t addr)
 {
     if (!st->n)
-        return xstrdup("?");
+        return xasprintf("?@0x%" PRIx64, addr);
     const struct an_frame *f = &st->frames[0];
     if (f->file)
         return xasprintf("%s:%d", f->file, f->line);
-    return xasprintf("%s+0x%" PRIx64, f->module ? f->module : "?", f->offset);
+    if (f->module)
+        return xasprintf("%s+0x%" PRIx64, f->module, f->offset);
+    return xasprintf("?+0x%" PRIx64, f->pc);
+}
+
+/* The pair of code locations a race is between, in either order: a
+ * read-write and a write-write race between the same two lines, or the
+ * same race seen from either side, are one bug. */
+static char *pair_key(const struct an_stack *a, uint64_t aa,
+                      const struct an_stack *b, uint64_t ab)
+{
+    char *ka = frame_key(a, aa), *kb = frame_key(b, ab);
+    char *key = strcmp(ka, kb) < 0 ? xasprintf("%s|%s", ka, kb)
+                                   : xasprintf("%s|%s", kb, ka);
+    free(ka);
+    free(kb);
+    return key;
+}
+
+static char *finding_key(const struct an_finding *f)
+{
+    return pair_key(&f->accesses[0].stack, f->accesses[0].addr,
+                    &f->accesses[1].stack, f->accesses[1].addr);
 }
 
 static void add_finding(void *arg, const struct race_pair *p)
@@ -1210,13 +1243,9 @@ static void add_finding(void *arg, const struct race_pair *p)
     struct an_stack st[2];
     for (int i = 0; i < 2; i++)
         st[i] = access_stack(ctx, p->pc[i], p->stack[i]);
-    /* One finding per pair of source locations: a read-write and a
-     * write-write race between the same two lines are one bug. */
-    char *ka = frame_key(&st[0]), *kb = frame_key(&st[1]);
-    char *key = strcmp(ka, kb) < 0 ? xasprintf("%s|%s", ka, kb)
-                                   : xasprintf("%s|%s", kb, ka);
-    free(ka);
-    free(kb);
+    /* One finding per pair of source locations, whichever checker found
+     * it and however often. */
+    char *key = pair_key(&st[0], p->addr[0], &st[1], p->addr[1]);
     for (size_t i = 0; i < rs->nseen; i++)
         if (strcmp(rs->seen[i], key) == 0) {
             free(key);
@@ -1257,13 +1286,50 @@ static void add_finding(void *arg, const struct race_pair *p)
     finding_add(ctx, f);
 }
 
-void analyze_races(struct an_ctx *ctx)
+/* The race_pair a TG_FIND_RACE record describes (logread.c has checked
+ * it against log.h). The record carries the access pc as the innermost
+ * frame of each stack, so pc stays 0, as for a range access offline.
+ * locks[] receives the held-lock addresses p->locks point to. */
+static void pair_of_record(const struct tg_log_finding *r, struct race_pair *p,
+                           uint64_t locks[2][TG_LOG_MAX_CYCLE])
 {
-    if (!(ctx->log->hdr.flags & TG_LOGF_RACE))
-        return;
+    memset(p, 0, sizeof *p);
+    uint32_t acc[2] = { r->subkind & 0xffffu, r->subkind >> 16 };
+    p->thread[0] = r->thread;
+    p->thread[1] = r->thread2;
+    p->addr[0] = r->value;
+    p->addr[1] = r->obj;
+    p->stack[0] = r->stack;
+    p->stack[1] = r->stack2;
+    for (int i = 0; i < 2; i++) {
+        p->write[i] = TG_RACE_ACC_WRITE(acc[i]);
+        p->atomic[i] = TG_RACE_ACC_ATOMIC(acc[i]);
+        p->size[i] = TG_RACE_ACC_SIZE(acc[i]);
+        p->locks[i] = locks[i];
+    }
+    uint32_t n = r->nthreads < TG_LOG_MAX_CYCLE ? r->nthreads : TG_LOG_MAX_CYCLE;
+    if (n) {
+        const struct tg_log_finding_thread *b = &r->threads[0];
+        uint64_t size = (uint64_t)b->holder << 32 | b->wait_op;
+        if (b->wait_obj && size) {
+            p->block_addr = b->wait_obj;
+            p->block_size = size;
+            p->block_stack = b->wait_stack;
+            p->block_thread = b->thread;
+        }
+    }
+    for (uint32_t k = 1; k < n; k++) {
+        uint32_t side = r->threads[k].wait_op ? 1 : 0;
+        locks[side][p->nlocks[side]++] = r->threads[k].wait_obj;
+    }
+    p->stack_thread = r->obj_id;
+}
+
+/* The offline replay, on a log whose stream carries memory accesses. */
+static void replay_races(struct an_ctx *ctx, struct report_state *rs)
+{
     struct race_stats st;
-    struct report_state rs = { .ctx = ctx };
-    race_check(ctx->log, add_finding, &rs, &st);
+    race_check(ctx->log, add_finding, rs, &st);
     /* A replay that had to go on without a release, or a log that lost
      * events, can both miss races and report ones that are not: say so. */
     struct an_process *p = ctx->proc;
@@ -1282,7 +1348,58 @@ void analyze_races(struct an_ctx *ctx)
         p->errors[p->nerrors++] = msg;
         p->errors[p->nerrors] = NULL;
     }
+}
+
+void analyze_races(struct an_ctx *ctx)
+{
+    struct report_state rs = { .ctx = ctx };
+    /* Races the shim found in the process: whatever the event mode, and
+     * in the log's order, so the same log gives the same report. */
+    for (size_t i = 0; i < ctx->log->nfindings; i++) {
+        const struct tg_log_finding *r = &ctx->log->findings[i];
+        if (r->kind != TG_FIND_RACE)
+            continue;
+        struct race_pair p;
+        uint64_t locks[2][TG_LOG_MAX_CYCLE];
+        pair_of_record(r, &p, locks);
+        add_finding(&rs, &p);
+    }
+    /* The offline check needs the accesses in the stream. A race-mode log
+     * of a shim that checks in the process has none (and in flight mode
+     * only a window of the synchronization): replaying it would check
+     * nothing and warn about releases the ring forgot. */
+    if ((ctx->log->hdr.flags & TG_LOGF_RACE) && ctx->access_events)
+        replay_races(ctx, &rs);
     for (size_t i = 0; i < rs.nseen; i++)
         free(rs.seen[i]);
     free(rs.seen);
+}
+
+void race_dedup(struct an_finding **v, size_t *n)
+{
+    char **seen = NULL;
+    size_t nseen = 0, cap = 0, k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        struct an_finding *f = v[i];
+        if (f->kind != AN_RACE || f->naccesses != 2) {
+            v[k++] = f;
+            continue;
+        }
+        char *key = finding_key(f);
+        bool dup = false;
+        for (size_t j = 0; j < nseen && !dup; j++)
+            dup = strcmp(seen[j], key) == 0;
+        if (dup) {
+            free(key);
+            finding_free(f);
+            continue;
+        }
+        xgrow(&seen, &cap, nseen + 1, sizeof(char *));
+        seen[nseen++] = key;
+        v[k++] = f;
+    }
+    *n = k;
+    for (size_t j = 0; j < nseen; j++)
+        free(seen[j]);
+    free(seen);
 }

@@ -1,14 +1,17 @@
 /*
  * race.h: the race checker's analyzer side (race.c) and the compiler
- * wrapper that builds programs for it (cmd_cc.c). The analysis replays a
- * full-mode log's per-thread event streams in an order consistent with
- * their synchronization and checks every logged memory access with
- * FastTrack's vector clocks; see docs/races.md.
+ * wrapper that builds programs for it (cmd_cc.c). Races come from two
+ * places: the shim's in-process checker logs each one as a TG_FIND_RACE
+ * record, which the analyzer only formats; and a log whose event stream
+ * carries the memory accesses is checked offline, replaying the
+ * per-thread streams in an order consistent with their synchronization
+ * with FastTrack's vector clocks; see docs/races.md.
  */
 #ifndef TANGLE_ANALYZER_RACE_H
 #define TANGLE_ANALYZER_RACE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct an_ctx;
@@ -18,10 +21,18 @@ struct tlog;
  * paired by count on the address's stripe, like lock acquisitions. */
 #define RACE_SYNC_ATOMIC 64
 
-/* Finds the data races in ctx's log (a log without TG_LOGF_RACE has no
- * accesses: nothing to do) and adds one `race` finding per pair of
- * access sites. */
+/* Adds one `race` finding per pair of access sites of ctx's log: from
+ * the TG_FIND_RACE records the shim's in-process checker wrote, and from
+ * the offline replay when the log is in race mode and its stream carries
+ * memory accesses (ctx->access_events). A pair found by both, or found
+ * again, is one finding. */
 void analyze_races(struct an_ctx *ctx);
+/* Drops (and frees) every race finding of v[0..*n) whose pair of code
+ * locations an earlier race finding of v already has, keeping the order
+ * of the rest: the same race seen in two processes, or in the same log
+ * read twice, is reported once, under the first. */
+struct an_finding;
+void race_dedup(struct an_finding **v, size_t *n);
 
 struct race_stats {
     uint64_t events;          /* events replayed */

@@ -8,12 +8,15 @@
 #ifndef TANGLE_TESTS_LOGBUILD_H
 #define TANGLE_TESTS_LOGBUILD_H
 
+#include <link.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tangle/log.h>
+#include <unistd.h>
 
 #define LB_PAGE 4096u
 
@@ -191,6 +194,46 @@ static inline struct tg_log_module *lb_module(struct lb *b, const char *path,
     return m;
 }
 
+struct lb_range {
+    uint64_t bias, lo, hi;
+};
+
+static inline int lb_main_range(struct dl_phdr_info *info, size_t size,
+                                void *data)
+{
+    (void)size;
+    struct lb_range *r = data;
+    if (info->dlpi_name[0])
+        return 0;                     /* the main program has no name */
+    r->bias = info->dlpi_addr;
+    r->lo = UINT64_MAX;
+    r->hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        if (p->p_type != PT_LOAD)
+            continue;
+        if (r->bias + p->p_vaddr < r->lo)
+            r->lo = r->bias + p->p_vaddr;
+        if (r->bias + p->p_vaddr + p->p_memsz > r->hi)
+            r->hi = r->bias + p->p_vaddr + p->p_memsz;
+    }
+    return 1;
+}
+
+/* The running test binary as a module of b, at its load bias and with
+ * its PT_LOAD range, as the shim records it, so the test's own code and
+ * data symbolize; path NULL: the binary's real path. */
+static inline struct tg_log_module *lb_self_module(struct lb *b,
+                                                   const char *path)
+{
+    struct lb_range r = {0};
+    dl_iterate_phdr(lb_main_range, &r);
+    char exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    return lb_module(b, path ? path : exe, r.bias, r.lo, r.hi);
+}
+
 /* Chunk i of the event section, owned by thread with sequence seq. */
 static inline struct tg_log_chunk *lb_chunk(struct lb *b, size_t i,
                                             uint32_t thread, uint64_t seq)
@@ -233,7 +276,7 @@ static inline int lb_write(const struct lb *b, const char *path, size_t len)
 
 /* A log with something in every table: modules, strings, threads in
  * several states, locks and contexts, a lock-order cycle with a gate,
- * deadlock, misuse and checkpoint findings, and events. The starting
+ * deadlock, misuse, checkpoint and race findings, and events. The starting
  * point of the fuzz tests. */
 static inline struct lb lb_rich_log(void)
 {
@@ -273,6 +316,22 @@ static inline struct lb lb_rich_log(void)
     f->obj_id = 1;
     f = lb_finding(&b, TG_FIND_LEAK);
     f->thread = 3;
+    f = lb_finding(&b, TG_FIND_RACE);
+    f->thread = 2;
+    f->thread2 = 3;
+    f->value = f->obj = 0x9108;
+    f->subkind = TG_RACE_ACC(8, true, false) | TG_RACE_ACC(8, false, true) << 16;
+    f->stack = lb_stack1(&b, 0x401500);
+    f->stack2 = lb_stack1(&b, 0x401600);
+    f->obj_id = 2;
+    f->nthreads = 3;
+    f->threads[0].thread = 1;
+    f->threads[0].wait_stack = lb_stack1(&b, 0x401700);
+    f->threads[0].wait_obj = 0x9100;
+    f->threads[0].wait_op = 32;
+    f->threads[1].wait_obj = 0x9000;
+    f->threads[2].wait_obj = 0x9001;
+    f->threads[2].wait_op = 1;
     struct tg_log_chunk *c = lb_chunk(&b, 0, 1, 0);
     for (int i = 0; i < 50; i++)
         lb_event(c, TG_EV_LOCK, 0x9000, i);

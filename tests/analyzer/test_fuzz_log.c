@@ -104,6 +104,26 @@ static void mutate(unsigned char *p, size_t len, size_t *newlen)
     }
 }
 
+Test(fuzz_log, the_unmutated_log_is_clean_and_has_a_finding_of_each_record)
+{
+    struct lb b = lb_rich_log();
+    struct tlog *log;
+    char *err = NULL;
+    cr_assert_eq(tlog_open_mem(b.buf, b.size, "rich.tlog", &log, &err), 0);
+    cr_assert_eq(log->nerrors, 0, "%s", log->errors[0]);
+    struct an_options opt;
+    report_options_init(&opt);
+    struct an_report *rep = report_new();
+    report_add_log(rep, log, &opt);
+    report_finish(rep, NULL);
+    cr_assert_eq(rep->counts[AN_DEADLOCK], 1);
+    cr_assert_eq(rep->counts[AN_MISUSE], 1);
+    cr_assert_eq(rep->counts[AN_RACE], 1);
+    report_free(rep);
+    tlog_close(log);
+    lb_free(&b);
+}
+
 Test(fuzz_log, mutated_logs_never_crash_the_reader_or_analyses,
      .timeout = 120)
 {

@@ -211,6 +211,78 @@ Test(logread, thread_with_a_wrong_id_is_dropped_with_an_error)
     lb_free(&b);
 }
 
+/* A race record as log.h describes it: thread 3's write of 4 bytes at
+ * 0x5008 against thread 2's read, in a 64-byte block at 0x5000. */
+static struct tg_log_finding *race_rec(struct lb *b)
+{
+    struct tg_log_finding *f = lb_finding(b, TG_FIND_RACE);
+    f->thread = 3;
+    f->thread2 = 2;
+    f->value = f->obj = 0x5008;
+    f->subkind = TG_RACE_ACC(4, true, false) |
+                 TG_RACE_ACC(4, false, false) << 16;
+    f->stack = lb_stack1(b, 0x401000);
+    f->stack2 = lb_stack1(b, 0x402000);
+    f->nthreads = 2;
+    f->threads[0].thread = 1;
+    f->threads[0].wait_obj = 0x5000;
+    f->threads[0].wait_op = 64;
+    f->threads[1].wait_obj = 0x9000;
+    return f;
+}
+
+Test(logread, damaged_race_records_are_skipped_with_an_error_naming_them)
+{
+    struct lb b = two_threads();
+    lb_thread(&b, 0, TG_TS_EXITED, 0);
+    race_rec(&b)->thread2 = 0;                            /* one thread */
+    race_rec(&b)->thread = 65;                            /* past the table */
+    race_rec(&b)->subkind = TG_RACE_ACC(4, true, false);  /* size 0 */
+    race_rec(&b)->subkind = TG_RACE_ACC(4, false, false) |
+                            TG_RACE_ACC(4, false, false) << 16;
+    race_rec(&b)->subkind = TG_RACE_ACC(4, true, true) |
+                            TG_RACE_ACC(4, false, true) << 16;
+    race_rec(&b)->obj = 0x5040;                           /* past the block */
+    race_rec(&b)->threads[1].wait_op = 2;                 /* whose lock? */
+    struct tg_log_finding *ok = race_rec(&b);
+    ok->threads[0] = (struct tg_log_finding_thread){0};   /* no block */
+    struct tlog *log;
+    char *err = NULL;
+    cr_assert_eq(tlog_open_mem(b.buf, b.size, "race.tlog", &log, &err), 0);
+    static const char *const why[] = {
+        "does not name two threads",
+        "names a thread past the end of the thread table",
+        "has an access of size 0",
+        "has no write",
+        "has two atomic accesses",
+        "names a heap block that does not hold the address",
+        "has a held lock of neither access",
+    };
+    size_t n = sizeof why / sizeof why[0];
+    cr_assert_eq(log->nerrors, n);
+    uint64_t first = b.h->sec[TG_SEC_FINDINGS].offset;
+    for (size_t i = 0; i < n; i++) {
+        char want[160];
+        snprintf(want, sizeof want, "'race.tlog': race finding record at "
+                 "offset %llu %s: skipped", (unsigned long long)
+                 (first + i * sizeof(struct tg_log_finding)), why[i]);
+        cr_assert(strstr(log->errors[i], want), "%s", log->errors[i]);
+    }
+    cr_assert_eq(log->nfindings, 1);
+    cr_assert_eq(log->findings[0].kind, TG_FIND_RACE);
+    /* the intact record is still analyzed, the errors go with it */
+    struct an_options o;
+    report_options_init(&o);
+    struct an_report *rep = report_new();
+    struct an_process *p = report_add_log(rep, log, &o);
+    report_finish(rep, NULL);
+    cr_assert_eq(rep->counts[AN_RACE], 1);
+    cr_assert_eq(p->nerrors, n);
+    report_free(rep);
+    tlog_close(log);
+    lb_free(&b);
+}
+
 struct collect {
     uint32_t thread[16];
     uint64_t addr[16];

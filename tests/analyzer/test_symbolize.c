@@ -8,33 +8,13 @@
 #include <elfutils/libdwelf.h>
 #include <fcntl.h>
 #include <gelf.h>
-#include <link.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "analyzer.h"
 #include "logbuild.h"
 
-static uint64_t bias, lo = UINT64_MAX, hi;
-
-static int find_main(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    (void)data;
-    if (info->dlpi_name[0])
-        return 0;                     /* the main program has no name */
-    bias = info->dlpi_addr;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-        if (p->p_type != PT_LOAD)
-            continue;
-        if (bias + p->p_vaddr < lo)
-            lo = bias + p->p_vaddr;
-        if (bias + p->p_vaddr + p->p_memsz > hi)
-            hi = bias + p->p_vaddr + p->p_memsz;
-    }
-    return 1;
-}
+static uint64_t bias;
 
 static __attribute__((noinline)) uint64_t return_address(void)
 {
@@ -80,14 +60,11 @@ static int line_of(const char *marker)
 
 static struct lb self_log(const char *path, bool bad_build_id)
 {
-    dl_iterate_phdr(find_main, NULL);
     struct lb b;
     lb_init(&b, getpid());
-    char exe[512];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    cr_assert_gt(n, 0);
-    exe[n] = 0;
-    struct tg_log_module *m = lb_module(&b, path ? path : exe, bias, lo, hi);
+    struct tg_log_module *m = lb_self_module(&b, path);
+    cr_assert(m->path[0]);
+    bias = m->bias;
     if (bad_build_id) {
         m->build_id_len = 20;
         memset(m->build_id, 0xab, 20);
