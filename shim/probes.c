@@ -211,7 +211,9 @@ static void on_complete(const struct tg_probe *p)
     case TG_PROBE_WG_WAIT:
     case TG_PROBE_CTX_WAIT:
     case TG_PROBE_GROUP_WAIT:
-        if (p->result == 0 || p->op == TG_PROBE_CTX_WAIT)
+        if (p->op == TG_PROBE_GROUP_WAIT)
+            tg__sync_event(t, TG_EV_ACQUIRE, op, 0, a, TG_SEQ_TASKS_DONE);
+        else if (p->result == 0 || p->op == TG_PROBE_CTX_WAIT)
             tg__sync_event(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
         if (p->op == TG_PROBE_WG_WAIT && p->result == 0)
             TG_RACE_SYNC(RK_WG, a, false);
@@ -221,6 +223,7 @@ static void on_complete(const struct tg_probe *p)
             TG_RACE_SYNC(RK_TASK_END, a, false);   /* whatever it returns */
         break;
     case TG_PROBE_TASK_START:
+        tg__sync_event(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
         TG_RACE_SYNC(RK_TASK, a, false);
         break;
     case TG_PROBE_CTX_CANCEL: {
@@ -234,8 +237,10 @@ static void on_complete(const struct tg_probe *p)
         break;
     }
     case TG_PROBE_POOL_SHUTDOWN:
-        if (p->result == 0)
+        if (p->result == 0) {
+            tg__sync_event(t, TG_EV_ACQUIRE, op, 0, a, TG_SEQ_TASKS_DONE);
             TG_RACE_SYNC(RK_TASK_END, a, false);
+        }
         break;
     case TG_PROBE_FREE:
         if (p->result == -EBUSY)
@@ -250,10 +255,18 @@ static void on_complete(const struct tg_probe *p)
  * release (an observer's complete may run before our own). */
 static void on_begin(const struct tg_probe *p)
 {
-    if (!tg__rc_on)
-        return;
     struct tg__thread *t = hook_me();
     if (!t)
+        return;
+    /* The task hand-offs no channel carries, for the offline checker
+     * (full mode): a task's start pairs by its number, every task's end
+     * with the wait or shutdown after it. */
+    if (p->op == TG_PROBE_TASK_START && p->obj)
+        tg__sync_event(t, TG_EV_RELEASE, (uint8_t)p->op, 0, (uintptr_t)p->obj, p->seq);
+    else if (p->op == TG_PROBE_TASK_END && p->obj)
+        tg__sync_event(t, TG_EV_RELEASE, (uint8_t)p->op, 0, (uintptr_t)p->obj,
+                       TG_SEQ_TASKS_DONE);
+    if (!tg__rc_on)
         return;
     switch (p->op) {
     case TG_PROBE_SEND:

@@ -336,6 +336,10 @@ enum tg_log_finding_kind {
  *                     access's thread held it) or 1 (the earlier's)
  *   time_ns           when the later access was checked
  */
+/* The arg of a task end's release and of the group wait or pool shutdown
+ * that acquires it (a task's start pairs by its number instead). */
+#define TG_SEQ_TASKS_DONE (UINT64_MAX - 1)
+
 #define TG_RACE_ACC(size, write, atomic) \
     (((uint32_t)(size) & 0xffu) | ((write) ? 0x100u : 0u) | ((atomic) ? 0x200u : 0u))
 #define TG_RACE_ACC_SIZE(a)   ((a) & 0xffu)
@@ -416,7 +420,9 @@ enum tg_event_type {
     TG_EV_BLOCK,          /* size: tg_wait_op, addr: object */
     TG_EV_UNBLOCK,
     /* synchronization for the race checker (addr: sync object/tag,
-       arg: sequence number as the object's rules define) */
+       arg: sequence number as the object's rules define; a group's or
+       pool's task ends release with arg TG_SEQ_TASKS_DONE, which its
+       wait or shutdown acquires) */
     TG_EV_RELEASE,
     TG_EV_ACQUIRE,
     TG_EV_RELEASE_ACQUIRE,

@@ -241,6 +241,34 @@ Test(race, sampled_mode_still_finds_a_race_in_code_that_starts_cold, .timeout = 
     e2e_free(&r);
 }
 
+/* race=log: every access logged, the check made by the analyzer from the
+ * log; it must agree with the in-process checker on both programs. */
+Test(race, logged_mode_checked_offline_finds_the_same_race, .timeout = 180)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, "--options race=log", RACE_PROGDIR "race_bugs", "heap", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_count(&r, "race", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_find(&r, "race", NULL, NULL);
+    cr_assert(e2e_mentions(f, "heap_writer", e2e_line("race_bugs.c", "heap-write")),
+              "%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(race, logged_mode_checked_offline_adds_no_false_report, .timeout = 180)
+{
+    static const char *modes[] = { "chan-buffered", "wg", "group-limit1", "barrier" };
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+        struct e2e_run r;
+        e2e_init(&r);
+        e2e_run(&r, "--options race=log", RACE_PROGDIR "race_clean", modes[i], NULL);
+        e2e_assert_report(&r);
+        cr_assert_eq(e2e_count(&r, "race", NULL), 0, "%s: %s", modes[i], E2E_REPORT(&r));
+        e2e_free(&r);
+    }
+}
+
 Test(race, sampled_mode_adds_no_false_report, .timeout = 180)
 {
     struct e2e_run r;
