@@ -852,7 +852,7 @@ bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
             return false;
     }
     r->tid = t->id;
-    r->vc = map_reserve(RC_MAX_TID * sizeof(uint32_t));
+    r->vc = r->vc_store;
     r->sites = map_reserve(sizeof(struct rc_sites));
     if (!r->vc || !r->sites)
         return false;
@@ -884,7 +884,6 @@ void tg__rc_thread_end(struct race_thread *r)
      * its history must not be taken for that thread's. */
     if (r->stack_hi)
         tg__rc_clear(r->stack_lo, r->stack_hi - r->stack_lo);
-    munmap(r->vc, RC_MAX_TID * sizeof(uint32_t));
     r->vc = NULL;
 }
 

@@ -122,6 +122,9 @@ struct race_thread {
     struct filter_ent filter[FILTER_SIZE];
     uint64_t skey[SCACHE_SIZE];
     uint32_t sid[SCACHE_SIZE];
+    /* The vector clock's storage, last: pages are touched only up to the
+     * highest thread id the thread has heard of. */
+    uint32_t vc_store[RC_MAX_TID];
 };
 
 /* The calling thread's race state (created on first use in race mode), or
