@@ -428,7 +428,7 @@ cycle_search() {
 }
 
 group_deadlock() {
-  local nest=(nested2 nested4) v
+  local nest=(nested2 nested4 nested2_solo nested4_solo) v
   note "bench: deadlock: nested locking, native, shim, TSan and helgrind"
   for v in native shim tsan helgrind; do
     if [ "$v" = shim ] && ! have_shim; then

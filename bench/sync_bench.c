@@ -9,8 +9,10 @@
  * round trip between two threads (where both park), and nested locking,
  * which feeds the lock-order graph on every inner acquisition.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -168,6 +170,49 @@ static int64_t bench_nested4(uint64_t n)
     return nested(n, 4);
 }
 
+/* The same nesting by one thread while a second one exists but sleeps (in
+ * read(2), not on a pthread object, so the shim does not see it): the
+ * process is not single-threaded, so glibc and the shim take their
+ * multi-threaded paths, yet no acquisition is ever contended. Beside
+ * nested2/nested4 this splits a detector's cost into what every nested
+ * acquisition pays (held set, lock-order edges) and what two threads
+ * fighting add (waits, parks, cache lines moving between cores). */
+static void *sleeper(void *arg)
+{
+    char c;
+    while (read(*(int *)arg, &c, 1) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+static int64_t nested_solo(uint64_t n, int depth)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        perror("sync_bench: pipe");
+        exit(1);
+    }
+    pthread_t t = start_thread(sleeper, &fds[0]);
+    struct nest_arg a = { n, depth };
+    int64_t t0 = bench_now();
+    nest_worker(&a);
+    int64_t ns = bench_now() - t0;
+    close(fds[1]);                    /* read() returns 0: it ends */
+    pthread_join(t, NULL);
+    close(fds[0]);
+    return ns;
+}
+
+static int64_t bench_nested2_solo(uint64_t n)
+{
+    return nested_solo(n, 2);
+}
+
+static int64_t bench_nested4_solo(uint64_t n)
+{
+    return nested_solo(n, 4);
+}
+
 static const struct bench_def defs[] = {
     { "mutex", bench_mutex, "uncontended lock/unlock pair, one thread" },
     { "mutex_contended", bench_mutex_contended, "two threads on one mutex, ns per pair" },
@@ -175,6 +220,8 @@ static const struct bench_def defs[] = {
     { "cond_pingpong", bench_cond_pingpong, "mutex+condvar round trip between two threads" },
     { "nested2", bench_nested2, "two threads nesting 2 shared locks, ns per nest" },
     { "nested4", bench_nested4, "two threads nesting 4 shared locks, ns per nest" },
+    { "nested2_solo", bench_nested2_solo, "one thread nesting 2 locks, another asleep, ns per nest" },
+    { "nested4_solo", bench_nested4_solo, "one thread nesting 4 locks, another asleep, ns per nest" },
 };
 
 int main(int argc, char **argv)
