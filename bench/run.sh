@@ -494,7 +494,15 @@ group_race() {
     if [ "$variant" = plain ]; then
       json_line "race/$mode" plain "$ns" "" "" ",\"max_rss_kb\":$kb"
     else
-      json_line "race/$mode" "$variant" "$ns" plain "$tx" ",\"max_rss_kb\":$kb,\"mem_ratio\":$mx"
+      local tgt=""
+      case $variant in
+        full) tgt=",\"target\":\"time<=3x,mem<=2x\",\"verdict\":\"$(verdict ratio 3 "$tx")/$(verdict ratio 2 "$mx")\"" ;;
+        sampled) tgt=",\"target\":\"time<=1.5x\",\"verdict\":\"$(verdict ratio 1.5 "$tx")\"" ;;
+      esac
+      json_line "race/$mode" "$variant" "$ns" plain "$tx" ",\"max_rss_kb\":$kb,\"mem_ratio\":$mx$tgt"
+      [ -n "$tgt" ] && printf '   race/%s %s: time %sx, memory %sx%s\n' "$mode" "$variant" "$tx" "$mx" \
+        "$( [ "$variant" = full ] && echo " (target 3x / 2x: $(verdict ratio 3 "$tx") / $(verdict ratio 2 "$mx"))" \
+            || echo " (target 1.5x: $(verdict ratio 1.5 "$tx"))")"
     fi
   done <"$out"
   rm -f "$out" "$out.err"
