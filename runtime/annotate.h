@@ -19,8 +19,6 @@
  *    never race. TG__ATOMIC_WORD(p, n) stops checking such a word,
  *    TG__TRACK(p, n) checks it again, as memory new to the calling thread
  *    (for words on a stack, whose memory is reused once the call returns).
- *    TG__CLEAN(p, n) does the same to memory the caller knows nobody else
- *    touches any more.
  *
  * Built with TANGLE_VALGRIND defined (make TANGLE_VALGRIND=1; `make -C
  * tests check-helgrind` builds its own copy so) these are valgrind client
@@ -44,7 +42,6 @@
 #define TG__FORGET(obj) ANNOTATE_HAPPENS_BEFORE_FORGET_ALL(obj)
 #define TG__ATOMIC_WORD(p, n) VALGRIND_HG_DISABLE_CHECKING((p), (n))
 #define TG__TRACK(p, n) VALGRIND_HG_ENABLE_CHECKING((p), (n))
-#define TG__CLEAN(p, n) VALGRIND_HG_CLEAN_MEMORY((p), (n))
 
 #else
 
@@ -53,7 +50,6 @@
 #define TG__FORGET(obj) ((void)0)
 #define TG__ATOMIC_WORD(p, n) ((void)0)
 #define TG__TRACK(p, n) ((void)0)
-#define TG__CLEAN(p, n) ((void)0)
 
 #endif
 
