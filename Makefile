@@ -1,7 +1,10 @@
 # tangle: thin top-level Makefile; each component has its own.
 #   make            build libraries, analyzer and samples into build/
 #   make demo       tangle on the buggy and clean samples (installs deps)
-#   make test       unit, end-to-end and -fsanitize=thread tests (installs deps)
+#   make test       unit, end-to-end, -fsanitize=thread and helgrind tests
+#                   (installs deps)
+#   make TANGLE_VALGRIND=1   a runtime that tells helgrind about its own
+#                   synchronization (runtime/annotate.h); `make clean` first
 #   make bench      benchmarks, side by side with Go / TSan / helgrind
 #   make install    PREFIX=/usr/local DESTDIR=
 

@@ -12,6 +12,11 @@ OPT      ?= -O2
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
                -Wno-unused-parameter -fno-omit-frame-pointer \
                -I$(TOP)/include -MMD -MP
+# TANGLE_VALGRIND=1: the runtime's helgrind annotations (runtime/annotate.h)
+# become valgrind client requests; needs valgrind's headers.
+ifeq ($(TANGLE_VALGRIND),1)
+  CFLAGS_BASE += -DTANGLE_VALGRIND=1
+endif
 LIBCFLAGS := $(CFLAGS_BASE) -fPIC
 
 ifeq ($(V),1)

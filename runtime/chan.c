@@ -219,6 +219,7 @@ static void finish(struct waiter *w)
 {
     struct parker *pk = w->pk;
     bool sleeping = pk->sleeping;
+    TG__HAPPENS_BEFORE(pk);
     atomic_store_explicit(&pk->state, PK_DONE, memory_order_release);
     if (sleeping)
         tg__futex_wake(&pk->state, 1);
@@ -312,6 +313,8 @@ claimed:
         else
             sched_yield();
     }
+    TG__HAPPENS_AFTER(pk);
+    TG__FORGET(pk);
     return 0;
 }
 
@@ -345,6 +348,11 @@ static int chan_new(tg_chan_t **out, size_t elem_size, size_t cap,
     ch->cap = cap;
     ch->buf = (unsigned char *)ch + head;
     ch->expiry_ns = TG_FOREVER;
+    /* Read without the lock by the lock-free checks. */
+    TG__ATOMIC_WORD(&ch->closed, sizeof ch->closed);
+    TG__ATOMIC_WORD(&ch->count, sizeof ch->count);
+    TG__ATOMIC_WORD(&ch->sendq.head, sizeof ch->sendq.head);
+    TG__ATOMIC_WORD(&ch->recvq.head, sizeof ch->recvq.head);
     const struct tg_hooks *h = tg__hooks_get();
     if (h && h->create) {
         struct tg_obj_info info = {
@@ -393,6 +401,7 @@ int tg_chan_free(tg_chan_t *ch)
     }
     if (h && h->destroy)
         h->destroy(TG_OBJ_CHAN, ch);
+    TG__FORGET(&ch->lock);
     free(ch);
     return 0;
 }
@@ -530,6 +539,7 @@ static int park_one(const struct tg_hooks *h, int op, tg_chan_t *ch,
                     struct waitq *q, struct waiter *w, int64_t deadline,
                     int64_t *floor, bool *parked)
 {
+    TG__ATOMIC_WORD(&w->pk->state, sizeof w->pk->state);
     wq_push(q, w);
     ch->refs++;
     /* Read now: once w is claimed, ch may be freed under us. */
@@ -540,8 +550,11 @@ static int park_one(const struct tg_hooks *h, int op, tg_chan_t *ch,
         *parked = true;
     }
     int r = park_wait(w->pk, deadline, expiry);
-    if (r == 0)
+    if (r == 0) {
+        /* Claimed, so unlinked: nobody looks at pk any more. */
+        TG__TRACK(&w->pk->state, sizeof w->pk->state);
         return 0;
+    }
     /* Cancelled: nobody can claim w now, so our reference keeps ch alive
      * through the expiry function and the unlink. */
     if (r == PARK_EXPIRED) {
@@ -553,6 +566,7 @@ static int park_one(const struct tg_hooks *h, int op, tg_chan_t *ch,
         wq_unlink(q, w);
     ch->refs--;
     tg__unlock(&ch->lock);
+    TG__TRACK(&w->pk->state, sizeof w->pk->state);
     return r;
 }
 
@@ -948,6 +962,7 @@ retry:
     /* Pass 2: park on every channel. The select holds a reference on each
      * until pass 3, so they stay alive while it waits. */
     pk = (struct parker){ .state = PK_WAITING };
+    TG__ATOMIC_WORD(&pk.state, sizeof pk.state);
     int64_t expiry = TG_FOREVER;
     for (size_t k = 0; k < live; k++) {
         uint32_t i = lockorder[k];
@@ -987,6 +1002,7 @@ retry:
         c->ch->refs--;
     }
     unlock_all(cases, lockorder, live);
+    TG__TRACK(&pk.state, sizeof pk.state);
     if (r == PARK_EXPIRED)
         goto retry;
     PROBE(h, wake, TG_PROBE_SELECT, NULL, r, 0, deadline, cases, n,

@@ -172,6 +172,7 @@ static void cancel_tree(tg_ctx_t *root, uint64_t st)
         return;
     if (!ref_get(root))
         return;
+    TG__HAPPENS_BEFORE(root);
     if (!atomic_compare_exchange_strong_explicit(&root->state, &expect, st,
                                                  memory_order_acq_rel,
                                                  memory_order_acquire)) {
@@ -188,6 +189,7 @@ static void cancel_tree(tg_ctx_t *root, uint64_t st)
         tg__lock(&c->lock);
         for (tg_ctx_t *k = c->first_child; k; k = k->next_sib) {
             expect = 0;
+            TG__HAPPENS_BEFORE(k);
             /* A child whose refs are 0 is being reclaimed: nobody can
              * observe it any more, so it needs no close. */
             if (atomic_compare_exchange_strong_explicit(
@@ -253,8 +255,11 @@ static void ctx_unref(tg_ctx_t *c)
          * owner freed (chan.c reports it). Both stay allocated: the
          * channel's expiry still points at c, and a leak is the lesser
          * harm than freeing memory under a sleeper. */
-        if (!c->done || tg_chan_free(c->done) == 0)
+        if (!c->done || tg_chan_free(c->done) == 0) {
+            TG__FORGET(c);
+            TG__FORGET(&c->lock);
             free(c);
+        }
         c = parent;
     }
 }
@@ -308,8 +313,11 @@ static int ctx_new(tg_ctx_t *parent, int64_t own_deadline, const void *owner,
         atomic_fetch_add_explicit(&parent->refs, 1, memory_order_relaxed);
         tg__lock(&parent->lock);
         inherited = atomic_load_explicit(&parent->state, memory_order_acquire);
-        if (inherited)
+        if (inherited) {
+            TG__HAPPENS_AFTER(parent);
+            TG__HAPPENS_BEFORE(c);
             atomic_store_explicit(&c->state, inherited, memory_order_release);
+        }
         c->next_sib = parent->first_child;
         if (c->next_sib)
             c->next_sib->prev_sib = c;
@@ -380,6 +388,9 @@ int tg_ctx_err(tg_ctx_t *ctx)
         expire(ctx);
         st = atomic_load_explicit(&ctx->state, memory_order_acquire);
     }
+    /* The canceller's writes before its cancel happen before this. */
+    if (st)
+        TG__HAPPENS_AFTER(ctx);
     settle(ctx);
     /* Observing the cancellation is an acquire (Go: cancel happens before
      * Err returns non-nil), so a thread that polls err and then reads what

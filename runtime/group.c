@@ -169,6 +169,7 @@ static void *runner_main(void *arg)
             }
             probe_park(TG_PROBE_GROUP_IDLE, g, true);
         }
+        TG__HAPPENS_AFTER(r);
         if (s == R_EXIT)
             return NULL;
     }
@@ -189,6 +190,7 @@ static void stop_runners(tg_group_t *g)
     while (all) {
         struct runner *next = all->next_all;
         pthread_join(all->tid, NULL);
+        TG__FORGET(all);
         free(all);
         all = next;
     }
@@ -207,6 +209,7 @@ static int dispatch(tg_group_t *g, tg_task_fn fn, void *arg, uint64_t task)
         r->fn = fn;
         r->arg = arg;
         r->task = task;
+        TG__HAPPENS_BEFORE(r);
         if (atomic_exchange_explicit(&r->state, R_TASK,
                                      memory_order_acq_rel) == R_SLEEP)
             tg__futex_wake(&r->state, 1);
@@ -217,6 +220,7 @@ static int dispatch(tg_group_t *g, tg_task_fn fn, void *arg, uint64_t task)
         return -ENOMEM;
     *r = (struct runner){ .g = g, .fn = fn, .arg = arg, .task = task };
     atomic_init(&r->state, R_TASK);
+    TG__ATOMIC_WORD(&r->state, sizeof r->state);
     char name[NAME_MAX_LEN + 1];
     unsigned i = atomic_fetch_add_explicit(&g->started, 1,
                                            memory_order_relaxed);
@@ -383,6 +387,7 @@ int tg_group_free(tg_group_t *g)
     const struct tg_hooks *h = tg__hooks_get();
     if (h && h->destroy)
         h->destroy(TG_OBJ_GROUP, g);
+    TG__FORGET(&g->lock);
     free(g);
     return 0;
 }

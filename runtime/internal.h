@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include "annotate.h"
 #include "futex.h"
 #include "tangle/hooks.h"
 #include "tangle/tangle.h"
@@ -81,13 +82,17 @@ static inline void tg__lock(tg__lock_t *l)
 {
     uint32_t c = 0;
     if (__builtin_expect(atomic_compare_exchange_strong_explicit(
-            &l->v, &c, 1, memory_order_acquire, memory_order_relaxed), 1))
+            &l->v, &c, 1, memory_order_acquire, memory_order_relaxed), 1)) {
+        TG__HAPPENS_AFTER(l);
         return;
+    }
     tg__lock_slow(l);
+    TG__HAPPENS_AFTER(l);
 }
 
 static inline void tg__unlock(tg__lock_t *l)
 {
+    TG__HAPPENS_BEFORE(l);
     if (atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2)
         tg__futex_wake(&l->v, 1);
 }

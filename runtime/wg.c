@@ -29,6 +29,15 @@
 #define GEN_SHIFT   33
 #define GEN_MASK    0x7fffffffu
 
+/* The state and futex words, to helgrind (annotate.h). On every call, as
+ * a TG_WG_INIT WaitGroup is never passed to tg_wg_init. It also keeps
+ * helgrind from taking the reuse of a WaitGroup's memory once tg_wg_wait
+ * returned for a race with the zeroing thread's last access, which the file
+ * comment explains is safe. */
+#define WG_ATOMIC_WORDS(wg) \
+    do { TG__ATOMIC_WORD(&(wg)->state, sizeof (wg)->state); \
+         TG__ATOMIC_WORD(&(wg)->futex, sizeof (wg)->futex); } while (0)
+
 static inline uint32_t count_of(uint64_t s)
 {
     return (uint32_t)(s & CNT_MASK);
@@ -78,6 +87,8 @@ int tg_wg_add(tg_wg_t *wg, int delta)
      * counter reaches zero. */
     tg__begin(h, TG_PROBE_WG_ADD, TG_OBJ_WG, wg, 0, delta, TG_FOREVER, NULL,
               0);
+    TG__HAPPENS_BEFORE(wg);
+    WG_ATOMIC_WORDS(wg);
     uint64_t s = atomic_load_explicit(&wg->state, memory_order_relaxed);
     uint64_t ns;
     int64_t after;
@@ -128,6 +139,7 @@ static int wg_wait(tg_wg_t *wg, int64_t deadline)
     const struct tg_hooks *h = tg__hooks_get();
     bool parked = false;
     uint32_t target;
+    WG_ATOMIC_WORDS(wg);
     int result = 0;
     uint64_t s = atomic_load_explicit(&wg->state, memory_order_acquire);
     for (;;) {
@@ -173,6 +185,7 @@ static int wg_wait(tg_wg_t *wg, int64_t deadline)
                                                  memory_order_acquire),
                             target & GEN_MASK))
             sched_yield();
+        TG__HAPPENS_AFTER(wg);
     }
     if (parked && h && h->wake)
         probe(h->wake, TG_PROBE_WG_WAIT, wg, result, 0, deadline, 0, 0);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "annotate.h"
 #include "tangle/hooks.h"
 #include "tangle/tangle.h"
 
@@ -529,6 +530,7 @@ Test(ctx, children_created_during_a_cancel_all_end_up_done, .timeout = 60)
     tg_ctx_t *p;
     tg_ctx_t **kids = calloc(N, sizeof *kids);
     _Atomic int made = 0;
+    TG__ATOMIC_WORD(&made, sizeof made);
     pthread_t th;
     cr_assert_eq(tg_ctx_with_cancel(NULL, &p), 0);
     struct spawner s = { p, kids, N, &made };
