@@ -437,3 +437,33 @@ Test(deadlock, graph_of_a_gated_inversion_has_no_red_cycle, .timeout = 120)
     free(dot);
     e2e_free(&r);
 }
+
+Test(deadlock, every_repeat_of_a_nesting_is_counted_on_its_edge,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "counted");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lock-order", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lock-order", NULL, NULL);
+    unsigned long long a = e2e_out_value(&r, "A"), b = e2e_out_value(&r, "B");
+    cr_assert_eq(e2e_len(e2e_get(f, "edges")), 2, "%s", e2e_dump(f));
+    /* The trylocks make no edge: the first witness is ab's own. */
+    e2e_assert_frame(e2e_get(edge(f, a, b), "to_stack"), "ab", SRC, "ab_b");
+    cr_assert_eq(e2e_int(edge(f, a, b), "count", -1), 175, "%s", e2e_dump(f));
+    cr_assert_eq(e2e_int(edge(f, b, a), "count", -1), 1, "%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(deadlock, gate_let_go_out_of_order_is_no_gate_any_more, .timeout = 120)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "gate_dropped");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lock-order", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lock-order", NULL, NULL);
+    unsigned long long a = e2e_out_value(&r, "A"), b = e2e_out_value(&r, "B");
+    cr_assert_eq(e2e_int(edge(f, a, b), "count", -1), 3, "%s", e2e_dump(f));
+    cr_assert(has_object(f, a) && has_object(f, b), "%s", e2e_dump(f));
+    e2e_free(&r);
+}

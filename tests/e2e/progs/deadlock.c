@@ -424,6 +424,76 @@ static int mode_rw_real(int argc, char **argv)
     return 0;
 }
 
+/* One thread repeats the same nestings many times (the shim answers a
+ * repeat from its per-thread chain cache): trylocks of B under A, which
+ * make no edge; A then B 100 times; G, A, B 50 times; G, C, A, then G let
+ * go out of order and B taken under C and A, 25 times. A -> B is seen 175
+ * times. Then B then A, once, in another thread. */
+static void *counted_nestings(void *arg)
+{
+    for (int i = 0; i < 10; i++) {
+        pthread_mutex_lock(&A);
+        if (pthread_mutex_trylock(&B) == 0)
+            pthread_mutex_unlock(&B);
+        pthread_mutex_unlock(&A);
+    }
+    for (int i = 0; i < 100; i++)
+        ab(NULL);
+    for (int i = 0; i < 50; i++)
+        gated_ab(NULL);
+    for (int i = 0; i < 25; i++) {
+        pthread_mutex_lock(&G);
+        pthread_mutex_lock(&C);
+        pthread_mutex_lock(&A);
+        pthread_mutex_unlock(&G);
+        pthread_mutex_lock(&B);
+        pthread_mutex_unlock(&B);
+        pthread_mutex_unlock(&A);
+        pthread_mutex_unlock(&C);
+    }
+    return NULL;
+}
+
+static int mode_counted(int argc, char **argv)
+{
+    print_locks();
+    run_thread(counted_nestings);
+    run_thread(ba);
+    return 0;
+}
+
+/* A -> B is first seen under G and C, twice; then G is let go before B is
+ * taken, so G is no gate of A -> B. B -> A is only ever taken under G: the
+ * cycle can deadlock, and a repeat of the earlier nesting must not be
+ * mistaken for the last one. */
+static void *gate_dropped(void *arg)
+{
+    for (int i = 0; i < 2; i++) {
+        pthread_mutex_lock(&G);
+        pthread_mutex_lock(&C);
+        ab(NULL);
+        pthread_mutex_unlock(&C);
+        pthread_mutex_unlock(&G);
+    }
+    pthread_mutex_lock(&G);
+    pthread_mutex_lock(&C);
+    pthread_mutex_lock(&A);
+    pthread_mutex_unlock(&G);
+    pthread_mutex_lock(&B); /* LINE:dropped_b */
+    pthread_mutex_unlock(&B);
+    pthread_mutex_unlock(&A);
+    pthread_mutex_unlock(&C);
+    return NULL;
+}
+
+static int mode_gate_dropped(int argc, char **argv)
+{
+    print_locks();
+    run_thread(gate_dropped);
+    run_thread(gated_ba);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
@@ -444,6 +514,8 @@ int main(int argc, char **argv)
         { "crowd", mode_crowd },
         { "join_cycle", mode_join_cycle },
         { "rw_real", mode_rw_real },
+        { "counted", mode_counted },
+        { "gate_dropped", mode_gate_dropped },
         { NULL, NULL },
     };
     return prog_main(modes, argc, argv);
