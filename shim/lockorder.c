@@ -56,6 +56,8 @@ void tg__edges_reset(void)
         madvise(edges, EDGE_CAP * sizeof(struct edge_slot), MADV_DONTNEED);
 }
 
+static void chains_renew(struct tg__thread *t, uint32_t from);
+
 /* ---- held set ---------------------------------------------------------- */
 
 /* The record's copy of the held set is brought up to date only when
@@ -95,6 +97,8 @@ bool tg__held_remove(struct tg__thread *t, int i)
                 (t->nheld - (uint32_t)i) * sizeof t->held[0]);
     if (t->mirrored > (uint32_t)i)
         t->mirrored = (uint32_t)i;
+    if ((uint32_t)i != t->nheld)
+        chains_renew(t, (uint32_t)i);
     return true;
 }
 
@@ -222,41 +226,59 @@ static struct edge_slot *edge_slot(uint64_t key, bool *created)
     return NULL;
 }
 
-static void note_edge(struct tg__thread *t, const struct tg__held *from,
-                      uint32_t to, uint32_t tmode, uint32_t to_stack)
+/* Notes one observation of from -> to (lockdep's check): the first makes
+ * the record, with both stacks; later ones count and shrink the gates.
+ * Returns false when the edge could not be indexed (index full, counted
+ * as dropped, or no index); else *rec is its record, NULL when the log
+ * had no room for it. */
+static bool note_edge(struct tg__thread *t, const struct tg__held *from,
+                      uint32_t to, uint32_t tmode, uint32_t to_stack,
+                      struct tg_log_edge **rec)
 {
     uint64_t key = edge_key(from->obj, from->mode, to, tmode);
     unsigned c = (unsigned)(key ^ (key >> 29)) & (TG__ECACHE - 1);
     struct edge_slot *s;
+    struct tg_log_edge *e;
+    *rec = NULL;
     if (t->ekey[c] == key) {
         s = &edges[t->eidx[c]];
+        e = t->erec[c];
     } else {
         if (!edges_ready())
-            return;
+            return false;
         bool created;
         s = edge_slot(key, &created);
         if (!s) {
             atomic_fetch_add_explicit(&tg__g.hdr->sec[TG_SEC_EDGES].dropped, 1,
                                       RELAXED);
-            return;
+            return false;
         }
         t->ekey[c] = key;
         t->eidx[c] = (uint32_t)(s - edges);
+        t->erec[c] = NULL;
         if (created) {
             new_edge(t, s, from, to, tmode, to_stack);
-            return;
+            uint32_t id = atomic_load_explicit(&s->edge, RELAXED);
+            if (id != EDGE_DROPPED)
+                *rec = t->erec[c] = tg__rec_get(TG_SEC_EDGES, id);
+            return true;
         }
+        e = NULL;
     }
-    uint32_t id = atomic_load_explicit(&s->edge, ACQUIRE);
-    while (id == 0) {
-        sched_yield();   /* the first witness is writing the record */
-        id = atomic_load_explicit(&s->edge, ACQUIRE);
+    if (unlikely(e == NULL)) {
+        uint32_t id = atomic_load_explicit(&s->edge, ACQUIRE);
+        while (id == 0) {
+            sched_yield();   /* the first witness is writing the record */
+            id = atomic_load_explicit(&s->edge, ACQUIRE);
+        }
+        if (id == EDGE_DROPPED)
+            return true;
+        e = tg__rec_get(TG_SEC_EDGES, id);
+        if (!e)
+            return true;
+        t->erec[c] = e;
     }
-    if (id == EDGE_DROPPED)
-        return;
-    struct tg_log_edge *e = tg__rec_get(TG_SEC_EDGES, id);
-    if (!e)
-        return;
+    *rec = e;
     /* Racy increment by design: count is an observation count for
      * humans, and an atomic add here would cost every nested lock. */
     uint32_t cnt = atomic_load_explicit(&e->count, RELAXED);
@@ -268,6 +290,7 @@ static void note_edge(struct tg__thread *t, const struct tg__held *from,
             shrink_gates(t, s, e);
             break;
         }
+    return true;
 }
 
 void tg__acquiring(struct tg__thread *t, uint32_t obj, const void *addr,
@@ -276,34 +299,130 @@ void tg__acquiring(struct tg__thread *t, uint32_t obj, const void *addr,
     if (!obj || !t->nheld || tg__held_find(t, addr) >= 0)
         return;
     t->guard++;
+    struct tg_log_edge *e;
     for (uint32_t k = 0; k < t->nheld; k++)
         if (t->held[k].obj && t->held[k].obj != obj)
-            note_edge(t, &t->held[k], obj, mode, stack);
+            note_edge(t, &t->held[k], obj, mode, stack, &e);
     t->guard--;
+}
+
+/* ---- lock chains ----------------------------------------------------------- */
+
+/* Takes entry c for the chain (parent, to) with no edges: it names the
+ * sequence. Returns its new id. */
+static uint64_t chain_claim(struct tg__thread *t, struct tg__chain *c,
+                            uint64_t parent, uint32_t to)
+{
+    c->parent = parent;
+    c->to = to;
+    c->nedge = TG__CHAIN_NOEDGES;
+    c->id = (UINT64_C(1) << 32) + ++t->chain_next;
+    return c->id;
+}
+
+/* The id of the chain (parent, to) for an acquisition that notes no edges,
+ * the entry claimed if new; 0 when parent is unknown. */
+static uint64_t chain_id(struct tg__thread *t, uint64_t parent, uint32_t to)
+{
+    if (!parent)
+        return 0;
+    struct tg__chain *c = tg__chain_slot(t, parent, to);
+    if (c->parent == parent && c->to == to)
+        return c->id;
+    return chain_claim(t, c, parent, to);
+}
+
+/* Notes the edges from each held lock into obj, and returns the id of the
+ * chain the acquisition makes, with its edges kept in the chain's entry
+ * when the thread holds few enough locks (0: not kept). */
+static __attribute__((noinline)) uint64_t
+note_edges(struct tg__thread *t, uint32_t obj, uint32_t mode, uint32_t stack,
+           uint64_t parent, struct tg__chain *c)
+{
+    uint32_t n = t->nheld;
+    struct tg_log_edge *got[TG__CHAIN_EDGES];
+    uint32_t ng = 0;
+    bool keep = c != NULL;
+    t->guard++;
+    for (uint32_t k = 0; k < n; k++) {
+        if (!t->held[k].obj || t->held[k].obj == obj)
+            continue;
+        struct tg_log_edge *e;
+        if (!note_edge(t, &t->held[k], obj, mode, stack, &e))
+            keep = false;
+        else if (e && keep)
+            got[ng++] = e;
+    }
+    t->guard--;
+    if (!keep)
+        return 0;
+    uint32_t to = tg__chain_lock(obj, mode);
+    if (c->parent != parent || c->to != to)
+        chain_claim(t, c, parent, to);
+    memcpy(c->edge, got, ng * sizeof got[0]);
+    c->nedge = ng;
+    return c->id;
+}
+
+/* A held entry other than the innermost left the set: the chains of those
+ * after it name sequences that no longer hold, so they are named anew. */
+static void chains_renew(struct tg__thread *t, uint32_t from)
+{
+    if (from == 0)
+        from = 1;
+    for (uint32_t k = from; k < t->nheld; k++) {
+        uint64_t parent = k <= TG__CHAIN_EDGES ? tg__chain_name(t, k) : 0;
+        t->held[k].chain =
+            chain_id(t, parent, tg__chain_lock(t->held[k].obj, t->held[k].mode));
+    }
 }
 
 void tg__acquired_slow(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
                        const void *addr, uint32_t mode, bool tried,
                        uintptr_t pc, uintptr_t cfa, uint32_t stack)
 {
-    int i = tg__held_find(t, addr);
-    if (i >= 0) {
-        /* Recursive re-acquisition: no self-edge, no new entry. */
-        t->held[i].count++;
-        return;
+    uint32_t n = t->nheld;
+    for (uint32_t i = n; i-- > 0;)
+        if (t->held[i].addr == (uintptr_t)addr) {
+            /* Recursive re-acquisition: no self-edge, no new entry. */
+            t->held[i].count++;
+            return;
+        }
+    /* n - 1 wraps for an empty set, which the inline caller handles. */
+    uint64_t parent = n - 1 < TG__CHAIN_EDGES && obj ? tg__chain_name(t, n) : 0;
+    uint64_t id = 0;
+    if (likely(parent != 0)) {
+        uint32_t to = tg__chain_lock(obj, mode);
+        struct tg__chain *c = tg__chain_slot(t, parent, to);
+        if (likely(c->parent == parent && c->to == to)) {
+            if (tried) {
+                id = c->id;
+            } else if (likely(c->nedge != TG__CHAIN_NOEDGES)) {
+                /* Seen before: the edges exist and their gates are
+                 * already within what is held. */
+                for (uint32_t k = 0; k < c->nedge; k++) {
+                    struct tg_log_edge *e = c->edge[k];
+                    uint32_t cnt = atomic_load_explicit(&e->count, RELAXED);
+                    if (cnt != UINT32_MAX)
+                        atomic_store_explicit(&e->count, cnt + 1, RELAXED);
+                }
+                id = c->id;
+            } else {
+                id = note_edges(t, obj, mode, stack, parent, c);
+            }
+        } else if (tried) {
+            id = chain_claim(t, c, parent, to);
+        } else {
+            id = note_edges(t, obj, mode, stack, parent, c);
+        }
+    } else if (!tried && obj) {
+        note_edges(t, obj, mode, stack, 0, NULL);
     }
-    if (!tried && obj && t->nheld) {
-        t->guard++;
-        for (uint32_t k = 0; k < t->nheld; k++)
-            if (t->held[k].obj && t->held[k].obj != obj)
-                note_edge(t, &t->held[k], obj, mode, stack);
-        t->guard--;
-    }
-    if (unlikely(t->nheld >= TG__MAX_HELD)) {
+    if (unlikely(n >= TG__MAX_HELD)) {
         t->held_lost++;
         return;
     }
-    struct tg__held *h = &t->held[t->nheld++];
+    struct tg__held *h = &t->held[n];
     h->addr = (uintptr_t)addr;
     h->lock = l;
     h->obj = obj;
@@ -312,4 +431,6 @@ void tg__acquired_slow(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
     h->cfa = cfa;
     h->mode = mode;
     h->count = 1;
+    h->chain = id;
+    t->nheld = n + 1;
 }

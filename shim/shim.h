@@ -130,6 +130,9 @@ void tg__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define TG__MAX_HELD 64
 #define TG__ECACHE   64
+#define TG__CCACHE   64     /* lock chains a thread remembers */
+#define TG__CHAIN_EDGES 7   /* chains are kept up to this many locks deep
+                               before the one acquired */
 
 struct tg__lock;
 struct tg__held {
@@ -141,7 +144,34 @@ struct tg__held {
     uintptr_t cfa;       /* caller's stack pointer at the acquisition */
     uint32_t mode;       /* 0 exclusive, 1 read */
     uint32_t count;      /* recursive depth */
+    /* The id of the chain held[0..this] (see struct tg__chain), 0 when
+     * unknown. Not kept for held[0]: a one-lock chain is named by the
+     * lock itself. */
+    uint64_t chain;
 };
+
+/* A lock chain: the exact sequence of (object, mode) a thread held, then
+ * one more lock acquired (lockdep's chain cache). The thread has seen this
+ * acquisition before, so every edge from a held lock into `to` exists and
+ * its gates are already a subset of the held locks, which later
+ * observations can only shrink: repeating it needs only the counts
+ * bumped, and the entry keeps where they are. A chain is named by its
+ * parent (the chain held before) and `to`, and numbered with an id that
+ * names that whole sequence; ids are never reused, so an entry that was
+ * overwritten leaves no child able to take its name. */
+struct tg__chain {
+    uint64_t parent;     /* a one-lock chain: its obj | mode << 31; else an
+                            id; 0: empty entry */
+    uint32_t to;         /* obj | mode << 31 of the lock acquired */
+    uint32_t nedge;      /* entries in edge[]; TG__CHAIN_NOEDGES when the
+                            chain was only reached without noting edges
+                            (trylock, after a wait, an out-of-order
+                            unlock): it names the sequence, no more */
+    uint64_t id;         /* >= 2^32, so never a one-lock chain's name */
+    struct tg_log_edge *edge[TG__CHAIN_EDGES];  /* the edges into `to`;
+                            an edge the full log dropped is left out */
+};
+#define TG__CHAIN_NOEDGES UINT32_MAX
 
 enum { TG__T_NEW = 0, TG__T_LIVE, TG__T_UNTRACKED, TG__T_DEAD };
 
@@ -159,9 +189,14 @@ struct tg__thread {
     struct tg_log_event *ev;
     uint32_t ev_used, ev_cap;
     uint64_t chunk_gen, chunk_seq;
-    /* known lock-order edges: key -> edge index + 1 */
+    /* known lock-order edges: key -> index slot and, once written, the
+     * log record (NULL: not yet looked at, or dropped) */
     uint64_t ekey[TG__ECACHE];
     uint32_t eidx[TG__ECACHE];
+    struct tg_log_edge *erec[TG__ECACHE];
+    /* known lock chains, direct-mapped, and the last chain id given */
+    struct tg__chain chain[TG__CCACHE];
+    uint64_t chain_next;
     int exit_how;               /* 1 pthread_exit, 2 returned */
     bool wrapped;               /* started by the shim's start routine */
     uint32_t exit_stack;
@@ -341,25 +376,77 @@ uint32_t tg__string(const char *s);
 void tg__acquired_slow(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
                        const void *addr, uint32_t mode, bool tried,
                        uintptr_t pc, uintptr_t cfa, uint32_t stack);
+
+/* A lock as a chain element: its object and mode. */
+static inline uint32_t tg__chain_lock(uint32_t obj, uint32_t mode)
+{
+    return obj | mode << 31;
+}
+/* The entry of t's chain cache where the chain (parent, to) belongs. */
+static inline struct tg__chain *tg__chain_slot(struct tg__thread *t,
+                                               uint64_t parent, uint32_t to)
+{
+    uint64_t h = (parent ^ (uint64_t)to << 17) * 0x9e3779b97f4a7c15ull;
+    return &t->chain[h >> (64 - 6)];
+}
+_Static_assert(TG__CCACHE == 1 << 6, "tg__chain_slot takes 6 bits");
+/* The name of the chain held[0..n) (n >= 1) for a child to refer to: the
+ * lock itself for one lock, else the innermost entry's chain id (0:
+ * unknown). */
+static inline uint64_t tg__chain_name(const struct tg__thread *t, uint32_t n)
+{
+    if (n == 1)
+        return tg__chain_lock(t->held[0].obj, t->held[0].mode);
+    return t->held[n - 1].chain;
+}
+
 static inline void tg__acquired(struct tg__thread *t, struct tg__lock *l,
                                 uint32_t obj, const void *addr, uint32_t mode,
                                 bool tried, uintptr_t pc, uintptr_t cfa,
                                 uint32_t stack)
 {
+    uint32_t n = t->nheld;
+    struct tg__held *h = &t->held[n];
+    uint64_t id = 0;
     /* The common case: nothing held, so no recursion and no edges. */
-    if (likely(t->nheld == 0)) {
-        struct tg__held *h = &t->held[0];
-        h->addr = (uintptr_t)addr;
-        h->lock = l;
-        h->obj = obj;
-        h->stack = stack;
-        h->pc = pc;
-        h->cfa = cfa;
-        h->mode = mode;
-        h->count = 1;
-        t->nheld = 1;
-        return;
+    if (likely(n == 0))
+        goto push;
+    /* Next: a nested acquisition the thread made before, under the same
+     * locks (same order, same modes), not recursive. Its edges exist and
+     * need only their counts (see struct tg__chain). Anything else, and
+     * edges first seen, go the slow way. */
+    if (tried || !obj || n > TG__CHAIN_EDGES)
+        goto slow;
+    for (uint32_t i = 0; i < n; i++)
+        if (t->held[i].addr == (uintptr_t)addr)
+            goto slow;
+    uint64_t parent = tg__chain_name(t, n);
+    uint32_t to = tg__chain_lock(obj, mode);
+    struct tg__chain *c = tg__chain_slot(t, parent, to);
+    if (unlikely(c->parent != parent || c->to != to || !parent ||
+                 c->nedge == TG__CHAIN_NOEDGES))
+        goto slow;
+    for (uint32_t k = 0; k < c->nedge; k++) {
+        /* Racy increment by design, as the slow path's. */
+        _Atomic uint32_t *cnt = &c->edge[k]->count;
+        uint32_t v = atomic_load_explicit(cnt, RELAXED);
+        if (likely(v != UINT32_MAX))
+            atomic_store_explicit(cnt, v + 1, RELAXED);
     }
+    id = c->id;
+push:
+    h->addr = (uintptr_t)addr;
+    h->lock = l;
+    h->obj = obj;
+    h->stack = stack;
+    h->pc = pc;
+    h->cfa = cfa;
+    h->mode = mode;
+    h->count = 1;
+    h->chain = id;
+    t->nheld = n + 1;
+    return;
+slow:
     tg__acquired_slow(t, l, obj, addr, mode, tried, pc, cfa, stack);
 }
 /* Records the lock-order edges into addr before the caller blocks on it
