@@ -368,12 +368,14 @@ note_edges(struct tg__thread *t, uint32_t obj, uint32_t mode, uint32_t stack,
  * after it name sequences that no longer hold, so they are named anew. */
 static void chains_renew(struct tg__thread *t, uint32_t from)
 {
-    if (from == 0)
-        from = 1;
     for (uint32_t k = from; k < t->nheld; k++) {
-        uint64_t parent = k <= TG__CHAIN_EDGES ? tg__chain_name(t, k) : 0;
-        t->held[k].chain =
-            chain_id(t, parent, tg__chain_lock(t->held[k].obj, t->held[k].mode));
+        uint32_t to = tg__chain_lock(t->held[k].obj, t->held[k].mode);
+        if (!t->held[k].obj || k > TG__CHAIN_EDGES)
+            t->held[k].chain = 0;
+        else if (k == 0)
+            t->held[k].chain = to;
+        else
+            t->held[k].chain = chain_id(t, t->held[k - 1].chain, to);
     }
 }
 
@@ -389,7 +391,7 @@ void tg__acquired_slow(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
             return;
         }
     /* n - 1 wraps for an empty set, which the inline caller handles. */
-    uint64_t parent = n - 1 < TG__CHAIN_EDGES && obj ? tg__chain_name(t, n) : 0;
+    uint64_t parent = n - 1 < TG__CHAIN_EDGES && obj ? t->held[n - 1].chain : 0;
     uint64_t id = 0;
     if (likely(parent != 0)) {
         uint32_t to = tg__chain_lock(obj, mode);
@@ -397,15 +399,9 @@ void tg__acquired_slow(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
         if (likely(c->parent == parent && c->to == to)) {
             if (tried) {
                 id = c->id;
-            } else if (likely(c->nedge != TG__CHAIN_NOEDGES)) {
-                /* Seen before: the edges exist and their gates are
-                 * already within what is held. */
-                for (uint32_t k = 0; k < c->nedge; k++) {
-                    struct tg_log_edge *e = c->edge[k];
-                    uint32_t cnt = atomic_load_explicit(&e->count, RELAXED);
-                    if (cnt != UINT32_MAX)
-                        atomic_store_explicit(&e->count, cnt + 1, RELAXED);
-                }
+            } else if (c->nedge != TG__CHAIN_NOEDGES) {
+                /* Seen before (tg__acquired takes this way itself). */
+                tg__chain_count(c, c->nedge);
                 id = c->id;
             } else {
                 id = note_edges(t, obj, mode, stack, parent, c);

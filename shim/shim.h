@@ -144,9 +144,8 @@ struct tg__held {
     uintptr_t cfa;       /* caller's stack pointer at the acquisition */
     uint32_t mode;       /* 0 exclusive, 1 read */
     uint32_t count;      /* recursive depth */
-    /* The id of the chain held[0..this] (see struct tg__chain), 0 when
-     * unknown. Not kept for held[0]: a one-lock chain is named by the
-     * lock itself. */
+    /* The name of the chain held[0..this] (see struct tg__chain), 0 when
+     * unknown, or when a lock in it has no object. */
     uint64_t chain;
 };
 
@@ -390,49 +389,49 @@ static inline struct tg__chain *tg__chain_slot(struct tg__thread *t,
     return &t->chain[h >> (64 - 6)];
 }
 _Static_assert(TG__CCACHE == 1 << 6, "tg__chain_slot takes 6 bits");
-/* The name of the chain held[0..n) (n >= 1) for a child to refer to: the
- * lock itself for one lock, else the innermost entry's chain id (0:
- * unknown). */
-static inline uint64_t tg__chain_name(const struct tg__thread *t, uint32_t n)
+/* One more observation of each of the chain's ne edges. A racy increment
+ * by design: the count is for humans, and an atomic add would cost every
+ * nested lock. Saturates. */
+static inline void tg__chain_count(struct tg__chain *c, uint32_t ne)
 {
-    if (n == 1)
-        return tg__chain_lock(t->held[0].obj, t->held[0].mode);
-    return t->held[n - 1].chain;
-}
-
-static inline void tg__acquired(struct tg__thread *t, struct tg__lock *l,
-                                uint32_t obj, const void *addr, uint32_t mode,
-                                bool tried, uintptr_t pc, uintptr_t cfa,
-                                uint32_t stack)
-{
-    uint32_t n = t->nheld;
-    struct tg__held *h = &t->held[n];
-    uint64_t id = 0;
-    /* The common case: nothing held, so no recursion and no edges. */
-    if (likely(n == 0))
-        goto push;
-    /* Next: a nested acquisition the thread made before, under the same
-     * locks (same order, same modes), not recursive. Its edges exist and
-     * need only their counts (see struct tg__chain). Anything else, and
-     * edges first seen, go the slow way. */
-    if (tried || !obj || n > TG__CHAIN_EDGES)
-        goto slow;
-    for (uint32_t i = 0; i < n; i++)
-        if (t->held[i].addr == (uintptr_t)addr)
-            goto slow;
-    uint64_t parent = tg__chain_name(t, n);
-    uint32_t to = tg__chain_lock(obj, mode);
-    struct tg__chain *c = tg__chain_slot(t, parent, to);
-    if (unlikely(c->parent != parent || c->to != to || !parent ||
-                 c->nedge == TG__CHAIN_NOEDGES))
-        goto slow;
-    for (uint32_t k = 0; k < c->nedge; k++) {
-        /* Racy increment by design, as the slow path's. */
+    for (uint32_t k = 0; k < ne; k++) {
         _Atomic uint32_t *cnt = &c->edge[k]->count;
         uint32_t v = atomic_load_explicit(cnt, RELAXED);
         if (likely(v != UINT32_MAX))
             atomic_store_explicit(cnt, v + 1, RELAXED);
     }
+}
+static inline __attribute__((always_inline)) void
+tg__acquired(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
+             const void *addr, uint32_t mode, bool tried, uintptr_t pc,
+             uintptr_t cfa, uint32_t stack)
+{
+    uint32_t n = t->nheld;
+    struct tg__held *h = &t->held[n];
+    uint64_t id;
+    /* The common case: nothing held, so no recursion and no edges. */
+    if (likely(n == 0)) {
+        id = obj ? tg__chain_lock(obj, mode) : 0;
+        goto push;
+    }
+    /* Next: a nested acquisition the thread made before, under the same
+     * locks (same order, same modes). Its edges exist and need only their
+     * counts (see struct tg__chain). Anything else, and edges first seen,
+     * go the slow way. A hit is never a recursive acquisition, so the held
+     * set need not be searched: an entry (P, to) is made only while `to`'s
+     * address is not held, and holding P again means holding the same
+     * objects (never 0: a lock without one ends the chain), each of which
+     * only ever had one address. */
+    if (tried || !obj || n > TG__CHAIN_EDGES)
+        goto slow;
+    uint64_t parent = t->held[n - 1].chain;
+    uint32_t to = tg__chain_lock(obj, mode);
+    struct tg__chain *c = tg__chain_slot(t, parent, to);
+    uint32_t ne = c->nedge;
+    if (unlikely(c->parent != parent || c->to != to || !parent ||
+                 ne == TG__CHAIN_NOEDGES))
+        goto slow;
+    tg__chain_count(c, ne);
     id = c->id;
 push:
     h->addr = (uintptr_t)addr;
