@@ -130,7 +130,11 @@ void tg__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define TG__MAX_HELD 64
 #define TG__ECACHE   64
-#define TG__CCACHE   64     /* lock chains a thread remembers */
+#define TG__CCACHE_BITS 4
+#define TG__CCACHE   (1 << TG__CCACHE_BITS)  /* lock chains a thread
+                               remembers: static TLS, so every thread of
+                               every traced program carries it (88 bytes
+                               each) */
 #define TG__CHAIN_EDGES 7   /* chains are kept up to this many locks deep
                                before the one acquired */
 
@@ -386,9 +390,8 @@ static inline struct tg__chain *tg__chain_slot(struct tg__thread *t,
                                                uint64_t parent, uint32_t to)
 {
     uint64_t h = (parent ^ (uint64_t)to << 17) * 0x9e3779b97f4a7c15ull;
-    return &t->chain[h >> (64 - 6)];
+    return &t->chain[h >> (64 - TG__CCACHE_BITS)];
 }
-_Static_assert(TG__CCACHE == 1 << 6, "tg__chain_slot takes 6 bits");
 /* One more observation of each of the chain's ne edges. A racy increment
  * by design: the count is for humans, and an atomic add would cost every
  * nested lock. Saturates. */
