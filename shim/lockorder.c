@@ -418,15 +418,5 @@ void tg__acquired_slow(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
         t->held_lost++;
         return;
     }
-    struct tg__held *h = &t->held[n];
-    h->addr = (uintptr_t)addr;
-    h->lock = l;
-    h->obj = obj;
-    h->stack = stack;
-    h->pc = pc;
-    h->cfa = cfa;
-    h->mode = mode;
-    h->count = 1;
-    h->chain = id;
-    t->nheld = n + 1;
+    tg__held_push(t, n, l, obj, addr, mode, pc, cfa, stack, id);
 }

@@ -404,13 +404,31 @@ static inline void tg__chain_count(struct tg__chain *c, uint32_t ne)
             atomic_store_explicit(cnt, v + 1, RELAXED);
     }
 }
+/* Writes held entry n (a first acquisition, count 1) and makes it the
+ * innermost: n + 1 entries held. */
+static inline void tg__held_push(struct tg__thread *t, uint32_t n,
+                                 struct tg__lock *l, uint32_t obj,
+                                 const void *addr, uint32_t mode, uintptr_t pc,
+                                 uintptr_t cfa, uint32_t stack, uint64_t chain)
+{
+    struct tg__held *h = &t->held[n];
+    h->addr = (uintptr_t)addr;
+    h->lock = l;
+    h->obj = obj;
+    h->stack = stack;
+    h->pc = pc;
+    h->cfa = cfa;
+    h->mode = mode;
+    h->count = 1;
+    h->chain = chain;
+    t->nheld = n + 1;
+}
 static inline __attribute__((always_inline)) void
 tg__acquired(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
              const void *addr, uint32_t mode, bool tried, uintptr_t pc,
              uintptr_t cfa, uint32_t stack)
 {
     uint32_t n = t->nheld;
-    struct tg__held *h = &t->held[n];
     uint64_t id;
     /* The common case: nothing held, so no recursion and no edges. */
     if (likely(n == 0)) {
@@ -437,16 +455,7 @@ tg__acquired(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
     tg__chain_count(c, ne);
     id = c->id;
 push:
-    h->addr = (uintptr_t)addr;
-    h->lock = l;
-    h->obj = obj;
-    h->stack = stack;
-    h->pc = pc;
-    h->cfa = cfa;
-    h->mode = mode;
-    h->count = 1;
-    h->chain = id;
-    t->nheld = n + 1;
+    tg__held_push(t, n, l, obj, addr, mode, pc, cfa, stack, id);
     return;
 slow:
     tg__acquired_slow(t, l, obj, addr, mode, tried, pc, cfa, stack);
