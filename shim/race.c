@@ -637,7 +637,6 @@ static void report(struct race_thread *r, uint64_t old, uintptr_t addr,
         .subkind = TG_RACE_ACC(csize, write, atomic) |
                    TG_RACE_ACC(psize, (old & RC_W) != 0, (old & RC_A) != 0) << 16,
     };
-    (void)addr;
     for (uint32_t i = 1; i < RC_MAX_TID; i++) {
         uintptr_t lo = atomic_load_explicit(&reg_lo[i], RELAXED);
         uintptr_t hi = atomic_load_explicit(&reg_hi[i], RELAXED);
@@ -942,6 +941,5 @@ void tg__race_exit(struct tg__thread *t)
  * the child rather than compare against them. */
 void tg__race_after_fork(void)
 {
-    if (tg__rc_on)
-        tg__rc_on = false;
+    tg__rc_on = false;
 }
