@@ -83,9 +83,11 @@ static void created(struct tg__thread *t, const void *addr, uint32_t kind,
 static void destroy_waited(struct tg__thread *t, const void *addr)
 {
     struct tg__lock *l = tg__lock_find(addr);
-    if (l && atomic_load_explicit(&l->waiters, RELAXED))
+    if (l && atomic_load_explicit(&l->waiters, RELAXED)) {
+        uint32_t waiter, s2 = tg__waiter(addr, t->id, &waiter);
         tg__misuse(TG_MIS_DESTROY_WAITED, addr,
-                   atomic_load_explicit(&l->obj, RELAXED), 0, 0, 0);
+                   atomic_load_explicit(&l->obj, RELAXED), 0, s2, waiter);
+    }
     t->guard++;
     tg__obj_destroy(addr, 0);
     t->guard--;

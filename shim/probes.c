@@ -162,8 +162,11 @@ static void misuse_at(struct tg__thread *t, uint32_t sub, const struct tg_probe 
     uint32_t id = obj_id(t, p->kind, p->obj);
     struct tg_log_object *o = tg__obj_rec(id);
     /* The earlier stack that explains it: where the channel was closed. */
-    uint32_t s2 = o ? o->event_stack : 0;
-    tg__misuse(sub, p->obj, id, 0, s2, 0);
+    uint32_t s2 = o ? o->event_stack : 0, waiter = 0;
+    /* Freeing a channel a thread is parked on: that thread's wait. */
+    if (sub == TG_MIS_CHAN_FREE_BUSY)
+        s2 = tg__waiter(p->obj, t->id, &waiter);
+    tg__misuse(sub, p->obj, id, 0, s2, waiter);
 }
 
 static void on_complete(const struct tg_probe *p)

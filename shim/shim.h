@@ -230,7 +230,11 @@ static inline struct tg__thread *tg__me(void)
  * `stack` is non-zero. */
 void tg__block(struct tg__thread *t, uint32_t op, const void *obj,
                uint64_t obj2, int64_t deadline_ns, uint32_t stack);
+/* In flight mode a wait leaves BLOCK and UNBLOCK events only if it lasted
+ * this long; shorter ones are seen only while they last, in the record. */
+#define TG__BLOCK_EVENT_NS 1000000u
 void tg__unblock(struct tg__thread *t);
+uint32_t tg__waiter(const void *obj, uint32_t self, uint32_t *thread);
 
 /* Opens / closes a seqlock write section on the thread's record. */
 static inline void tg__seq_begin(struct tg_log_thread *r)

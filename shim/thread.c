@@ -246,7 +246,13 @@ void tg__block(struct tg__thread *t, uint32_t op, const void *obj,
     r->wait_since_ns = tg__now();
     r->wait_deadline_ns = deadline_ns;
     tg__seq_end(r);
-    tg__ev_append(t, TG_EV_BLOCK, (uint8_t)op, stack, (uintptr_t)obj, obj2);
+    /* The record names the wait while it lasts. The event stream gets it
+     * in full mode; in flight mode only once it proves long (see
+     * tg__unblock): a contended lock handed back and forth would
+     * otherwise turn the whole ring over, and its pages are memory the
+     * program pays for. */
+    if (tg__g.opt.full)
+        tg__ev_append(t, TG_EV_BLOCK, (uint8_t)op, stack, (uintptr_t)obj, obj2);
 }
 
 void tg__unblock(struct tg__thread *t)
@@ -254,11 +260,58 @@ void tg__unblock(struct tg__thread *t)
     struct tg_log_thread *r = t->rec;
     if (!r || r->state != TG_TS_BLOCKED)
         return;
+    bool log = tg__g.opt.full;
+    if (!log && tg__now() - r->wait_since_ns >= TG__BLOCK_EVENT_NS) {
+        tg__ev_append(t, TG_EV_BLOCK, (uint8_t)r->wait_op, r->wait_stack,
+                      r->wait_obj, r->wait_obj2);
+        log = true;
+    }
     tg__seq_begin(r);
     r->state = TG_TS_RUNNING;
     r->wait_op = TG_WAIT_NONE;
     tg__seq_end(r);
-    tg__ev_append(t, TG_EV_UNBLOCK, 0, 0, r->wait_obj, 0);
+    if (log)
+        tg__ev_append(t, TG_EV_UNBLOCK, 0, 0, r->wait_obj, 0);
+}
+
+/* A thread other than `self` blocked on obj now (as its object or its
+ * second one): its wait stack, and its id in *thread; 0 if none. For a
+ * misuse that another thread's wait explains (destroying a waited
+ * condition, freeing a channel with a parked thread): the shim names the
+ * waiter itself, since a short wait leaves no event behind. */
+uint32_t tg__waiter(const void *obj, uint32_t self, uint32_t *thread)
+{
+    *thread = 0;
+    if (!tg__g.hdr || !obj)
+        return 0;
+    uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used,
+                                      RELAXED);
+    if (n > tg__g.cap[TG_SEC_THREADS])
+        n = tg__g.cap[TG_SEC_THREADS];
+    for (uint64_t i = 1; i <= n; i++) {
+        struct tg_log_thread *r = tg__rec_get(TG_SEC_THREADS, (uint32_t)i);
+        if (i == self || !r ||
+            atomic_load_explicit(&r->commit, ACQUIRE) != TG_LOG_COMMITTED)
+            continue;
+        for (int tries = 0; tries < 8; tries++) {
+            uint32_t q = atomic_load_explicit(&r->seq, ACQUIRE);
+            if (q & 1)
+                continue;
+            bool hit = r->state == TG_TS_BLOCKED &&
+                       (r->wait_obj == (uintptr_t)obj ||
+                        r->wait_obj2 == (uintptr_t)obj);
+            uint32_t stack = r->wait_stack;
+            atomic_thread_fence(memory_order_acquire);
+            if (atomic_load_explicit(&r->seq, RELAXED) != q)
+                continue;
+            if (hit && stack) {
+                *thread = (uint32_t)i;
+                return stack;
+            }
+            break;
+        }
+    }
+    return 0;
 }
 
 /* ---- exit ------------------------------------------------------------- */

@@ -127,3 +127,35 @@ Test(clean, run_leaves_the_commands_stdout_untouched_and_reports_on_stderr,
               "-o - puts the report on stdout:\n%s", r.out);
     e2e_free(&r);
 }
+
+/* 40,000 brief condition waits leave no events in flight mode (a wait
+ * under 1 ms is seen only while it lasts), so a contended program does
+ * not turn over the event ring; full mode keeps every one. */
+Test(clean, brief_waits_leave_no_events_in_flight_mode_and_all_in_full_mode,
+     .timeout = 120)
+{
+    run_clean("handoff");
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "clean", "handoff", NULL);
+    e2e_assert_report(&r);
+    json_object *p = e2e_process(&r, 0);
+    cr_assert(p, "report lists no process:\n%s", E2E_REPORT(&r));
+    int64_t flight = e2e_int(p, "events", -1);
+    cr_assert(flight >= 0 && flight < 1000,
+              "flight mode kept %lld events for brief waits:\n%s",
+              (long long)flight, E2E_REPORT(&r));
+    e2e_free(&r);
+
+    e2e_init(&r);
+    e2e_run(&r, "--full", "clean", "handoff", NULL);
+    e2e_assert_report(&r);
+    e2e_assert_clean(&r);
+    p = e2e_process(&r, 0);
+    cr_assert(p, "report lists no process:\n%s", E2E_REPORT(&r));
+    int64_t full = e2e_int(p, "events", -1);
+    /* every round: a lock and an unlock by each thread, at least */
+    cr_assert(full >= 4 * 20000, "full mode kept only %lld events:\n%s",
+              (long long)full, E2E_REPORT(&r));
+    e2e_free(&r);
+}

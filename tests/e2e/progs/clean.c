@@ -160,6 +160,52 @@ static int mode_single(int argc, char **argv)
     return once_ran == 1 ? 0 : 6;
 }
 
+/* Two threads take turns under one mutex and condition, HANDOFF_ROUNDS
+ * times each: every turn makes the other thread wait, briefly. The last
+ * wait lasts HANDOFF_LONG_MS. Checks the turns came in order. */
+enum { HANDOFF_ROUNDS = 20000, HANDOFF_LONG_MS = 50 };
+static pthread_mutex_t ho_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ho_cv = PTHREAD_COND_INITIALIZER;
+static int ho_turn, ho_bad;
+
+static void *ho_player(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    for (int i = 0; i < HANDOFF_ROUNDS; i++) {
+        pthread_mutex_lock(&ho_mu);
+        while (ho_turn % 2 != me)
+            pthread_cond_wait(&ho_cv, &ho_mu);
+        if (ho_turn != 2 * i + me)
+            ho_bad++;
+        ho_turn++;
+        pthread_cond_signal(&ho_cv);
+        pthread_mutex_unlock(&ho_mu);
+    }
+    return NULL;
+}
+
+static int mode_handoff(int argc, char **argv)
+{
+    pthread_t t[2];
+    for (intptr_t i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, ho_player, (void *)i);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    /* One long wait: a thread blocked on a condition for 50 ms. */
+    pthread_mutex_lock(&ho_mu);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_nsec += HANDOFF_LONG_MS * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    int rc = pthread_cond_timedwait(&ho_cv, &ho_mu, &dl);
+    pthread_mutex_unlock(&ho_mu);
+    printf("handoff turns=%d bad=%d rc=%d\n", ho_turn, ho_bad, rc);
+    return ho_turn == 2 * HANDOFF_ROUNDS && !ho_bad && rc == ETIMEDOUT ? 0 : 6;
+}
+
 int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
@@ -168,6 +214,7 @@ int main(int argc, char **argv)
         { "ctx", mode_ctx },
         { "group", mode_group },
         { "single", mode_single },
+        { "handoff", mode_handoff },
         { NULL, NULL },
     };
     return prog_main(modes, argc, argv);
