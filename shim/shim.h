@@ -235,6 +235,8 @@ void tg__block(struct tg__thread *t, uint32_t op, const void *obj,
 #define TG__BLOCK_EVENT_NS 1000000u
 void tg__unblock(struct tg__thread *t);
 uint32_t tg__waiter(const void *obj, uint32_t self, uint32_t *thread);
+/* The live thread whose kernel tid is `tid`, 0 if none. */
+uint32_t tg__thread_by_tid(int tid);
 
 /* Opens / closes a seqlock write section on the thread's record. */
 static inline void tg__seq_begin(struct tg_log_thread *r)
@@ -289,6 +291,8 @@ void tg__modules_forget(void);
 
 enum {
     TG__LK_TWO_MUTEX  = 1u << 1,   /* cond: two-mutex misuse reported */
+    TG__LK_SEEN       = 1u << 2,   /* lock: taken under the shim, or
+                                      initialized under it */
 };
 
 /* Per-address state, in a private lock-free table. An entry, once claimed
@@ -342,13 +346,17 @@ static inline struct tg__lock *tg__lock_get(const void *addr)
  * match a lock taken before the shim started: not misuse.) */
 static inline bool tg__lock_seen(struct tg__lock *l)
 {
-    return atomic_load_explicit(&l->owner, RELAXED) ||
-           atomic_load_explicit(&l->readers, RELAXED) ||
-           atomic_load_explicit(&l->releases, RELAXED);
+    return (atomic_load_explicit(&l->flags, RELAXED) & TG__LK_SEEN) ||
+           atomic_load_explicit(&l->owner, RELAXED) ||
+           atomic_load_explicit(&l->readers, RELAXED);
 }
 
 /* The entry for addr if it exists, else NULL. */
 struct tg__lock *tg__lock_find(const void *addr);
+/* The thread that holds l (at addr) exclusively, 0 if none or unknown.
+ * For a mutex it is read from the mutex (glibc's owner tid); `safe`: the
+ * mutex may be gone, read it without risk of a fault. */
+uint32_t tg__lock_owner(struct tg__lock *l, const void *addr, bool safe);
 
 struct tg__obj_init {
     uint32_t kind;          /* enum tg_log_obj_kind */

@@ -314,6 +314,24 @@ uint32_t tg__waiter(const void *obj, uint32_t self, uint32_t *thread)
     return 0;
 }
 
+uint32_t tg__thread_by_tid(int tid)
+{
+    if (!tg__g.hdr || tid <= 0)
+        return 0;
+    uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used,
+                                      RELAXED);
+    if (n > tg__g.cap[TG_SEC_THREADS])
+        n = tg__g.cap[TG_SEC_THREADS];
+    /* Newest first: a tid is reused once its thread is gone. */
+    for (uint64_t i = n; i > 0; i--) {
+        struct tg_log_thread *r = tg__rec_get(TG_SEC_THREADS, (uint32_t)i);
+        if (r && atomic_load_explicit(&r->commit, ACQUIRE) == TG_LOG_COMMITTED &&
+            r->os_tid == tid && !atomic_load_explicit(&r->exited_ns, RELAXED))
+            return (uint32_t)i;
+    }
+    return 0;
+}
+
 /* ---- exit ------------------------------------------------------------- */
 
 void tg__thread_exit(struct tg__thread *t)

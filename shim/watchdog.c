@@ -124,7 +124,7 @@ static int successors(const struct snap *s, uint32_t *out, int max)
     case TG_WAIT_RWLOCK_RD:
     case TG_WAIT_RWLOCK_WR: {
         struct tg__lock *l = tg__lock_find((void *)(uintptr_t)s->obj);
-        uint32_t owner = l ? atomic_load_explicit(&l->owner, RELAXED) : 0;
+        uint32_t owner = l ? tg__lock_owner(l, (void *)(uintptr_t)s->obj, true) : 0;
         if (owner && owner <= nthreads)
             out[n++] = owner;
         if (s->op == TG_WAIT_RWLOCK_WR && !owner) {
