@@ -224,6 +224,43 @@ static inline void tg__rc_check_word(struct race_thread *r, uintptr_t addr,
     tg__rc_check_slow(r, cell, old, addr, mask, write, atomic, pc);
 }
 
+/* The two common cases of tg__rc_check_word, with nothing that needs a
+ * call: the word already covers this access, or it is the thread's own
+ * from an earlier epoch and the site is in the per-pc cache. Returns
+ * false for everything else (the caller then calls the full check, which
+ * starts over). Kept small so that the entry points that inline it save
+ * no registers on this path. */
+static inline __attribute__((always_inline)) bool
+tg__rc_check_fast(struct race_thread *r, uintptr_t addr, unsigned size,
+                  bool write, bool atomic, uintptr_t pc)
+{
+    uint64_t *base = atomic_load_explicit(
+        &tg__rc_dir[(addr >> RC_REGION_SHIFT) & ((1ull << (47 - RC_REGION_SHIFT)) - 1)],
+        RELAXED);
+    if (unlikely(!base))
+        return false;
+    _Atomic uint64_t *cell = (_Atomic uint64_t *)
+        (base + ((addr >> 3) & ((1ull << (RC_REGION_SHIFT - 3)) - 1)));
+    uint64_t mask = (size >= 8 ? 0xffull : ((1ull << size) - 1)) << (addr & 7);
+    uint64_t old = atomic_load_explicit(cell, RELAXED);
+    if ((old & RC_EPOCH_BITS) == r->epoch_bits) {
+        if ((old & mask) == mask && (!write || (old & RC_W)))
+            return true;
+    } else if ((old & RC_TID_BITS) != ((uint64_t)r->tid << RC_TID_SH)) {
+        return false;
+    }
+    uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
+    uint64_t sh = d ? r->hash[d - 1] : 0;
+    unsigned i = (unsigned)(pc >> 1) & 15;
+    if (unlikely(r->pcache[i].pc != pc || r->pcache[i].sh != sh ||
+                 r->pcache[i].lockh != r->lockh || !r->pcache[i].site))
+        return false;
+    uint64_t nv = r->epoch_bits | ((uint64_t)r->pcache[i].site << RC_SITE_SH) |
+                  (mask & RC_MASK) | (write ? RC_W : 0) | (atomic ? RC_A : 0);
+    atomic_store_explicit(cell, tg__rc_merge_own(r, old, nv, write), RELAXED);
+    return true;
+}
+
 /* Any access: split at word boundaries. */
 void tg__rc_check_range(struct race_thread *r, uintptr_t addr, size_t len,
                         bool write, bool atomic, uintptr_t pc);

@@ -332,9 +332,17 @@ static inline bool sampled_out(struct race_thread *r, uintptr_t pc)
 static void log_access(uintptr_t addr, uint32_t size, bool write,
                        uintptr_t pc, uint16_t flags);
 
+/* The full check of one word, out of line. */
+static __attribute__((noinline)) void
+tg__rc_check_word_out(struct race_thread *r, uintptr_t addr, unsigned size,
+                      bool write, bool atomic, uintptr_t pc)
+{
+    tg__rc_check_word(r, addr, size, write, atomic, pc);
+}
+
 /* One access of the program. The in-process checker's common case (the
  * thread's own word, same epoch) stays inline here. */
-static inline void mem_access(uintptr_t addr, uint32_t size, bool write,
+static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uint32_t size, bool write,
                               uintptr_t pc, uint16_t flags)
 {
     if (likely(tg__rc_on)) {
@@ -344,10 +352,13 @@ static inline void mem_access(uintptr_t addr, uint32_t size, bool write,
         if (unlikely(r->ignore || !r->vc) || sampled_out(r, pc))
             return;
         bool atomic = flags & TG_EVF_ATOMIC;
-        if (likely((addr & 7) + size <= 8))
-            tg__rc_check_word(r, addr, size, write, atomic, pc);
-        else
+        if (likely((addr & 7) + size <= 8)) {
+            if (likely(tg__rc_check_fast(r, addr, size, write, atomic, pc)))
+                return;
+            tg__rc_check_word_out(r, addr, size, write, atomic, pc);
+        } else {
             tg__rc_check_range(r, addr, size, write, atomic, pc);
+        }
         return;
     }
     if (unlikely(tg__g.opt.race_log))
