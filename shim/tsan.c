@@ -324,9 +324,17 @@ void __tsan_func_exit(void)
 
 static inline bool sampled_out(struct race_thread *r, uintptr_t pc)
 {
-    return unlikely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0) &&
-           ((r->depth && r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1]) ||
-            !sample_hit(r->sites_s, pc));
+    if (likely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) <= 0))
+        return false;
+    if (r->depth && r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1])
+        return true;
+    /* A hot site between two of its samples: one decrement, inline. */
+    struct sample_ent *e = &r->sites_s[((pc >> 4) ^ (pc >> 14)) & (SAMPLE_SIZE - 1)];
+    if (likely(e->fn == pc && e->skip)) {
+        e->skip--;
+        return true;
+    }
+    return !sample_hit(r->sites_s, pc);
 }
 
 static void log_access(uintptr_t addr, uint32_t size, bool write,
