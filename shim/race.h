@@ -224,9 +224,10 @@ static inline void tg__rc_check_word(struct race_thread *r, uintptr_t addr,
     tg__rc_check_slow(r, cell, old, addr, mask, write, atomic, pc);
 }
 
-/* The two common cases of tg__rc_check_word, with nothing that needs a
- * call: the word already covers this access, or it is the thread's own
- * from an earlier epoch and the site is in the per-pc cache. Returns
+/* The common cases of tg__rc_check_word, with nothing that needs a call:
+ * the word already covers this access; or, with the site in the per-pc
+ * cache, it is the thread's own from an earlier epoch, empty, or another
+ * thread's that the thread's clock already orders before it. Returns
  * false for everything else (the caller then calls the full check, which
  * starts over). Kept small so that the entry points that inline it save
  * no registers on this path. */
@@ -243,11 +244,24 @@ tg__rc_check_fast(struct race_thread *r, uintptr_t addr, unsigned size,
         (base + ((addr >> 3) & ((1ull << (RC_REGION_SHIFT - 3)) - 1)));
     uint64_t mask = (size >= 8 ? 0xffull : ((1ull << size) - 1)) << (addr & 7);
     uint64_t old = atomic_load_explicit(cell, RELAXED);
+    bool replace = false;
     if ((old & RC_EPOCH_BITS) == r->epoch_bits) {
         if ((old & mask) == mask && (!write || (old & RC_W)))
             return true;
     } else if ((old & RC_TID_BITS) != ((uint64_t)r->tid << RC_TID_SH)) {
-        return false;
+        /* Another thread's record (or none): replaced when the thread
+         * already knows it happened before (no race, nothing to keep),
+         * which is the case after a lock hand-off. An extension record
+         * or anything to compare further goes the long way. */
+        if (old) {
+            uint32_t u = (uint32_t)((old & RC_TID_BITS) >> RC_TID_SH);
+            uint32_t c26 = (uint32_t)(old >> RC_CLK_SH);
+            uint32_t k = u < r->vcn ? r->vc[u] : 0;
+            if (!u || !k ||
+                ((k - c26) & ((1u << RC_CLK_BITS) - 1)) >= (1u << (RC_CLK_BITS - 1)))
+                return false;
+        }
+        replace = true;
     }
     uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
     uint64_t sh = d ? r->hash[d - 1] : 0;
@@ -257,7 +271,8 @@ tg__rc_check_fast(struct race_thread *r, uintptr_t addr, unsigned size,
         return false;
     uint64_t nv = r->epoch_bits | ((uint64_t)r->pcache[i].site << RC_SITE_SH) |
                   (mask & RC_MASK) | (write ? RC_W : 0) | (atomic ? RC_A : 0);
-    atomic_store_explicit(cell, tg__rc_merge_own(r, old, nv, write), RELAXED);
+    atomic_store_explicit(cell, replace ? nv : tg__rc_merge_own(r, old, nv, write),
+                          RELAXED);
     return true;
 }
 
