@@ -163,7 +163,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int how,
     /* Unlike an unlock, a wait on a mutex never seen locked is reported:
      * every lock call goes through the shim from its first moment. */
     if (tg__held_find(t, m) < 0 && !t->held_lost) {
-        uint32_t owner = lm ? tg__lock_owner(lm, m, false) : 0;
+        uint32_t owner = lm ? tg__lock_owner(lm, m) : 0;
         tg__misuse(TG_MIS_COND_NO_MUTEX, c, cobj, 0, 0, owner);
     }
 

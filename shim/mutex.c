@@ -120,24 +120,27 @@ static inline bool mutex_mine(struct tg__thread *t, struct tg__lock *l,
            atomic_load_explicit(&l->owner, RELAXED) == t->id;
 }
 
-uint32_t tg__lock_owner(struct tg__lock *l, const void *addr, bool safe)
+int tg__mutex_tid(const void *addr, bool safe)
+{
+    const pthread_mutex_t *m = addr;
+    if (!safe)
+        return mutex_owner_tid(m);
+    /* The watchdog reads a mutex another thread waits on, which that
+     * thread may have taken and freed since: a read that cannot fault. */
+    int tid;
+    struct iovec local = { &tid, sizeof tid };
+    struct iovec remote = { (void *)&m->__data.__owner, sizeof tid };
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != sizeof tid)
+        return 0;
+    return tid;
+}
+
+uint32_t tg__lock_owner(struct tg__lock *l, const void *addr)
 {
     uint32_t id = atomic_load_explicit(&l->owner, RELAXED);
     if (id || l->kind != TG_LOBJ_MUTEX || !addr)
         return id;
-    int tid;
-    const pthread_mutex_t *m = addr;
-    if (safe) {
-        /* The watchdog reads a mutex another thread waits on, which that
-         * thread may have taken and freed since: a read that cannot
-         * fault. */
-        struct iovec local = { &tid, sizeof tid };
-        struct iovec remote = { (void *)&m->__data.__owner, sizeof tid };
-        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != sizeof tid)
-            return 0;
-    } else {
-        tid = mutex_owner_tid(m);
-    }
+    int tid = mutex_owner_tid(addr);
     return tid > 0 ? tg__thread_by_tid(tid) : 0;
 }
 
@@ -220,7 +223,7 @@ static void release_unheld(struct tg__thread *t, const void *addr, bool rw)
     struct tg__lock *l = tg__lock_find(addr);
     if (!l || t->held_lost || !tg__lock_seen(l))
         return;
-    uint32_t owner = tg__lock_owner(l, addr, false);
+    uint32_t owner = tg__lock_owner(l, addr);
     uint32_t obj = atomic_load_explicit(&l->obj, RELAXED);
     if (owner && owner != t->id)
         tg__misuse(TG_MIS_UNLOCK_FOREIGN, addr, obj, 0,
@@ -289,7 +292,7 @@ static void destroying(struct tg__thread *t, const void *addr)
     struct tg__lock *l = tg__lock_find(addr);
     if (!l)
         return;
-    uint32_t owner = tg__lock_owner(l, addr, false);
+    uint32_t owner = tg__lock_owner(l, addr);
     uint32_t obj = atomic_load_explicit(&l->obj, RELAXED);
     if (owner || atomic_load_explicit(&l->readers, RELAXED)) {
         uint32_t s2 = 0;

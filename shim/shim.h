@@ -354,9 +354,11 @@ static inline bool tg__lock_seen(struct tg__lock *l)
 /* The entry for addr if it exists, else NULL. */
 struct tg__lock *tg__lock_find(const void *addr);
 /* The thread that holds l (at addr) exclusively, 0 if none or unknown.
- * For a mutex it is read from the mutex (glibc's owner tid); `safe`: the
+ * For a mutex it is found from the mutex (glibc's owner tid). */
+uint32_t tg__lock_owner(struct tg__lock *l, const void *addr);
+/* The kernel tid that holds the mutex at addr, 0 if none; `safe`: the
  * mutex may be gone, read it without risk of a fault. */
-uint32_t tg__lock_owner(struct tg__lock *l, const void *addr, bool safe);
+int tg__mutex_tid(const void *addr, bool safe);
 
 struct tg__obj_init {
     uint32_t kind;          /* enum tg_log_obj_kind */

@@ -33,6 +33,7 @@ int tg__internal_thread(pthread_t *th, void *(*fn)(void *), void *arg);
 
 struct snap {
     uint32_t id, flags, state, op, stack;
+    int tid;
     bool live;
     uint64_t obj, obj2, since;
     int64_t deadline;
@@ -41,6 +42,17 @@ struct snap {
 };
 
 static struct snap *cur;
+/* This pass's live threads by kernel tid (a mutex names its holder by
+ * tid): open addressing over 2 * cap slots, a slot is current when its
+ * pass matches. */
+struct tid_slot {
+    int tid;
+    uint32_t id;
+    uint64_t pass;
+};
+static struct tid_slot *tid_ix;
+static size_t tid_cap;
+static uint64_t pass_no;
 static uint64_t *prev_sig;      /* per thread: since ^ op ^ obj of last pass */
 static uint8_t *color;
 static uint32_t *parent_of;
@@ -76,6 +88,7 @@ static bool read_thread(uint32_t id, struct snap *s)
             break;
     }
     s->flags = atomic_load_explicit(&r->flags, RELAXED);
+    s->tid = r->os_tid;
     s->live = s->state != TG_TS_EXITED &&
               !atomic_load_explicit(&r->exited_ns, RELAXED) &&
               !(s->flags & (TG_THRF_INTERNAL | TG_THRF_FOREIGN));
@@ -112,6 +125,31 @@ static bool waits_forever(const struct snap *s)
            s->op != TG_WAIT_NONE && s->op != TG_WAIT_SLEEP;
 }
 
+static void tid_index(void)
+{
+    pass_no++;
+    for (uint32_t i = 0; i < nthreads; i++) {
+        const struct snap *s = &cur[i];
+        if (!s->live || s->tid <= 0)
+            continue;
+        size_t h = ((size_t)s->tid * 0x9e3779b9u) & (tid_cap - 1);
+        while (tid_ix[h].pass == pass_no && tid_ix[h].tid != s->tid)
+            h = (h + 1) & (tid_cap - 1);
+        tid_ix[h] = (struct tid_slot){ s->tid, s->id, pass_no };
+    }
+}
+
+static uint32_t tid_lookup(int tid)
+{
+    if (tid <= 0)
+        return 0;
+    size_t h = ((size_t)tid * 0x9e3779b9u) & (tid_cap - 1);
+    for (; tid_ix[h].pass == pass_no; h = (h + 1) & (tid_cap - 1))
+        if (tid_ix[h].tid == tid)
+            return tid_ix[h].id;
+    return 0;
+}
+
 /* Threads s waits for; returns how many (up to max). */
 static int successors(const struct snap *s, uint32_t *out, int max)
 {
@@ -124,7 +162,9 @@ static int successors(const struct snap *s, uint32_t *out, int max)
     case TG_WAIT_RWLOCK_RD:
     case TG_WAIT_RWLOCK_WR: {
         struct tg__lock *l = tg__lock_find((void *)(uintptr_t)s->obj);
-        uint32_t owner = l ? tg__lock_owner(l, (void *)(uintptr_t)s->obj, true) : 0;
+        uint32_t owner = l ? atomic_load_explicit(&l->owner, RELAXED) : 0;
+        if (!owner && s->op == TG_WAIT_MUTEX)
+            owner = tid_lookup(tg__mutex_tid((void *)(uintptr_t)s->obj, true));
         if (owner && owner <= nthreads)
             out[n++] = owner;
         if (s->op == TG_WAIT_RWLOCK_WR && !owner) {
@@ -364,6 +404,7 @@ static void *watchdog(void *arg)
                                          TG_SEC_THREADS, i))->exited_ns, ACQUIRE))
                 settled = i;
         }
+        tid_index();
         find_cycles();
         find_all_asleep(now, interval);
     }
@@ -399,13 +440,22 @@ void tg__watchdog_start(void)
     me->guard++;
     size_t cap = tg__g.cap[TG_SEC_THREADS];
     if (!cur) {
+        for (tid_cap = 16; tid_cap < 2 * cap; tid_cap *= 2)
+            ;
         size_t bytes = cap * (sizeof *cur + sizeof *prev_sig + 1 + sizeof *parent_of);
         char *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (m == MAP_FAILED) {
+        void *ix = mmap(NULL, tid_cap * sizeof *tid_ix, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED || ix == MAP_FAILED) {
+            if (m != MAP_FAILED)
+                munmap(m, bytes);
+            if (ix != MAP_FAILED)
+                munmap(ix, tid_cap * sizeof *tid_ix);
             me->guard--;
             return;
         }
+        tid_ix = ix;
         cur = (struct snap *)m;
         prev_sig = (uint64_t *)(m + cap * sizeof *cur);
         parent_of = (uint32_t *)(m + cap * (sizeof *cur + sizeof *prev_sig));

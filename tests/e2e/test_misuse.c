@@ -57,6 +57,17 @@ Test(misuse, unlock_of_unlocked_mutex_is_unlock_not_held, .timeout = 120)
     e2e_free(&r);
 }
 
+/* A mutex whose init the shim saw is known unlocked from its first
+ * moment: an unlock before any lock is misuse too. */
+Test(misuse, unlock_of_a_freshly_initialized_mutex_is_unlock_not_held,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    check_misuse_mode(&r, "unlock-fresh", "unlock-not-held",
+                      "mode_unlock_fresh", "unf_unlock", NULL, NULL);
+    e2e_free(&r);
+}
+
 Test(misuse, unlock_by_another_thread_is_unlock_foreign_with_lock_site,
      .timeout = 120)
 {

@@ -31,6 +31,16 @@ static int mode_unlock_not_held(int argc, char **argv)
     return 0;
 }
 
+/* pthread_mutex_init seen by the shim, then an unlock before any lock. */
+static int mode_unlock_fresh(int argc, char **argv)
+{
+    pthread_mutex_t m;
+    pthread_mutex_init(&m, NULL);
+    pthread_mutex_unlock(&m); /* LINE:unf_unlock */
+    pthread_mutex_destroy(&m);
+    return 0;
+}
+
 static void *foreign_unlocker(void *arg)
 {
     pthread_mutex_unlock(&m1); /* LINE:foreign_unlock */
@@ -225,6 +235,7 @@ int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
         { "unlock-not-held", mode_unlock_not_held },
+        { "unlock-fresh", mode_unlock_fresh },
         { "unlock-foreign", mode_unlock_foreign },
         { "relock", mode_relock },
         { "destroy-locked", mode_destroy_locked },
