@@ -172,7 +172,9 @@ static const struct {
     [TG_SEC_STRINGS] = { 0, 1u << 20 },
     [TG_SEC_MODULES] = { sizeof(struct tg_log_module), 1024 },
     [TG_SEC_STACKS]  = { 0, 32u << 20 },
-    [TG_SEC_THREADS] = { sizeof(struct tg_log_thread), 16384 },
+    /* every thread the process ever starts (a long test binary starts
+     * many in turn): 262,144 records, about 130 MB of address space */
+    [TG_SEC_THREADS] = { sizeof(struct tg_log_thread), 262144 },
     [TG_SEC_OBJECTS] = { sizeof(struct tg_log_object), 262144 },
     [TG_SEC_EDGES]   = { sizeof(struct tg_log_edge), 131072 },
     [TG_SEC_FINDINGS] = { sizeof(struct tg_log_finding), 4096 },

@@ -35,6 +35,7 @@ struct snap {
     uint32_t id, flags, state, op, stack;
     int tid;
     bool live;
+    bool final;                 /* exited: the snapshot will not change */
     uint64_t obj, obj2, since;
     int64_t deadline;
     uint32_t nheld;
@@ -394,14 +395,18 @@ static void *watchdog(void *arg)
         if (n > tg__g.cap[TG_SEC_THREADS])
             n = tg__g.cap[TG_SEC_THREADS];
         nthreads = (uint32_t)n;
-        /* A thread that exited stays so: its snapshot is final. Records
-         * up to `settled` are all exited, so a program that has run many
-         * threads does not pay to re-read them on every pass. */
+        /* A thread that exited stays so: its snapshot is final and is not
+         * read again. Records up to `settled` are all final, so a program
+         * that has run many threads pays for them only while they live. */
         for (uint32_t i = settled + 1; i <= nthreads; i++) {
+            if (cur[i - 1].final)
+                continue;
             bool ok = read_thread(i, &cur[i - 1]);
-            if (i == settled + 1 && ok && cur[i - 1].state == TG_TS_EXITED &&
+            cur[i - 1].final =
+                ok && cur[i - 1].state == TG_TS_EXITED &&
                 atomic_load_explicit(&((struct tg_log_thread *)tg__rec_get(
-                                         TG_SEC_THREADS, i))->exited_ns, ACQUIRE))
+                                         TG_SEC_THREADS, i))->exited_ns, ACQUIRE);
+            if (i == settled + 1 && cur[i - 1].final)
                 settled = i;
         }
         tid_index();
@@ -463,7 +468,9 @@ void tg__watchdog_start(void)
                                        sizeof *parent_of));
     } else {
         /* After fork: the parent's passes say nothing about the child. */
-        memset(prev_sig, 0, cap * sizeof *prev_sig);
+        memset(prev_sig, 0, nthreads * sizeof *prev_sig);
+        for (uint32_t i = 0; i < nthreads; i++)
+            cur[i].final = false;
         nreported = 0;
         pending_cycle = pending_asleep = 0;
         settled = 0;

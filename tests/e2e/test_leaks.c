@@ -222,6 +222,27 @@ Test(leaks, finished_thread_never_joined_is_unjoined_not_leak,
     e2e_free(&r);
 }
 
+Test(leaks, unjoined_thread_after_twenty_thousand_others_is_found,
+     .timeout = 240)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, NULL, "leaks", "many_then_unjoined", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "%s", E2E_REPORT(&r));
+    json_object *p = e2e_process(&r, 0);
+    cr_assert(p, "%s", E2E_REPORT(&r));
+    cr_assert_eq(e2e_int(e2e_get(p, "dropped"), "threads", -1), 0,
+                 "%s", E2E_REPORT(&r));
+    cr_assert_eq(e2e_count(&r, "unjoined", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "unjoined", NULL,
+                                   "mode_many_then_unjoined");
+    cr_assert(e2e_mentions(f, "mode_many_then_unjoined",
+                           e2e_line(SRC, "leak_late_create")),
+              "%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
 Test(leaks, detached_thread_that_finished_gives_nothing, .timeout = 120)
 {
     struct e2e_run r;

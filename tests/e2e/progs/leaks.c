@@ -258,6 +258,28 @@ static int mode_unjoined(int argc, char **argv)
     return 0;
 }
 
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+/* 20,000 threads started and joined in turn (more than the shim's thread
+ * table held once), then one finished and never joined: a long test binary
+ * must not stop being watched. */
+static int mode_many_then_unjoined(int argc, char **argv)
+{
+    for (int i = 0; i < 20000; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, nothing, NULL) != 0)
+            return 5;
+        pthread_join(t, NULL);
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, quick_worker, NULL); /* LINE:leak_late_create */
+    prog_wait_gone(prog_wait_tid(&worker_tid));
+    return 0;
+}
+
 static int mode_detached(int argc, char **argv)
 {
     pthread_t t;
@@ -512,6 +534,7 @@ int main(int argc, char **argv)
         { "wg", mode_wg },
         { "busy", mode_busy },
         { "lingering", mode_lingering },
+        { "many_then_unjoined", mode_many_then_unjoined },
         { "group_unwaited", mode_group_unwaited },
         { "many", mode_many },
         { "unjoined", mode_unjoined },
