@@ -47,6 +47,30 @@ static _Atomic uint32_t clk_now[RC_MAX_TID * CLK_STRIDE];
 static struct rc_sites *_Atomic reg_sites[RC_MAX_TID];
 static _Atomic uintptr_t reg_lo[RC_MAX_TID], reg_hi[RC_MAX_TID];
 
+/* Slots. A shadow word names a thread by a 14-bit slot, and a vector
+ * clock has an entry per slot, so slots are reused: a thread's slot passes
+ * to a new thread whose creator already knows the old owner's whole
+ * history (it joined it, or learnt its last clock otherwise). The two are
+ * then one thread to the checker, the heir's clock continuing the old
+ * owner's: no happens-before edge is made up, since all the old owner did
+ * happened before the heir started. A slot's owners, by the clock each
+ * started at, name the thread of an old access in a report. */
+static _Atomic int slot_lock;
+static uint32_t slot_next = 1;            /* slots never handed out start here */
+static uint32_t slot_free[RC_MAX_TID];    /* ended owners' slots, a stack */
+static uint32_t slot_nfree;
+static uint32_t slot_final[RC_MAX_TID];   /* clock of the last owner's end */
+static _Atomic uint32_t slot_owner[RC_MAX_TID];  /* log id of the owner */
+struct slot_reign {
+    uint32_t start, id;        /* first clock, owner's log id */
+};
+struct slot_hist {
+    _Atomic uint32_t n;
+    uint32_t cap;
+    struct slot_reign *_Atomic e;
+};
+static struct slot_hist slot_hist[RC_MAX_TID];
+
 /* ---- small tools ---------------------------------------------------------- */
 
 static inline void spin_lock(_Atomic int *l)
@@ -493,7 +517,7 @@ void tg__rc_alloc(struct race_thread *r, uintptr_t p, size_t n, uintptr_t pc)
 {
     if (!p)
         return;
-    struct rc_block nb = { p, n, tg__rs_intern(r, &tg__self, pc), r->tid };
+    struct rc_block nb = { p, n, tg__rs_intern(r, &tg__self, pc), r->log_id };
     unsigned st = block_stripe(p);
     spin_lock(&blocks[st].lock);
     if ((blocks[st].used + 1) * 2 > blocks[st].cap) {
@@ -622,6 +646,24 @@ static const struct rc_site *site_get(uint32_t tid, uint32_t idx)
     return &ss->s[idx];
 }
 
+/* The thread (log id) whose access at slot `slot` a shadow word records
+ * with clock bits c26. */
+static uint32_t slot_who(uint32_t slot, uint32_t c26)
+{
+    if (!slot || slot >= RC_MAX_TID)
+        return 0;
+    uint32_t now = atomic_load_explicit(&CLK_NOW(slot), RELAXED);
+    uint32_t clk = now - ((now - c26) & ((1u << RC_CLK_BITS) - 1));
+    struct slot_hist *h = &slot_hist[slot];
+    uint32_t n = atomic_load_explicit(&h->n, ACQUIRE);
+    struct slot_reign *e = atomic_load_explicit(&h->e, ACQUIRE);
+    uint32_t who = atomic_load_explicit(&slot_owner[slot], RELAXED);
+    for (uint32_t i = n; e && i > 0; i--)
+        if (e[i - 1].start <= clk)
+            return e[i - 1].id;
+    return who;
+}
+
 static unsigned mask_size(uint64_t m, unsigned *first)
 {
     m &= 0xff;
@@ -653,7 +695,7 @@ static void report(struct race_thread *r, uint64_t old, uintptr_t addr,
     struct tg_log_finding f = {
         .kind = TG_FIND_RACE,
         .thread = t->id,
-        .thread2 = ptid,
+        .thread2 = slot_who(ptid, (uint32_t)(old >> RC_CLK_SH)),
         .stack = cs ? cs->stack : tg__rs_intern(r, t, pc),
         .stack2 = ps ? ps->stack : 0,
         .value = word + cfirst,
@@ -665,7 +707,7 @@ static void report(struct race_thread *r, uint64_t old, uintptr_t addr,
         uintptr_t lo = atomic_load_explicit(&reg_lo[i], RELAXED);
         uintptr_t hi = atomic_load_explicit(&reg_hi[i], RELAXED);
         if (lo && paddr >= lo && paddr < hi) {
-            f.obj_id = i;
+            f.obj_id = atomic_load_explicit(&slot_owner[i], RELAXED);
             break;
         }
     }
@@ -690,7 +732,7 @@ static void report(struct race_thread *r, uint64_t old, uintptr_t addr,
     t->guard--;
     if (tg__g.opt.verbose)
         tg__warn("data race on %p between threads %u and %u", (void *)paddr,
-                 t->id, ptid);
+                 t->id, f.thread2);
 }
 
 /* ---- the check ------------------------------------------------------------------ */
@@ -872,9 +914,63 @@ void tg__rc_check_range(struct race_thread *r, uintptr_t addr, size_t len,
 
 /* ---- threads --------------------------------------------------------------------- */
 
+/* A slot for r, whose clock already holds what its creator knew: an
+ * ended owner's whose end r knows of, else a new one; 0 if none. */
+static uint32_t slot_claim(struct race_thread *r, uint32_t log_id)
+{
+    uint32_t s = 0;
+    spin_lock(&slot_lock);
+    for (uint32_t i = slot_nfree; i > 0; i--) {
+        uint32_t c = slot_free[i - 1];
+        if (c < r->vcn && r->vc[c] >= slot_final[c]) {
+            s = c;
+            slot_free[i - 1] = slot_free[--slot_nfree];
+            break;
+        }
+    }
+    if (!s && slot_next < RC_MAX_TID)
+        s = slot_next++;
+    if (s) {
+        /* The owners' history: the heir starts past the old owner's clock. */
+        struct slot_hist *h = &slot_hist[s];
+        uint32_t n = atomic_load_explicit(&h->n, RELAXED);
+        struct slot_reign *e = atomic_load_explicit(&h->e, RELAXED);
+        if (n == h->cap) {
+            uint32_t cap = h->cap ? 2 * h->cap : 4;
+            struct slot_reign *ne = arena_alloc(cap * sizeof *ne);
+            if (ne) {
+                if (n)
+                    memcpy(ne, e, n * sizeof *ne);
+                h->cap = cap;
+                atomic_store_explicit(&h->e, ne, RELEASE);
+                e = ne;
+            }
+        }
+        uint32_t now = atomic_load_explicit(&CLK_NOW(s), RELAXED);
+        if (n < h->cap) {
+            e[n].start = now + 1;
+            e[n].id = log_id;
+            atomic_store_explicit(&h->n, n + 1, RELEASE);
+        }
+        atomic_store_explicit(&slot_owner[s], log_id, RELAXED);
+    }
+    spin_unlock(&slot_lock);
+    return s;
+}
+
+/* The slot's owner has ended: what it did is known to whoever learns
+ * clock `final` of the slot. */
+static void slot_release(uint32_t s, uint32_t final)
+{
+    spin_lock(&slot_lock);
+    slot_final[s] = final;
+    slot_free[slot_nfree++] = s;
+    spin_unlock(&slot_lock);
+}
+
 bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
 {
-    if (!t || t->id == 0 || t->id >= RC_MAX_TID || !dir_init())
+    if (!t || t->id == 0 || !dir_init())
         return false;
     if (!sync_tab) {
         static _Atomic int once;
@@ -885,21 +981,43 @@ bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
         if (!sync_tab)
             return false;
     }
-    r->tid = t->id;
+    r->log_id = t->id;
     r->vc = r->vc_store;
-    r->sites = map_reserve(sizeof(struct rc_sites));
-    if (!r->vc || !r->sites)
+    /* Everything its creator did before pthread_create. */
+    tg__rc_acquire(r, RK_CREATE, t->id);
+    uint32_t s = slot_claim(r, t->id);
+    if (!s) {
+        static _Atomic bool warned;
+        if (!atomic_exchange(&warned, true))
+            tg__warn("race: %u threads at once (or ended unjoined) is the "
+                     "checker's limit; thread %u and later ones are not "
+                     "checked", RC_MAX_TID - 1, t->id);
+        r->vc = NULL;
         return false;
-    atomic_store_explicit(&r->sites->n, 1, RELAXED);
-    atomic_store_explicit(&reg_sites[r->tid], r->sites, RELEASE);
-    /* A thread id is never reused within a log, but its clock starts past
-     * any value an earlier process image left in the shadow. */
-    r->vc[r->tid] = atomic_load_explicit(&CLK_NOW(r->tid), RELAXED);
-    r->vcn = r->tid + 1;
+    }
+    r->tid = s;
+    r->sites = atomic_load_explicit(&reg_sites[s], ACQUIRE);
+    if (!r->sites) {
+        r->sites = map_reserve(sizeof(struct rc_sites));
+        if (!r->sites) {
+            slot_release(s, 0);
+            r->vc = NULL;
+            return false;
+        }
+        atomic_store_explicit(&r->sites->n, 1, RELAXED);
+        atomic_store_explicit(&reg_sites[s], r->sites, RELEASE);
+    }
+    /* The clock goes on from the slot's last owner (and past any value an
+     * earlier process image left in the shadow). */
+    uint32_t now = atomic_load_explicit(&CLK_NOW(s), RELAXED);
+    if (r->vc[s] < now)
+        r->vc[s] = now;
+    if (r->vcn < s + 1)
+        r->vcn = s + 1;
     bump_clock(r);
     if (r->stack_hi) {
-        atomic_store_explicit(&reg_lo[r->tid], r->stack_lo, RELAXED);
-        atomic_store_explicit(&reg_hi[r->tid], r->stack_hi, RELAXED);
+        atomic_store_explicit(&reg_lo[s], r->stack_lo, RELAXED);
+        atomic_store_explicit(&reg_hi[s], r->stack_hi, RELAXED);
     }
     return true;
 }
@@ -918,6 +1036,8 @@ void tg__rc_thread_end(struct race_thread *r)
      * its history must not be taken for that thread's. */
     if (r->stack_hi)
         tg__rc_clear(r->stack_lo, r->stack_hi - r->stack_lo);
+    /* Its last release (rs_free) went out at the clock before this one. */
+    slot_release(r->tid, r->vc[r->tid] - 1);
     r->vc = NULL;
 }
 

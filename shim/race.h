@@ -88,7 +88,9 @@ struct sample_ent {
 struct race_thread {
     /* the checker (race.c) */
     uint64_t epoch_bits;       /* tid and clock as a shadow word holds them */
-    uint32_t tid;
+    uint32_t tid;              /* the checker's slot, reused once a joined
+                                  thread's history is known to its heir */
+    uint32_t log_id;           /* the thread's id in the log */
     uint32_t *vc;              /* vector clock, RC_MAX_TID entries (sparse) */
     uint32_t vcn;              /* entries that may be non-zero */
     uint64_t lockh;            /* hash of the held locks, for site keys */

@@ -113,8 +113,10 @@ static void rs_free(void *p)
     tg__rs = NULL;
     rs_dead = true;
     if (r->vc) {
-        if (tg__rc_on && tg__self.tstate == TG__T_LIVE && r->tid)
-            tg__rc_release(r, RK_EXIT, r->tid);
+        /* The thread's very last step: a joiner learns everything it did,
+         * so its slot may go to a thread the joiner starts. */
+        if (tg__rc_on && r->tid)
+            tg__rc_release(r, RK_EXIT, r->log_id);
         tg__rc_thread_end(r);
     }
     munmap(p, sizeof(struct race_thread));
@@ -143,14 +145,10 @@ struct race_thread *tg__rs_slow(void)
     }
     struct race_thread *r = m;
     stack_bounds(t, r);
-    if (tg__rc_on) {
-        if (!tg__rc_thread_init(r, t)) {
-            munmap(m, sizeof(struct race_thread));
-            rs_dead = true;
-            return NULL;
-        }
-        /* Everything its creator did before pthread_create. */
-        tg__rc_acquire(r, RK_CREATE, t->id);
+    if (tg__rc_on && !tg__rc_thread_init(r, t)) {
+        munmap(m, sizeof(struct race_thread));
+        rs_dead = true;
+        return NULL;
     }
     tg__rs = r;
     t->guard++;

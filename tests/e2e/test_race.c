@@ -73,6 +73,7 @@ Test(race, sem_post_orders_before_sem_wait, .timeout = 180) { clean("sem"); }
 Test(race, barrier_orders_every_arrival_before_every_departure, .timeout = 180) { clean("barrier"); }
 Test(race, once_routine_happens_before_every_once_return, .timeout = 180) { clean("once"); }
 Test(race, create_and_join_order_parent_and_child, .timeout = 180) { clean("create-join"); }
+Test(race, a_joined_threads_slot_passed_to_a_new_thread_is_not_a_race, .timeout = 180) { clean("slot-reuse"); }
 Test(race, buffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-buffered"); }
 Test(race, unbuffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-unbuffered"); }
 Test(race, unbuffered_receive_happens_before_send_completes, .timeout = 180) { clean("chan-recv-before-send"); }
@@ -110,6 +111,24 @@ Test(race, sleeping_is_not_synchronization, .timeout = 180)
     json_object *f = planted(&r, "sleep", "sleepy_writer", "sleep-write",
                              "mode_sleep", "sleep-read");
     cr_assert_str_eq(e2e_str(f, "location"), "global 'published'");
+    e2e_free(&r);
+}
+
+/* A detached thread's slot must not pass to a thread that knows nothing
+ * of its end. */
+Test(race, a_new_thread_is_not_the_continuation_of_an_unjoined_one, .timeout = 180)
+{
+    struct e2e_run r;
+    planted(&r, "after-detached", "detached_writer", "detached-write",
+            "heir_writer", "heir-write");
+    e2e_free(&r);
+}
+
+/* More threads in turn than the checker has slots: still checked. */
+Test(race, race_after_seventeen_thousand_threads_is_found, .timeout = 300)
+{
+    struct e2e_run r;
+    planted(&r, "late", "counter_worker", "counter", "counter_worker", "counter");
     e2e_free(&r);
 }
 

@@ -5,6 +5,8 @@
  * meet at a barrier before the racy part only so that both really run it;
  * nothing after the barrier orders the racing accesses.
  */
+#include <sched.h>
+
 #include "progs.h"
 
 enum { N = 2, ROUNDS = 1000 };
@@ -259,8 +261,62 @@ static int mode_benign_tsan(int argc, char **argv)
     return 0;
 }
 
+/* A detached thread writes and ends; after a pause (not synchronization)
+ * a new thread writes the same global. The new thread must not be taken
+ * for the ended one's continuation: nothing orders the two writes. */
+static long heir_value;
+static atomic_int gone_flag;
+static void *detached_writer(void *a)
+{
+    (void)a;
+    heir_value = 1;                          /* LINE:detached-write */
+    atomic_store_explicit(&gone_flag, 1, memory_order_relaxed);
+    return NULL;
+}
+static void *heir_writer(void *a)
+{
+    (void)a;
+    heir_value = 2;                          /* LINE:heir-write */
+    return NULL;
+}
+static int mode_after_detached(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    pthread_create(&t, &at, detached_writer, NULL);
+    pthread_attr_destroy(&at);
+    while (!atomic_load_explicit(&gone_flag, memory_order_relaxed))
+        sched_yield();
+    prog_msleep(100);
+    pthread_create(&t, NULL, heir_writer, NULL);
+    pthread_join(t, NULL);
+    return 0;
+}
+
+/* 17,000 threads started and joined in turn (more threads than the
+ * checker has slots), then the counter race: checking must go on. */
+static void *nothing(void *a)
+{
+    return a;
+}
+static int mode_late(int argc, char **argv)
+{
+    for (int i = 0; i < 17000; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, nothing, NULL) != 0)
+            return 5;
+        pthread_join(t, NULL);
+    }
+    return mode_counter(argc, argv);
+}
+
 static const struct prog_mode modes[] = {
     {"counter", mode_counter},
+    {"after-detached", mode_after_detached},
+    {"late", mode_late},
     {"loopvar", mode_loopvar},
     {"sleep", mode_sleep},
     {"heap", mode_heap},

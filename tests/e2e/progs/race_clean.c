@@ -185,6 +185,42 @@ static int mode_once(int argc, char **argv)
     return slots[0] == 30 ? 0 : 1;
 }
 
+/* ---- slots passed on ---- */
+/* Rounds of two threads that write the same globals as the round before,
+ * ordered only by the joins between rounds: the checker hands an ended,
+ * joined thread's slot to a new one, which must not make their accesses
+ * look concurrent (nor, with the slots' clocks, any earlier round's). */
+static long relay[2];
+static void *relay_worker(void *a)
+{
+    long k = (long)a;
+    relay[k & 1] += k;
+    relay[(k + 1) & 1] += 1;
+    return NULL;
+}
+static pthread_mutex_t relay_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *relay_locked(void *a)
+{
+    pthread_mutex_lock(&relay_mu);
+    relay_worker(a);
+    pthread_mutex_unlock(&relay_mu);
+    return NULL;
+}
+static int mode_slot_reuse(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    for (long round = 0; round < 300; round++) {
+        pthread_t t[2];
+        for (long i = 0; i < 2; i++)
+            pthread_create(&t[i], NULL, relay_locked, (void *)(2 * round + i));
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        pthread_create(&t[0], NULL, relay_worker, (void *)round);
+        pthread_join(t[0], NULL);
+    }
+    return relay[0] > 0 && relay[1] > 0 ? 0 : 1;
+}
+
 /* ---- create / join ---- */
 static void *cj_worker(void *a)
 {
@@ -497,6 +533,7 @@ static const struct prog_mode modes[] = {
     {"barrier", mode_barrier},
     {"once", mode_once},
     {"create-join", mode_create_join},
+    {"slot-reuse", mode_slot_reuse},
     {"chan-buffered", mode_chan_buffered},
     {"chan-unbuffered", mode_chan_unbuffered},
     {"chan-recv-before-send", mode_chan_recv_before_send},
