@@ -433,6 +433,7 @@ pid_t fork(void)
     tg__modules_scan();
     t->guard--;
     tg__thread_after_fork();
+    tg__race_fork_child(&tg__self);
     return pid;
 }
 

@@ -56,6 +56,7 @@ static _Atomic uintptr_t reg_lo[RC_MAX_TID], reg_hi[RC_MAX_TID];
  * happened before the heir started. A slot's owners, by the clock each
  * started at, name the thread of an old access in a report. */
 static _Atomic int slot_lock;
+static bool fork_child_pending;   /* between the two fork steps, below */
 static uint32_t slot_next = 1;            /* slots never handed out start here */
 static uint32_t slot_free[RC_MAX_TID];    /* ended owners' slots, a stack */
 static uint32_t slot_nfree;
@@ -1080,10 +1081,93 @@ void tg__race_exit(struct tg__thread *t)
         tg__rc_release(r, RK_EXIT, t->id);
 }
 
-/* The child of a fork has one thread and a new log with new thread ids:
- * the parent's clocks and shadow mean nothing there. The checker stops in
- * the child rather than compare against them. */
+/* The child of a fork has one thread, a new log with new thread and stack
+ * ids, and the parent's checker state as it was at the fork, maybe in the
+ * middle of another thread's update. The checker goes on in the child:
+ * - every spin lock is freed (its holder is not in the child), and what
+ *   such a lock may have left half-changed is dropped: the heap-block
+ *   table (blocks allocated before the fork are then reported as heap
+ *   memory without their allocation site);
+ * - all the parent did happened before all the child does: the child's
+ *   clock takes in every slot's present clock, so no access before the
+ *   fork is reported against one after it;
+ * - the site tables (which name stacks of the parent's log) and the race
+ *   pairs already reported are dropped; the thread takes a new slot with
+ *   a new site table. Old shadow words keep naming old slots, which are
+ *   all ordered before the child.
+ * tg__race_after_fork runs first, before the child's log exists;
+ * tg__race_fork_child once the thread has its new id. */
 void tg__race_after_fork(void)
 {
+    if (!tg__rc_on)
+        return;
     tg__rc_on = false;
+    fork_child_pending = true;
+    atomic_store(&slot_lock, 0);
+    atomic_store(&arena_lock, 0);
+    atomic_store(&benign_lock, 0);
+    for (int i = 0; i < 256; i++)
+        atomic_store(&sync_ins_lock[i], 0);
+    if (sync_tab)
+        for (uint32_t b = 0; b < SYNC_BUCKETS; b++)
+            for (struct rc_sync *n = atomic_load(&sync_tab[b]); n; n = n->next)
+                atomic_store(&n->lock, 0);
+    for (int i = 0; i < BLOCK_STRIPES; i++) {
+        atomic_store(&blocks[i].lock, 0);
+        blocks[i].b = NULL;     /* the parent's table stays in the parent */
+        blocks[i].cap = blocks[i].used = 0;
+    }
+    for (uint32_t i = 0; i < PAIRS; i++)
+        atomic_store(&pairs[i], 0);
+    for (uint32_t i = 0; i < RC_MAX_TID; i++) {
+        atomic_store(&reg_sites[i], NULL);
+        atomic_store(&reg_lo[i], 0);
+        atomic_store(&reg_hi[i], 0);
+    }
+}
+
+void tg__race_fork_child(struct tg__thread *t)
+{
+    struct race_thread *r = tg__rs;
+    if (!fork_child_pending)
+        return;
+    fork_child_pending = false;
+    if (!r || !r->vc || !t || !t->id)
+        return;                 /* the thread was not checked: nor is the child */
+    uint32_t n = slot_next;
+    for (uint32_t u = 1; u < n; u++) {
+        uint32_t now = atomic_load_explicit(&CLK_NOW(u), RELAXED);
+        if (r->vc[u] < now)
+            r->vc[u] = now;
+    }
+    if (r->vcn < n)
+        r->vcn = n;
+    memset(r->pcache, 0, sizeof r->pcache);
+    memset(r->ckey, 0, sizeof r->ckey);
+    memset(r->cidx, 0, sizeof r->cidx);
+    uint32_t s = slot_claim(r, t->id);
+    if (!s) {
+        r->vc = NULL;
+        return;
+    }
+    r->sites = map_reserve(sizeof(struct rc_sites));
+    if (!r->sites) {
+        r->vc = NULL;
+        return;
+    }
+    atomic_store_explicit(&r->sites->n, 1, RELAXED);
+    atomic_store_explicit(&reg_sites[s], r->sites, RELEASE);
+    r->tid = s;
+    r->log_id = t->id;
+    uint32_t now = atomic_load_explicit(&CLK_NOW(s), RELAXED);
+    if (r->vc[s] < now)
+        r->vc[s] = now;
+    if (r->vcn < s + 1)
+        r->vcn = s + 1;
+    bump_clock(r);
+    if (r->stack_hi) {
+        atomic_store_explicit(&reg_lo[s], r->stack_lo, RELAXED);
+        atomic_store_explicit(&reg_hi[s], r->stack_hi, RELAXED);
+    }
+    tg__rc_on = true;
 }

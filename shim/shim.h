@@ -565,6 +565,7 @@ void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken);
 void tg__race_exit(struct tg__thread *t);
 /* After fork, in the child. */
 void tg__race_after_fork(void);
+void tg__race_fork_child(struct tg__thread *t);
 #define TG_RACE_SYNC(kind, addr, rel)                                         \
     do {                                                                      \
         if (unlikely(tg__rc_on))                                              \

@@ -74,6 +74,7 @@ Test(race, barrier_orders_every_arrival_before_every_departure, .timeout = 180) 
 Test(race, once_routine_happens_before_every_once_return, .timeout = 180) { clean("once"); }
 Test(race, create_and_join_order_parent_and_child, .timeout = 180) { clean("create-join"); }
 Test(race, a_joined_threads_slot_passed_to_a_new_thread_is_not_a_race, .timeout = 180) { clean("slot-reuse"); }
+Test(race, a_forked_child_is_ordered_after_everything_before_the_fork, .timeout = 180) { clean("fork"); }
 Test(race, buffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-buffered"); }
 Test(race, unbuffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-unbuffered"); }
 Test(race, unbuffered_receive_happens_before_send_completes, .timeout = 180) { clean("chan-recv-before-send"); }
@@ -121,6 +122,15 @@ Test(race, a_new_thread_is_not_the_continuation_of_an_unjoined_one, .timeout = 1
     struct e2e_run r;
     planted(&r, "after-detached", "detached_writer", "detached-write",
             "heir_writer", "heir-write");
+    e2e_free(&r);
+}
+
+/* The checker goes on in a forked child, and reports there. */
+Test(race, race_in_a_forked_child_is_found, .timeout = 180)
+{
+    struct e2e_run r;
+    planted(&r, "fork-child", "counter_worker", "counter", "counter_worker", "counter");
+    cr_assert_eq(e2e_len(e2e_get(r.json, "processes")), 2, "%s", E2E_REPORT(&r));
     e2e_free(&r);
 }
 

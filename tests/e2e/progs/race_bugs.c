@@ -6,6 +6,8 @@
  * nothing after the barrier orders the racing accesses.
  */
 #include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "progs.h"
 
@@ -296,6 +298,20 @@ static int mode_after_detached(int argc, char **argv)
     return 0;
 }
 
+/* The counter race in a forked child: the checker goes on after fork. */
+static int mode_fork_child(int argc, char **argv)
+{
+    counter = 7;                 /* the parent's, before the fork */
+    pid_t pid = fork();
+    if (pid < 0)
+        return 5;
+    if (pid == 0)
+        _exit(mode_counter(argc, argv));
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 6;
+}
+
 /* 17,000 threads started and joined in turn (more threads than the
  * checker has slots), then the counter race: checking must go on. */
 static void *nothing(void *a)
@@ -317,6 +333,7 @@ static const struct prog_mode modes[] = {
     {"counter", mode_counter},
     {"after-detached", mode_after_detached},
     {"late", mode_late},
+    {"fork-child", mode_fork_child},
     {"loopvar", mode_loopvar},
     {"sleep", mode_sleep},
     {"heap", mode_heap},

@@ -6,6 +6,9 @@
  * plain loads and stores on purpose (the instrumentation logs them), and
  * every mode writes in one thread and reads or writes in another.
  */
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "progs.h"
 
 enum { N = 4, ROUNDS = 200 };
@@ -219,6 +222,50 @@ static int mode_slot_reuse(int argc, char **argv)
         pthread_join(t[0], NULL);
     }
     return relay[0] > 0 && relay[1] > 0 ? 0 : 1;
+}
+
+/* ---- fork ---- */
+/* A parent thread keeps writing while main forks; the child reads what
+ * the thread wrote and main wrote, then a thread of the child's own
+ * writes, ordered by create and join. That thread does not exist in the
+ * child: nothing races there. */
+static long fork_busy, fork_shared;
+static atomic_int fork_stop;
+static void *fork_busy_worker(void *a)
+{
+    (void)a;
+    while (!atomic_load_explicit(&fork_stop, memory_order_acquire))
+        fork_busy++;
+    return NULL;
+}
+static void *fork_child_worker(void *a)
+{
+    (void)a;
+    fork_shared += fork_busy > 0 ? 1 : 2;
+    return NULL;
+}
+static int mode_fork(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t busy;
+    pthread_create(&busy, NULL, fork_busy_worker, NULL);
+    fork_shared = 1;
+    prog_msleep(20);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 5;
+    if (pid == 0) {
+        long seen = fork_busy;
+        pthread_t t;
+        pthread_create(&t, NULL, fork_child_worker, NULL);
+        pthread_join(t, NULL);
+        _exit(fork_shared >= 2 && seen >= 0 ? 0 : 7);
+    }
+    atomic_store_explicit(&fork_stop, 1, memory_order_release);
+    pthread_join(busy, NULL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 6;
 }
 
 /* ---- create / join ---- */
@@ -534,6 +581,7 @@ static const struct prog_mode modes[] = {
     {"once", mode_once},
     {"create-join", mode_create_join},
     {"slot-reuse", mode_slot_reuse},
+    {"fork", mode_fork},
     {"chan-buffered", mode_chan_buffered},
     {"chan-unbuffered", mode_chan_unbuffered},
     {"chan-recv-before-send", mode_chan_recv_before_send},
