@@ -310,9 +310,33 @@ void tg__acquiring(struct tg__thread *t, uint32_t obj, const void *addr,
 
 /* Takes entry c for the chain (parent, to) with no edges: it names the
  * sequence. Returns its new id. */
+void tg__chain_flush(struct tg__chain *c)
+{
+    uint32_t add = c->pending;
+    c->pending = 0;
+    if (!add || c->nedge == TG__CHAIN_NOEDGES)
+        return;
+    for (uint32_t k = 0; k < c->nedge && k < TG__CHAIN_EDGES; k++) {
+        _Atomic uint32_t *cnt = &c->edge[k]->count;
+        uint32_t v = atomic_load_explicit(cnt, RELAXED);
+        while (v != UINT32_MAX &&
+               !atomic_compare_exchange_weak_explicit(
+                   cnt, &v, v > UINT32_MAX - add ? UINT32_MAX : v + add,
+                   RELAXED, RELAXED))
+            ;
+    }
+}
+
+void tg__chains_flush(struct tg__thread *t)
+{
+    for (uint32_t i = 0; i < TG__CCACHE; i++)
+        tg__chain_flush(&t->chain[i]);
+}
+
 static uint64_t chain_claim(struct tg__thread *t, struct tg__chain *c,
                             uint64_t parent, uint32_t to)
 {
+    tg__chain_flush(c);
     c->parent = parent;
     c->to = to;
     c->nedge = TG__CHAIN_NOEDGES;

@@ -319,6 +319,7 @@ void tg__finish(uint32_t proc_state, int code, bool capture_stack)
      * time; a fatal signal or a deadlock abort does not wait. */
     if (proc_state == TG_PROC_EXITED)
         settle_at_exit(t->id);
+    tg__chains_flush(t);     /* its lock-order counts not yet added */
     struct tg_log_header *h = tg__g.hdr;
     h->exit_code = code;
     h->exit_thread = t->id;

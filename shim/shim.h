@@ -170,6 +170,8 @@ struct tg__chain {
                             chain was only reached without noting edges
                             (trylock, after a wait, an out-of-order
                             unlock): it names the sequence, no more */
+    uint32_t pending;    /* observations not yet added to the edges'
+                            counts (see tg__chain_count) */
     uint64_t id;         /* >= 2^32, so never a one-lock chain's name */
     struct tg_log_edge *edge[TG__CHAIN_EDGES];  /* the edges into `to`;
                             an edge the full log dropped is left out */
@@ -409,15 +411,23 @@ static inline struct tg__chain *tg__chain_slot(struct tg__thread *t,
 /* One more observation of each of the chain's ne edges. A racy increment
  * by design: the count is for humans, and an atomic add would cost every
  * nested lock. Saturates. */
+/* Adds chain c's pending observations to its edges' counts. */
+void tg__chain_flush(struct tg__chain *c);
+/* One more observation of chain c's edges. The edge records are shared:
+ * two threads nesting the same locks would pass their lines back and forth
+ * at every nesting, so a thread adds its observations in batches (and
+ * when the entry is replaced, or the thread ends). A count is then short
+ * by at most a batch per thread that is still running. */
+#define TG__COUNT_BATCH 64
 static inline void tg__chain_count(struct tg__chain *c, uint32_t ne)
 {
-    for (uint32_t k = 0; k < ne; k++) {
-        _Atomic uint32_t *cnt = &c->edge[k]->count;
-        uint32_t v = atomic_load_explicit(cnt, RELAXED);
-        if (likely(v != UINT32_MAX))
-            atomic_store_explicit(cnt, v + 1, RELAXED);
-    }
+    (void)ne;
+    if (likely(++c->pending < TG__COUNT_BATCH))
+        return;
+    tg__chain_flush(c);
 }
+/* Flushes every chain entry of t (the thread ends, or the process). */
+void tg__chains_flush(struct tg__thread *t);
 /* Writes held entry n (a first acquisition, count 1) and makes it the
  * innermost: n + 1 entries held. */
 static inline void tg__held_push(struct tg__thread *t, uint32_t n,

@@ -357,6 +357,7 @@ void tg__thread_exit(struct tg__thread *t)
     r->exit_stack = t->exit_stack;
     tg__held_sync(t);
     tg__race_exit(t);
+    tg__chains_flush(t);
     tg__ev_append(t, TG_EV_THREAD_EXIT, 0, t->exit_stack, t->id, 0);
     tg__seq_begin(r);
     r->state = TG_TS_EXITED;
