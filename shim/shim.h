@@ -113,6 +113,15 @@ static inline uint64_t tg__now(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CLOCK_MONOTONIC at the kernel tick's resolution (a few ms), for the
+ * start and length of a wait: a few ns where tg__now costs tens. */
+static inline uint64_t tg__now_coarse(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Converts an absolute timespec on `clock` to a CLOCK_MONOTONIC deadline in
  * ns (INT64_MAX for NULL). */
 int64_t tg__deadline(clockid_t clock, const struct timespec *abs);
@@ -233,7 +242,8 @@ static inline struct tg__thread *tg__me(void)
 void tg__block(struct tg__thread *t, uint32_t op, const void *obj,
                uint64_t obj2, int64_t deadline_ns, uint32_t stack);
 /* In flight mode a wait leaves BLOCK and UNBLOCK events only if it lasted
- * this long; shorter ones are seen only while they last, in the record. */
+ * this long by the coarse clock (that is, a tick passed during it);
+ * shorter ones are seen only while they last, in the record. */
 #define TG__BLOCK_EVENT_NS 1000000u
 void tg__unblock(struct tg__thread *t);
 uint32_t tg__waiter(const void *obj, uint32_t self, uint32_t *thread);

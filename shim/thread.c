@@ -243,7 +243,7 @@ void tg__block(struct tg__thread *t, uint32_t op, const void *obj,
     r->wait_stack = stack;
     r->wait_obj = (uintptr_t)obj;
     r->wait_obj2 = obj2;
-    r->wait_since_ns = tg__now();
+    r->wait_since_ns = tg__now_coarse();
     r->wait_deadline_ns = deadline_ns;
     tg__seq_end(r);
     /* The record names the wait while it lasts. The event stream gets it
@@ -261,7 +261,7 @@ void tg__unblock(struct tg__thread *t)
     if (!r || r->state != TG_TS_BLOCKED)
         return;
     bool log = tg__g.opt.full;
-    if (!log && tg__now() - r->wait_since_ns >= TG__BLOCK_EVENT_NS) {
+    if (!log && tg__now_coarse() - r->wait_since_ns >= TG__BLOCK_EVENT_NS) {
         tg__ev_append(t, TG_EV_BLOCK, (uint8_t)r->wait_op, r->wait_stack,
                       r->wait_obj, r->wait_obj2);
         log = true;
