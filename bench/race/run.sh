@@ -10,7 +10,8 @@
 #   sampled   the same with race_sample=1
 #   log       the same with race=log: every access logged, checked offline
 #   tsan      gcc -O2 -fsanitize=thread (libtsan), reports off
-# printing wall time, max RSS and the ratio to plain, then the offline
+# printing wall time, max RSS and the ratio to plain (each the median-time
+# run of RACE_REPS, default 3), then the offline
 # analyzer's speed on the race=log log of each mode (bench/race/race_analyze).
 # Usage: bench/race/run.sh [SCALE]   (run `make runtime shim analyzer` first)
 set -eu
@@ -34,10 +35,24 @@ $CC -std=c11 -D_GNU_SOURCE -O2 -I"$TOP/include" -I"$TOP/analyzer" \
   "$LIB/libtangle-analyzer.a" -ldw -lelf -lm -pthread
 
 # wall seconds and max RSS (KiB) of one run: "SECONDS KB"
-measure() {
+measure_once() {
   /usr/bin/time -f '%e %M' -o "$OUT/time.txt" "$@" >/dev/null 2>"$OUT/stderr.txt" || {
     echo "failed: $*" >&2; cat "$OUT/stderr.txt" >&2; }
   cat "$OUT/time.txt" | tail -1
+}
+
+# The run of median time among RACE_REPS runs (default 3): on a shared
+# machine one run of a two-thread program can take twice as long as the
+# next.
+REPS=${RACE_REPS:-3}
+measure() {
+  i=0
+  : >"$OUT/reps.txt"
+  while [ $i -lt "$REPS" ]; do
+    measure_once "$@" >>"$OUT/reps.txt"
+    i=$((i + 1))
+  done
+  sort -n "$OUT/reps.txt" | sed -n "$(( (REPS + 1) / 2 ))p"
 }
 
 printf '%-9s %-8s %9s %9s %7s %7s\n' mode variant seconds max_kb time_x mem_x
@@ -60,7 +75,7 @@ for mode in cpu lock pipeline; do
               rm -rf "$logs/s"; mkdir -p "$logs/s" ;;
       log) # a 24-byte event per access: 1/30 of the work keeps the log
            # to a few hundred MB; its ratios are not printed
-           r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
+           r=$(measure_once env LD_PRELOAD="$LIB/libtangle-preload.so" \
               TANGLE_DIR="$logs" TANGLE_OPTIONS=race=log,watchdog=0,events_mb=4096 \
               "$OUT/tangle" $mode $(( (n + 29) / 30 ))) ;;
       sampled) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
