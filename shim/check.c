@@ -44,8 +44,7 @@ static bool live_program_thread(const struct tg_log_thread *r)
 
 static uint64_t thread_count(void)
 {
-    uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used, RELAXED);
-    return n > tg__g.cap[TG_SEC_THREADS] ? tg__g.cap[TG_SEC_THREADS] : n;
+    return tg__threads_used();
 }
 
 static int leak_mark(void)

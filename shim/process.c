@@ -263,10 +263,7 @@ __attribute__((constructor)) static void shim_start(void)
  * blocked nor finished. */
 static bool others_running(uint32_t self)
 {
-    uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used,
-                                      RELAXED);
-    if (n > tg__g.cap[TG_SEC_THREADS])
-        n = tg__g.cap[TG_SEC_THREADS];
+    uint64_t n = tg__threads_used();
     for (uint32_t id = 1; id <= n; id++) {
         struct tg_log_thread *r = tg__rec_get(TG_SEC_THREADS, id);
         if (id == self || !r ||

@@ -969,6 +969,23 @@ static void slot_release(uint32_t s, uint32_t final)
     spin_unlock(&slot_lock);
 }
 
+/* r starts in slot s: its clock goes on from the slot's last owner (and
+ * past any value an earlier process image left in the shadow), and its
+ * stack is named for reports. */
+static void slot_start(struct race_thread *r, uint32_t s)
+{
+    uint32_t now = atomic_load_explicit(&CLK_NOW(s), RELAXED);
+    if (r->vc[s] < now)
+        r->vc[s] = now;
+    if (r->vcn < s + 1)
+        r->vcn = s + 1;
+    bump_clock(r);
+    if (r->stack_hi) {
+        atomic_store_explicit(&reg_lo[s], r->stack_lo, RELAXED);
+        atomic_store_explicit(&reg_hi[s], r->stack_hi, RELAXED);
+    }
+}
+
 bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
 {
     if (!t || t->id == 0 || !dir_init())
@@ -1008,18 +1025,7 @@ bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
         atomic_store_explicit(&r->sites->n, 1, RELAXED);
         atomic_store_explicit(&reg_sites[s], r->sites, RELEASE);
     }
-    /* The clock goes on from the slot's last owner (and past any value an
-     * earlier process image left in the shadow). */
-    uint32_t now = atomic_load_explicit(&CLK_NOW(s), RELAXED);
-    if (r->vc[s] < now)
-        r->vc[s] = now;
-    if (r->vcn < s + 1)
-        r->vcn = s + 1;
-    bump_clock(r);
-    if (r->stack_hi) {
-        atomic_store_explicit(&reg_lo[s], r->stack_lo, RELAXED);
-        atomic_store_explicit(&reg_hi[s], r->stack_hi, RELAXED);
-    }
+    slot_start(r, s);
     return true;
 }
 
@@ -1159,15 +1165,6 @@ void tg__race_fork_child(struct tg__thread *t)
     atomic_store_explicit(&reg_sites[s], r->sites, RELEASE);
     r->tid = s;
     r->log_id = t->id;
-    uint32_t now = atomic_load_explicit(&CLK_NOW(s), RELAXED);
-    if (r->vc[s] < now)
-        r->vc[s] = now;
-    if (r->vcn < s + 1)
-        r->vcn = s + 1;
-    bump_clock(r);
-    if (r->stack_hi) {
-        atomic_store_explicit(&reg_lo[s], r->stack_lo, RELAXED);
-        atomic_store_explicit(&reg_hi[s], r->stack_hi, RELAXED);
-    }
+    slot_start(r, s);
     tg__rc_on = true;
 }

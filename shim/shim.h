@@ -131,6 +131,13 @@ int64_t tg__deadline(clockid_t clock, const struct timespec *abs);
 void *tg__rec_alloc(int sec, uint32_t *id_out);
 /* Record `id` (index + 1) of a fixed-size section, or NULL if out of range. */
 void *tg__rec_get(int sec, uint32_t id);
+/* Thread records handed out so far (ids 1..n), at most the table's room. */
+static inline uint64_t tg__threads_used(void)
+{
+    uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used,
+                                      memory_order_relaxed);
+    return n > tg__g.cap[TG_SEC_THREADS] ? tg__g.cap[TG_SEC_THREADS] : n;
+}
 
 /* Writes one line "tangle: ..." on stderr with write(2). */
 void tg__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

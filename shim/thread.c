@@ -204,10 +204,7 @@ uint32_t tg__thread_by_pthread(pthread_t pt)
 /* The latest committed record of pt that is neither joined nor detached. */
 static uint32_t scan_by_pthread(pthread_t pt)
 {
-    uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used,
-                                      RELAXED);
-    if (n > tg__g.cap[TG_SEC_THREADS])
-        n = tg__g.cap[TG_SEC_THREADS];
+    uint64_t n = tg__threads_used();
     for (uint64_t i = n; i > 0; i--) {
         struct tg_log_thread *r = tg__rec_get(TG_SEC_THREADS, (uint32_t)i);
         if (atomic_load_explicit(&r->commit, ACQUIRE) != TG_LOG_COMMITTED)
@@ -284,10 +281,7 @@ uint32_t tg__waiter(const void *obj, uint32_t self, uint32_t *thread)
     *thread = 0;
     if (!tg__g.hdr || !obj)
         return 0;
-    uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used,
-                                      RELAXED);
-    if (n > tg__g.cap[TG_SEC_THREADS])
-        n = tg__g.cap[TG_SEC_THREADS];
+    uint64_t n = tg__threads_used();
     for (uint64_t i = 1; i <= n; i++) {
         struct tg_log_thread *r = tg__rec_get(TG_SEC_THREADS, (uint32_t)i);
         if (i == self || !r ||
@@ -318,10 +312,7 @@ uint32_t tg__thread_by_tid(int tid)
 {
     if (!tg__g.hdr || tid <= 0)
         return 0;
-    uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used,
-                                      RELAXED);
-    if (n > tg__g.cap[TG_SEC_THREADS])
-        n = tg__g.cap[TG_SEC_THREADS];
+    uint64_t n = tg__threads_used();
     /* Newest first: a tid is reused once its thread is gone. */
     for (uint64_t i = n; i > 0; i--) {
         struct tg_log_thread *r = tg__rec_get(TG_SEC_THREADS, (uint32_t)i);

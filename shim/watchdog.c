@@ -390,10 +390,7 @@ static void *watchdog(void *arg)
             continue;
         uint64_t now = tg__now();
         atomic_store_explicit(&tg__g.hdr->heartbeat_ns, now, RELEASE);
-        uint64_t n = atomic_load_explicit(&tg__g.hdr->sec[TG_SEC_THREADS].used,
-                                          RELAXED);
-        if (n > tg__g.cap[TG_SEC_THREADS])
-            n = tg__g.cap[TG_SEC_THREADS];
+        uint64_t n = tg__threads_used();
         nthreads = (uint32_t)n;
         /* A thread that exited stays so: its snapshot is final and is not
          * read again. Records up to `settled` are all final, so a program
