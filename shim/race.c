@@ -1029,7 +1029,13 @@ bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
     return true;
 }
 
-void tg__rc_thread_end(struct race_thread *r)
+bool tg__rc_joinable_self(void)
+{
+    struct tg_log_thread *rec = tg__self.rec;
+    return !rec || !(atomic_load_explicit(&rec->flags, ACQUIRE) & TG_THRF_DETACHED);
+}
+
+void tg__rc_thread_end(struct race_thread *r, bool released)
 {
     if (!r->tid)
         return;
@@ -1043,8 +1049,9 @@ void tg__rc_thread_end(struct race_thread *r)
      * its history must not be taken for that thread's. */
     if (r->stack_hi)
         tg__rc_clear(r->stack_lo, r->stack_hi - r->stack_lo);
-    /* Its last release (rs_free) went out at the clock before this one. */
-    slot_release(r->tid, r->vc[r->tid] - 1);
+    /* Its last release (rs_free) went out at the clock before this one;
+     * without it, no one can know its last epoch. */
+    slot_release(r->tid, released ? r->vc[r->tid] - 1 : r->vc[r->tid]);
     r->vc = NULL;
 }
 
@@ -1083,7 +1090,7 @@ void tg__race_exit(struct tg__thread *t)
     if (!tg__rc_on || !t->id)
         return;
     struct race_thread *r = tg__rs;
-    if (r && r->vc)
+    if (r && r->vc && tg__rc_joinable_self())
         tg__rc_release(r, RK_EXIT, t->id);
 }
 

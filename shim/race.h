@@ -295,7 +295,13 @@ void tg__rc_clear(uintptr_t lo, size_t len);
 /* A known, accepted race on [addr, addr+len). */
 void tg__rc_benign(uintptr_t addr, size_t len);
 /* The thread's state is going away (thread end). */
-void tg__rc_thread_end(struct race_thread *r);
+/* `released`: its last step went out to a joiner (tg__rc_release of
+ * RK_EXIT just before); otherwise its slot is never handed on. */
+void tg__rc_thread_end(struct race_thread *r, bool released);
+/* True unless the calling thread is detached: no one can join it, so its
+ * end need not be released (a clock of every thread it heard of, per
+ * thread). */
+bool tg__rc_joinable_self(void);
 /* Sets up the calling thread's checker state; false if it cannot be. */
 bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t);
 

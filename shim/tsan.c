@@ -115,9 +115,10 @@ static void rs_free(void *p)
     if (r->vc) {
         /* The thread's very last step: a joiner learns everything it did,
          * so its slot may go to a thread the joiner starts. */
-        if (tg__rc_on && r->tid)
+        bool released = tg__rc_on && r->tid && tg__rc_joinable_self();
+        if (released)
             tg__rc_release(r, RK_EXIT, r->log_id);
-        tg__rc_thread_end(r);
+        tg__rc_thread_end(r, released);
     }
     munmap(p, sizeof(struct race_thread));
 }
