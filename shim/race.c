@@ -1124,7 +1124,8 @@ void tg__race_after_fork(void)
     if (sync_tab)
         for (uint32_t b = 0; b < SYNC_BUCKETS; b++)
             for (struct rc_sync *n = atomic_load(&sync_tab[b]); n; n = n->next)
-                atomic_store(&n->lock, 0);
+                if (atomic_load(&n->lock))      /* a store would copy the page */
+                    atomic_store(&n->lock, 0);
     for (int i = 0; i < BLOCK_STRIPES; i++) {
         atomic_store(&blocks[i].lock, 0);
         blocks[i].b = NULL;     /* the parent's table stays in the parent */
