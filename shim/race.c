@@ -1133,7 +1133,7 @@ void tg__race_after_fork(void)
     }
     for (uint32_t i = 0; i < PAIRS; i++)
         atomic_store(&pairs[i], 0);
-    for (uint32_t i = 0; i < RC_MAX_TID; i++) {
+    for (uint32_t i = 0; i < slot_next && i < RC_MAX_TID; i++) {
         atomic_store(&reg_sites[i], NULL);
         atomic_store(&reg_lo[i], 0);
         atomic_store(&reg_hi[i], 0);
