@@ -308,8 +308,6 @@ void tg__acquiring(struct tg__thread *t, uint32_t obj, const void *addr,
 
 /* ---- lock chains ----------------------------------------------------------- */
 
-/* Takes entry c for the chain (parent, to) with no edges: it names the
- * sequence. Returns its new id. */
 void tg__chain_flush(struct tg__chain *c)
 {
     uint32_t add = c->pending;
@@ -333,6 +331,8 @@ void tg__chains_flush(struct tg__thread *t)
         tg__chain_flush(&t->chain[i]);
 }
 
+/* Takes entry c for the chain (parent, to) with no edges: it names the
+ * sequence. Returns its new id. */
 static uint64_t chain_claim(struct tg__thread *t, struct tg__chain *c,
                             uint64_t parent, uint32_t to)
 {
@@ -425,7 +425,7 @@ void tg__acquired_slow(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
                 id = c->id;
             } else if (c->nedge != TG__CHAIN_NOEDGES) {
                 /* Seen before (tg__acquired takes this way itself). */
-                tg__chain_count(c, c->nedge);
+                tg__chain_count(c);
                 id = c->id;
             } else {
                 id = note_edges(t, obj, mode, stack, parent, c);

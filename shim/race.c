@@ -777,15 +777,10 @@ static uint64_t *ext_new(uint32_t *idx)
  * calling thread's present? */
 static inline bool ordered(const struct race_thread *r, uint64_t c)
 {
+    if (tg__rc_known_before(r, c))
+        return true;
     uint32_t u = (uint32_t)((c & RC_TID_BITS) >> RC_TID_SH);
     uint32_t c26 = (uint32_t)(c >> RC_CLK_SH);
-    /* Known to be no newer than what the thread learnt of u (the usual
-     * case after a lock hand-off: equal): no need to read u's clock. Only
-     * a record over 2^25 releases newer could read so; it is taken as
-     * ordered (a race missed, never one made up). */
-    uint32_t k = u < r->vcn ? r->vc[u] : 0;
-    if (((k - c26) & ((1u << RC_CLK_BITS) - 1)) < (1u << (RC_CLK_BITS - 1)) && k)
-        return true;
     uint32_t now = atomic_load_explicit(&CLK_NOW(u), RELAXED);
     uint32_t full = now - ((now - c26) & ((1u << RC_CLK_BITS) - 1));
     uint32_t known = u < r->vcn ? r->vc[u] : 0;
@@ -969,11 +964,21 @@ static void slot_release(uint32_t s, uint32_t final)
     spin_unlock(&slot_lock);
 }
 
-/* r starts in slot s: its clock goes on from the slot's last owner (and
- * past any value an earlier process image left in the shadow), and its
- * stack is named for reports. */
-static void slot_start(struct race_thread *r, uint32_t s)
+/* r starts in slot s: it takes the slot's site table (a new one for a
+ * new slot, or after a fork), its clock goes on from the slot's last
+ * owner (and past any value an earlier process image left in the
+ * shadow), and its stack is named for reports. False if no site table
+ * could be mapped. */
+static bool slot_start(struct race_thread *r, uint32_t s)
 {
+    r->sites = atomic_load_explicit(&reg_sites[s], ACQUIRE);
+    if (!r->sites) {
+        r->sites = map_reserve(sizeof(struct rc_sites));
+        if (!r->sites)
+            return false;
+        atomic_store_explicit(&r->sites->n, 1, RELAXED);
+        atomic_store_explicit(&reg_sites[s], r->sites, RELEASE);
+    }
     uint32_t now = atomic_load_explicit(&CLK_NOW(s), RELAXED);
     if (r->vc[s] < now)
         r->vc[s] = now;
@@ -984,6 +989,7 @@ static void slot_start(struct race_thread *r, uint32_t s)
         atomic_store_explicit(&reg_lo[s], r->stack_lo, RELAXED);
         atomic_store_explicit(&reg_hi[s], r->stack_hi, RELAXED);
     }
+    return true;
 }
 
 bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
@@ -1014,18 +1020,11 @@ bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
         return false;
     }
     r->tid = s;
-    r->sites = atomic_load_explicit(&reg_sites[s], ACQUIRE);
-    if (!r->sites) {
-        r->sites = map_reserve(sizeof(struct rc_sites));
-        if (!r->sites) {
-            slot_release(s, 0);
-            r->vc = NULL;
-            return false;
-        }
-        atomic_store_explicit(&r->sites->n, 1, RELAXED);
-        atomic_store_explicit(&reg_sites[s], r->sites, RELEASE);
+    if (!slot_start(r, s)) {
+        slot_release(s, 0);
+        r->vc = NULL;
+        return false;
     }
-    slot_start(r, s);
     return true;
 }
 
@@ -1160,19 +1159,11 @@ void tg__race_fork_child(struct tg__thread *t)
     memset(r->ckey, 0, sizeof r->ckey);
     memset(r->cidx, 0, sizeof r->cidx);
     uint32_t s = slot_claim(r, t->id);
-    if (!s) {
-        r->vc = NULL;
-        return;
-    }
-    r->sites = map_reserve(sizeof(struct rc_sites));
-    if (!r->sites) {
-        r->vc = NULL;
-        return;
-    }
-    atomic_store_explicit(&r->sites->n, 1, RELAXED);
-    atomic_store_explicit(&reg_sites[s], r->sites, RELEASE);
     r->tid = s;
     r->log_id = t->id;
-    slot_start(r, s);
+    if (!s || !slot_start(r, s)) {
+        r->vc = NULL;
+        return;
+    }
     tg__rc_on = true;
 }

@@ -147,14 +147,31 @@ extern bool tg__rc_on;
 extern _Atomic(uint64_t *) *tg__rc_dir;
 uint64_t *tg__rc_shadow_slow(uintptr_t addr);
 #define RC_REGION_SHIFT 22
-static inline uint64_t *tg__rc_shadow(uintptr_t addr)
+/* The shadow word of addr if its region is mapped, else NULL. */
+static inline uint64_t *tg__rc_shadow_peek(uintptr_t addr)
 {
     uint64_t *c = atomic_load_explicit(&tg__rc_dir[(addr >> RC_REGION_SHIFT) &
                                                    ((1ull << (47 - RC_REGION_SHIFT)) - 1)],
                                        RELAXED);
-    if (unlikely(!c))
-        return tg__rc_shadow_slow(addr);
-    return c + ((addr >> 3) & ((1ull << (RC_REGION_SHIFT - 3)) - 1));
+    return c ? c + ((addr >> 3) & ((1ull << (RC_REGION_SHIFT - 3)) - 1)) : NULL;
+}
+static inline uint64_t *tg__rc_shadow(uintptr_t addr)
+{
+    uint64_t *c = tg__rc_shadow_peek(addr);
+    return likely(c != NULL) ? c : tg__rc_shadow_slow(addr);
+}
+
+/* Is another thread's record c known to the thread to be no newer than
+ * what it learnt of that thread (the usual case after a lock hand-off)?
+ * Then it is ordered before the thread's present, without reading the
+ * other thread's clock. Only a record over 2^25 releases newer could read
+ * so; it is taken as ordered (a race missed, never one made up). */
+static inline bool tg__rc_known_before(const struct race_thread *r, uint64_t c)
+{
+    uint32_t u = (uint32_t)((c & RC_TID_BITS) >> RC_TID_SH);
+    uint32_t c26 = (uint32_t)(c >> RC_CLK_SH);
+    uint32_t k = u < r->vcn ? r->vc[u] : 0;
+    return k && ((k - c26) & ((1u << RC_CLK_BITS) - 1)) < (1u << (RC_CLK_BITS - 1));
 }
 
 /* The site (pc, call path, locks held) of the current access: a per-pc
@@ -237,13 +254,9 @@ static inline __attribute__((always_inline)) bool
 tg__rc_check_fast(struct race_thread *r, uintptr_t addr, unsigned size,
                   bool write, bool atomic, uintptr_t pc)
 {
-    uint64_t *base = atomic_load_explicit(
-        &tg__rc_dir[(addr >> RC_REGION_SHIFT) & ((1ull << (47 - RC_REGION_SHIFT)) - 1)],
-        RELAXED);
-    if (unlikely(!base))
+    _Atomic uint64_t *cell = (_Atomic uint64_t *)tg__rc_shadow_peek(addr);
+    if (unlikely(!cell))
         return false;
-    _Atomic uint64_t *cell = (_Atomic uint64_t *)
-        (base + ((addr >> 3) & ((1ull << (RC_REGION_SHIFT - 3)) - 1)));
     uint64_t mask = (size >= 8 ? 0xffull : ((1ull << size) - 1)) << (addr & 7);
     uint64_t old = atomic_load_explicit(cell, RELAXED);
     bool replace = false;
@@ -255,14 +268,8 @@ tg__rc_check_fast(struct race_thread *r, uintptr_t addr, unsigned size,
          * already knows it happened before (no race, nothing to keep),
          * which is the case after a lock hand-off. An extension record
          * or anything to compare further goes the long way. */
-        if (old) {
-            uint32_t u = (uint32_t)((old & RC_TID_BITS) >> RC_TID_SH);
-            uint32_t c26 = (uint32_t)(old >> RC_CLK_SH);
-            uint32_t k = u < r->vcn ? r->vc[u] : 0;
-            if (!u || !k ||
-                ((k - c26) & ((1u << RC_CLK_BITS) - 1)) >= (1u << (RC_CLK_BITS - 1)))
-                return false;
-        }
+        if (old && (!(old & RC_TID_BITS) || !tg__rc_known_before(r, old)))
+            return false;
         replace = true;
     }
     uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
@@ -294,9 +301,9 @@ void tg__rc_free(uintptr_t p, size_t n);
 void tg__rc_clear(uintptr_t lo, size_t len);
 /* A known, accepted race on [addr, addr+len). */
 void tg__rc_benign(uintptr_t addr, size_t len);
-/* The thread's state is going away (thread end). */
-/* `released`: its last step went out to a joiner (tg__rc_release of
- * RK_EXIT just before); otherwise its slot is never handed on. */
+/* The thread's state is going away (thread end). `released`: its last
+ * step went out to a joiner (tg__rc_release of RK_EXIT just before);
+ * otherwise its slot is never handed on. */
 void tg__rc_thread_end(struct race_thread *r, bool released);
 /* True unless the calling thread is detached: no one can join it, so its
  * end need not be released (a clock of every thread it heard of, per

@@ -425,10 +425,7 @@ static inline struct tg__chain *tg__chain_slot(struct tg__thread *t,
     uint64_t h = (parent ^ (uint64_t)to << 17) * 0x9e3779b97f4a7c15ull;
     return &t->chain[h >> (64 - TG__CCACHE_BITS)];
 }
-/* One more observation of each of the chain's ne edges. A racy increment
- * by design: the count is for humans, and an atomic add would cost every
- * nested lock. Saturates. */
-/* Adds chain c's pending observations to its edges' counts. */
+/* Adds chain c's pending observations to its edges' counts (saturating). */
 void tg__chain_flush(struct tg__chain *c);
 /* One more observation of chain c's edges. The edge records are shared:
  * two threads nesting the same locks would pass their lines back and forth
@@ -436,9 +433,8 @@ void tg__chain_flush(struct tg__chain *c);
  * when the entry is replaced, or the thread ends). A count is then short
  * by at most a batch per thread that is still running. */
 #define TG__COUNT_BATCH 64
-static inline void tg__chain_count(struct tg__chain *c, uint32_t ne)
+static inline void tg__chain_count(struct tg__chain *c)
 {
-    (void)ne;
     if (likely(++c->pending < TG__COUNT_BATCH))
         return;
     tg__chain_flush(c);
@@ -493,7 +489,7 @@ tg__acquired(struct tg__thread *t, struct tg__lock *l, uint32_t obj,
     if (unlikely(c->parent != parent || c->to != to || !parent ||
                  ne == TG__CHAIN_NOEDGES))
         goto slow;
-    tg__chain_count(c, ne);
+    tg__chain_count(c);
     id = c->id;
 push:
     tg__held_push(t, n, l, obj, addr, mode, pc, cfa, stack, id);

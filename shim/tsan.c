@@ -347,8 +347,9 @@ tg__rc_check_word_out(struct race_thread *r, uintptr_t addr, unsigned size,
     tg__rc_check_word(r, addr, size, write, atomic, pc);
 }
 
-/* One access of the program. The in-process checker's common case (the
- * thread's own word, same epoch) stays inline here. */
+/* One access of the program, inlined into each entry point so its size
+ * and direction are constants. The in-process checker's common cases
+ * (tg__rc_check_fast) stay inline here, without a call. */
 static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uint32_t size, bool write,
                               uintptr_t pc, uint16_t flags)
 {

@@ -126,10 +126,14 @@ static bool waits_forever(const struct snap *s)
            s->op != TG_WAIT_NONE && s->op != TG_WAIT_SLEEP;
 }
 
+static uint64_t tid_pass;       /* the pass tid_ix was built in */
+
+/* Indexes the pass's live threads, on the pass's first lookup: a pass
+ * with no thread waiting on a mutex builds nothing. */
 static void tid_index(void)
 {
-    pass_no++;
-    for (uint32_t i = 0; i < nthreads; i++) {
+    tid_pass = pass_no;
+    for (uint32_t i = settled; i < nthreads; i++) {
         const struct snap *s = &cur[i];
         if (!s->live || s->tid <= 0)
             continue;
@@ -144,6 +148,8 @@ static uint32_t tid_lookup(int tid)
 {
     if (tid <= 0)
         return 0;
+    if (tid_pass != pass_no)
+        tid_index();
     size_t h = ((size_t)tid * 0x9e3779b9u) & (tid_cap - 1);
     for (; tid_ix[h].pass == pass_no; h = (h + 1) & (tid_cap - 1))
         if (tid_ix[h].tid == tid)
@@ -395,6 +401,8 @@ static void *watchdog(void *arg)
         /* A thread that exited stays so: its snapshot is final and is not
          * read again. Records up to `settled` are all final, so a program
          * that has run many threads pays for them only while they live. */
+        while (settled < nthreads && cur[settled].final)
+            settled++;
         for (uint32_t i = settled + 1; i <= nthreads; i++) {
             if (cur[i - 1].final)
                 continue;
@@ -406,7 +414,7 @@ static void *watchdog(void *arg)
             if (i == settled + 1 && cur[i - 1].final)
                 settled = i;
         }
-        tid_index();
+        pass_no++;
         find_cycles();
         find_all_asleep(now, interval);
     }
