@@ -39,8 +39,14 @@ bool tg__rc_on;
 #define REGION_WORDS (1ull << (RC_REGION_SHIFT - 3))
 
 _Atomic(uint64_t *) *tg__rc_dir;
-/* Each thread's clock, one cache line apiece: written at every release,
- * read only when a check meets another thread's access. */
+/* Each slot's clock bound, one cache line apiece: at least the owner's
+ * present clock, and less than CLK_AHEAD beyond it. It is read when a
+ * check meets another thread's access whose 26 clock bits alone cannot
+ * say whether it is new or very old, and to start a slot's heir past its
+ * last owner. The owner moves it CLK_AHEAD at a time rather than at every
+ * release, so that a contended lock's hand-over does not also pass this
+ * line between the threads. */
+#define CLK_AHEAD (1u << 16)
 #define CLK_STRIDE 16
 static _Atomic uint32_t clk_now[RC_MAX_TID * CLK_STRIDE];
 #define CLK_NOW(tid) clk_now[(size_t)(tid) * CLK_STRIDE]
@@ -71,6 +77,8 @@ struct slot_hist {
     struct slot_reign *_Atomic e;
 };
 static struct slot_hist slot_hist[RC_MAX_TID];
+/* Threads started, for clock generations (race_thread.vc_gen). */
+static _Atomic uint32_t gen_seq;
 
 /* ---- small tools ---------------------------------------------------------- */
 
@@ -241,6 +249,7 @@ void tg__rc_clear(uintptr_t lo, size_t len)
 #define VC_INLINE 6
 struct rc_clock {
     uint32_t n, cap;           /* entries in use, allocated */
+    uint64_t last_gen;         /* clock generation of the last release */
     uint32_t *vc;              /* inl, or from the arena when larger */
     uint32_t inl[VC_INLINE];   /* a few threads' clocks: no second line */
 };
@@ -297,7 +306,10 @@ static struct rc_sync *sync_find(int kind, uintptr_t addr, bool create)
 static inline void bump_clock(struct race_thread *r)
 {
     uint32_t c = ++r->vc[r->tid];
-    atomic_store_explicit(&CLK_NOW(r->tid), c, RELAXED);
+    if (unlikely(c > r->clk_bound)) {
+        r->clk_bound = c + CLK_AHEAD;
+        atomic_store_explicit(&CLK_NOW(r->tid), r->clk_bound, RELAXED);
+    }
     r->epoch_bits = ((uint64_t)r->tid << RC_TID_SH) |
                     ((uint64_t)(c & ((1u << RC_CLK_BITS) - 1)) << RC_CLK_SH);
 }
@@ -340,21 +352,34 @@ static void clock_join_into(struct rc_clock *c, const struct race_thread *r)
         }
     }
     uint32_t n = r->vcn < c->cap ? r->vcn : c->cap;
+    /* The same thread releasing again, having learnt nothing since: only
+     * its own entry can have moved. A lock taken and let go in turn by one
+     * thread at a time costs O(1), not O(threads). */
+    if (c->last_gen == r->vc_gen && r->tid < c->n) {
+        if (r->vc[r->tid] > c->vc[r->tid])
+            c->vc[r->tid] = r->vc[r->tid];
+        return;
+    }
     for (uint32_t i = 0; i < n; i++)
         if (r->vc[i] > c->vc[i])
             c->vc[i] = r->vc[i];
     if (n > c->n)
         c->n = n;
+    c->last_gen = n == r->vcn ? r->vc_gen : 0;
 }
 
 static void clock_join_from(struct race_thread *r, const struct rc_clock *c)
 {
     uint32_t n = c->n;
+    bool learnt = false;
     for (uint32_t i = 0; i < n; i++)
-        if (c->vc[i] > r->vc[i])
+        if (c->vc[i] > r->vc[i]) {
             r->vc[i] = c->vc[i];
+            learnt = true;
+        }
     if (n > r->vcn)
         r->vcn = n;
+    r->vc_gen += learnt;
 }
 
 /* A lock's node is read and written only by threads that hold the lock:
@@ -984,6 +1009,9 @@ static bool slot_start(struct race_thread *r, uint32_t s)
         r->vc[s] = now;
     if (r->vcn < s + 1)
         r->vcn = s + 1;
+    r->clk_bound = 0;           /* the first step publishes the slot's bound */
+    /* A generation no other thread's clock has had. */
+    r->vc_gen = (uint64_t)(atomic_fetch_add_explicit(&gen_seq, 1, RELAXED) + 1) << 32;
     bump_clock(r);
     if (r->stack_hi) {
         atomic_store_explicit(&reg_lo[s], r->stack_lo, RELAXED);
@@ -1082,6 +1110,17 @@ void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken)
         release_into(r, RK_LOCK, addr, mode == 0 ? 0 : 1);
         r->lockh -= h;
     }
+}
+
+void tg__race_lock_hint(uintptr_t addr)
+{
+    struct race_thread *r = tg__rs;
+    if (!r || !r->vc)
+        return;
+    uintptr_t key = addr ^ (uintptr_t)RK_LOCK << 58;
+    uint32_t i = (uint32_t)((key >> 3) ^ (key >> 11) ^ (uintptr_t)RK_LOCK) & (RC_SYNC_CACHE - 1);
+    if (r->sync_key[i] == key && r->sync_node[i])
+        __builtin_prefetch(r->sync_node[i], 1);
 }
 
 void tg__race_exit(struct tg__thread *t)

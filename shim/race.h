@@ -19,7 +19,7 @@
  *   10..23 thread id (the log's; threads beyond 2^14 are not checked)
  *   24..37 access site: index in the thread's site table (0: unknown)
  *   38..63 the thread's clock, low 26 bits (the full clock is recovered
- *          from the thread's current one)
+ *          from a bound on the thread's current one)
  * One word per word keeps shadow memory the size of the memory the
  * program touched. The price is what TSan's four cells per word avoid:
  * after two threads touched a word, only the later access is remembered,
@@ -93,6 +93,10 @@ struct race_thread {
     uint32_t log_id;           /* the thread's id in the log */
     uint32_t *vc;              /* vector clock, RC_MAX_TID entries (sparse) */
     uint32_t vcn;              /* entries that may be non-zero */
+    uint32_t clk_bound;        /* the slot's clock bound as published */
+    uint64_t vc_gen;           /* moves when the clock learns of another
+                                  thread; unique to the thread (the high
+                                  half) */
     uint64_t lockh;            /* hash of the held locks, for site keys */
     struct rc_sites *sites;
     uint64_t ckey[RC_SITE_CACHE];

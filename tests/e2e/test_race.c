@@ -74,6 +74,7 @@ Test(race, barrier_orders_every_arrival_before_every_departure, .timeout = 180) 
 Test(race, once_routine_happens_before_every_once_return, .timeout = 180) { clean("once"); }
 Test(race, create_and_join_order_parent_and_child, .timeout = 180) { clean("create-join"); }
 Test(race, a_joined_threads_slot_passed_to_a_new_thread_is_not_a_race, .timeout = 180) { clean("slot-reuse"); }
+Test(race, a_lock_released_again_after_learning_more_passes_it_on, .timeout = 180) { clean("lock-relay"); }
 Test(race, a_forked_child_is_ordered_after_everything_before_the_fork, .timeout = 180) { clean("fork"); }
 Test(race, buffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-buffered"); }
 Test(race, unbuffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-unbuffered"); }

@@ -224,6 +224,67 @@ static int mode_slot_reuse(int argc, char **argv)
     return relay[0] > 0 && relay[1] > 0 ? 0 : 1;
 }
 
+/* ---- two locks, one relay thread ---- */
+/* The writer publishes under one lock, the reader reads under another,
+ * and only the relay thread takes both: it keeps releasing the second
+ * lock (so the checker's last release there is its own), then learns the
+ * write through the first and releases the second once more. That last
+ * release must carry what the relay learnt, though the relay released
+ * the same lock a moment before with nothing new: the reader, which waits
+ * on a relaxed flag (no ordering) and then takes the second lock, is
+ * ordered after the write. */
+static pthread_mutex_t relay_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t relay_l = PTHREAD_MUTEX_INITIALIZER;
+static int relay_ready, relay_passed;
+static long relay_data;
+static void *relay_writer(void *a)
+{
+    (void)a;
+    usleep(20000);
+    pthread_mutex_lock(&relay_m);
+    relay_data = 42;
+    relay_ready = 1;
+    pthread_mutex_unlock(&relay_m);
+    return NULL;
+}
+static void *relay_middle(void *a)
+{
+    (void)a;
+    for (;;) {
+        pthread_mutex_lock(&relay_l);
+        pthread_mutex_unlock(&relay_l);
+        pthread_mutex_lock(&relay_m);
+        int r = relay_ready;
+        pthread_mutex_unlock(&relay_m);
+        if (r)
+            break;
+    }
+    pthread_mutex_lock(&relay_l);
+    pthread_mutex_unlock(&relay_l);
+    __atomic_store_n(&relay_passed, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+static void *relay_reader(void *a)
+{
+    while (!__atomic_load_n(&relay_passed, __ATOMIC_RELAXED))
+        sched_yield();
+    pthread_mutex_lock(&relay_l);
+    *(long *)a = relay_data;
+    pthread_mutex_unlock(&relay_l);
+    return NULL;
+}
+static int mode_lock_relay(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    long got = 0;
+    pthread_t t[3];
+    pthread_create(&t[0], NULL, relay_reader, &got);
+    pthread_create(&t[1], NULL, relay_middle, NULL);
+    pthread_create(&t[2], NULL, relay_writer, NULL);
+    join_all(t, 3);
+    return got == 42 ? 0 : 1;
+}
+
 /* ---- fork ---- */
 /* A parent thread keeps writing while main forks; the child reads what
  * the thread wrote and main wrote, then a thread of the child's own
@@ -581,6 +642,7 @@ static const struct prog_mode modes[] = {
     {"once", mode_once},
     {"create-join", mode_create_join},
     {"slot-reuse", mode_slot_reuse},
+    {"lock-relay", mode_lock_relay},
     {"fork", mode_fork},
     {"chan-buffered", mode_chan_buffered},
     {"chan-unbuffered", mode_chan_unbuffered},
