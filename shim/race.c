@@ -1045,12 +1045,14 @@ bool tg__rc_thread_init(struct race_thread *r, struct tg__thread *t)
                      "checker's limit; thread %u and later ones are not "
                      "checked", RC_MAX_TID - 1, t->id);
         r->vc = NULL;
+        tg__rs_gate(r);
         return false;
     }
     r->tid = s;
     if (!slot_start(r, s)) {
         slot_release(s, 0);
         r->vc = NULL;
+        tg__rs_gate(r);
         return false;
     }
     return true;
@@ -1080,6 +1082,7 @@ void tg__rc_thread_end(struct race_thread *r, bool released)
      * without it, no one can know its last epoch. */
     slot_release(r->tid, released ? r->vc[r->tid] - 1 : r->vc[r->tid]);
     r->vc = NULL;
+    tg__rs_gate(r);
 }
 
 /* ---- the shim's synchronization hooks --------------------------------------------- */
@@ -1153,6 +1156,8 @@ void tg__race_after_fork(void)
     if (!tg__rc_on)
         return;
     tg__rc_on = false;
+    if (tg__rs)
+        tg__rs_gate(tg__rs);
     fork_child_pending = true;
     atomic_store(&slot_lock, 0);
     atomic_store(&arena_lock, 0);
@@ -1202,7 +1207,9 @@ void tg__race_fork_child(struct tg__thread *t)
     r->log_id = t->id;
     if (!s || !slot_start(r, s)) {
         r->vc = NULL;
+        tg__rs_gate(r);
         return;
     }
     tg__rc_on = true;
+    tg__rs_gate(r);
 }

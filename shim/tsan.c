@@ -83,6 +83,12 @@ static inline bool sample_mode(void)
 
 static void put_stack_event(uintptr_t lo, size_t size);
 
+void tg__rs_gate(struct race_thread *r)
+{
+    r->off = (r->ignore ? RS_OFF_IGNORE : 0) | (!r->vc ? RS_OFF_NOVC : 0) |
+             (sample_mode() ? RS_OFF_SAMPLE : 0) | (!tg__rc_on ? RS_OFF_NOCHECK : 0);
+}
+
 /* The thread's stack bounds, so a race on a local variable can name the
  * thread whose stack it is (race=log: logged for the analyzer). */
 static void stack_bounds(struct tg__thread *t, struct race_thread *r)
@@ -151,6 +157,7 @@ struct race_thread *tg__rs_slow(void)
         rs_dead = true;
         return NULL;
     }
+    tg__rs_gate(r);
     tg__rs = r;
     t->guard++;
     pthread_once(&rs_key_once, rs_key_make);
@@ -347,17 +354,22 @@ tg__rc_check_word_out(struct race_thread *r, uintptr_t addr, unsigned size,
     tg__rc_check_word(r, addr, size, write, atomic, pc);
 }
 
-/* One access of the program, inlined into each entry point so its size
- * and direction are constants. The in-process checker's common cases
- * (tg__rc_check_fast) stay inline here, without a call. */
-static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uint32_t size, bool write,
-                              uintptr_t pc, uint16_t flags)
+/* mem_access_slow's flags beside TG_EVF_*: the sampling decision for
+ * this access was made (it is to be checked). */
+#define ACC_SAMPLED (1u << 15)
+
+/* One access of the program the long way: no thread state yet, ignored,
+ * sampled, race=log, a word the inline check could not settle, or an
+ * access across words. */
+static __attribute__((noinline)) void mem_access_slow(uintptr_t addr, uint32_t size, bool write,
+                                                      uintptr_t pc, uint16_t flags)
 {
     if (likely(tg__rc_on)) {
         struct race_thread *r = tg__rs;
         if (unlikely(!r) && !(r = tg__rs_slow()))
             return;
-        if (unlikely(r->ignore || !r->vc) || sampled_out(r, pc))
+        if (unlikely(r->ignore || !r->vc) ||
+            (!(flags & ACC_SAMPLED) && sampled_out(r, pc)))
             return;
         bool atomic = flags & TG_EVF_ATOMIC;
         if (likely((addr & 7) + size <= 8)) {
@@ -371,6 +383,30 @@ static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uin
     }
     if (unlikely(tg__g.opt.race_log))
         log_access(addr, size, write, pc, flags);
+}
+
+/* One access of the program, inlined into each entry point so its size
+ * and direction are constants. The in-process checker's common cases
+ * (tg__rc_check_fast) stay inline here; everything else is one tail call,
+ * so that the entry point itself saves no register and builds no frame. */
+static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uint32_t size, bool write,
+                              uintptr_t pc, uint16_t flags)
+{
+    struct race_thread *r = tg__rs;
+    if (likely(r != NULL)) {
+        uint32_t off = r->off;
+        if (off == RS_OFF_SAMPLE) {
+            /* Sampled mode: the skip is decided inline too. */
+            if (sampled_out(r, pc))
+                return;
+            flags |= ACC_SAMPLED;
+            off = 0;
+        }
+        if (likely(off == 0) && likely((addr & 7) + size <= 8) &&
+            likely(tg__rc_check_fast(r, addr, size, write, flags & TG_EVF_ATOMIC, pc)))
+            return;
+    }
+    mem_access_slow(addr, size, write, pc, flags);
 }
 
 /* race=log: the access goes into the thread's event stream. */
@@ -433,26 +469,36 @@ static void access_range(uintptr_t addr, size_t len, bool write, uintptr_t pc)
 
 #define RET_PC ((uintptr_t)__builtin_return_address(0))
 
+/* The access entry points are leaves on their common path: without a
+ * frame of their own they save nothing at all. Stacks are walked from the
+ * shim's shadow call stack or from the interposed calls, never through
+ * these. */
+#if defined(__clang__)
+#define ENTRY
+#else
+#define ENTRY __attribute__((optimize("omit-frame-pointer")))
+#endif
+
 #define ACCESS_FNS(N)                                                         \
-    void __tsan_read##N(void *a) { mem_access((uintptr_t)a, N, false, RET_PC, 0); } \
-    void __tsan_write##N(void *a) { mem_access((uintptr_t)a, N, true, RET_PC, 0); } \
-    void __tsan_read##N##_pc(void *a, void *pc)                               \
+    ENTRY void __tsan_read##N(void *a) { mem_access((uintptr_t)a, N, false, RET_PC, 0); } \
+    ENTRY void __tsan_write##N(void *a) { mem_access((uintptr_t)a, N, true, RET_PC, 0); } \
+    ENTRY void __tsan_read##N##_pc(void *a, void *pc)                               \
     { mem_access((uintptr_t)a, N, false, (uintptr_t)pc, 0); }                     \
-    void __tsan_write##N##_pc(void *a, void *pc)                              \
+    ENTRY void __tsan_write##N##_pc(void *a, void *pc)                              \
     { mem_access((uintptr_t)a, N, true, (uintptr_t)pc, 0); }                      \
-    void __tsan_volatile_read##N(void *a)                                     \
+    ENTRY void __tsan_volatile_read##N(void *a)                                     \
     { mem_access((uintptr_t)a, N, false, RET_PC, 0); }                            \
-    void __tsan_volatile_write##N(void *a)                                    \
+    ENTRY void __tsan_volatile_write##N(void *a)                                    \
     { mem_access((uintptr_t)a, N, true, RET_PC, 0); }
 
 #define UNALIGNED_FNS(N)                                                      \
-    void __tsan_unaligned_read##N(void *a)                                    \
+    ENTRY void __tsan_unaligned_read##N(void *a)                                    \
     { mem_access((uintptr_t)a, N, false, RET_PC, 0); }                            \
-    void __tsan_unaligned_write##N(void *a)                                   \
+    ENTRY void __tsan_unaligned_write##N(void *a)                                   \
     { mem_access((uintptr_t)a, N, true, RET_PC, 0); }                             \
-    void __tsan_unaligned_read##N##_pc(void *a, void *pc)                     \
+    ENTRY void __tsan_unaligned_read##N##_pc(void *a, void *pc)                     \
     { mem_access((uintptr_t)a, N, false, (uintptr_t)pc, 0); }                     \
-    void __tsan_unaligned_write##N##_pc(void *a, void *pc)                    \
+    ENTRY void __tsan_unaligned_write##N##_pc(void *a, void *pc)                    \
     { mem_access((uintptr_t)a, N, true, (uintptr_t)pc, 0); }
 
 ACCESS_FNS(1)
@@ -465,8 +511,8 @@ UNALIGNED_FNS(4)
 UNALIGNED_FNS(8)
 UNALIGNED_FNS(16)
 
-void __tsan_unaligned_read1(void *a) { mem_access((uintptr_t)a, 1, false, RET_PC, 0); }
-void __tsan_unaligned_write1(void *a) { mem_access((uintptr_t)a, 1, true, RET_PC, 0); }
+ENTRY void __tsan_unaligned_read1(void *a) { mem_access((uintptr_t)a, 1, false, RET_PC, 0); }
+ENTRY void __tsan_unaligned_write1(void *a) { mem_access((uintptr_t)a, 1, true, RET_PC, 0); }
 
 void __tsan_read_range(void *a, size_t n)
 {
@@ -524,14 +570,18 @@ void __tsan_init(void)
 void __tsan_ignore_thread_begin(void)
 {
     struct race_thread *r = rs_get();
-    if (r)
+    if (r) {
         r->ignore++;
+        tg__rs_gate(r);
+    }
 }
 void __tsan_ignore_thread_end(void)
 {
     struct race_thread *r = tg__rs;
-    if (r && r->ignore > 0)
+    if (r && r->ignore > 0) {
         r->ignore--;
+        tg__rs_gate(r);
+    }
 }
 
 /* ---- synchronization from atomics and annotations ------------------------ */
@@ -962,6 +1012,8 @@ void tg__annotate_ignore(bool begin)
         r->ignore++;
     else if (r && r->ignore > 0)
         r->ignore--;
+    if (r)
+        tg__rs_gate(r);
     if (t && !t->guard && tg__g.opt.race_log)
         put(t, begin ? TG_EV_IGNORE_BEGIN : TG_EV_IGNORE_END, 0, 0, 0, 0, 0);
 }
