@@ -11,7 +11,7 @@
 #   log       the same with race=log: every access logged, checked offline
 #   tsan      gcc -O2 -fsanitize=thread (libtsan), reports off
 # printing wall time, max RSS and the ratio to plain (each the median-time
-# run of RACE_REPS, default 3), then the offline
+# run of RACE_REPS, default 5, the variants taking turns), then the offline
 # analyzer's speed on the race=log log of each mode (bench/race/race_analyze).
 # Usage: bench/race/run.sh [SCALE]   (run `make runtime shim analyzer` first)
 set -eu
@@ -41,19 +41,33 @@ measure_once() {
   cat "$OUT/time.txt" | tail -1
 }
 
-# The run of median time among RACE_REPS runs (default 3): on a shared
-# machine one run of a two-thread program can take twice as long as the
-# next.
-REPS=${RACE_REPS:-3}
-measure() {
-  i=0
-  : >"$OUT/reps.txt"
-  while [ $i -lt "$REPS" ]; do
-    measure_once "$@" >>"$OUT/reps.txt"
-    i=$((i + 1))
-  done
-  sort -n "$OUT/reps.txt" | sed -n "$(( (REPS + 1) / 2 ))p"
+# One run of variant $1 of mode $2 with work $3, appended to
+# $OUT/reps.$1: "SECONDS KB".
+run_variant() {
+  v=$1 mode=$2 n=$3
+  case $v in
+    plain) r=$(measure_once "$OUT/plain" $mode $n) ;;
+    noshim) r=$(measure_once "$OUT/tangle" $mode $n) ;;
+    shim) r=$(measure_once env LD_PRELOAD="$LIB/libtangle-preload.so" \
+            TANGLE_DIR="$logs/s" TANGLE_OPTIONS=watchdog=0 "$OUT/plain" $mode $n) ;;
+    full) r=$(measure_once env LD_PRELOAD="$LIB/libtangle-preload.so" \
+            TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,watchdog=0 \
+            "$OUT/tangle" $mode $n) ;;
+    sampled) r=$(measure_once env LD_PRELOAD="$LIB/libtangle-preload.so" \
+            TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,race_sample=1,watchdog=0 \
+            "$OUT/tangle" $mode $n) ;;
+    tsan) r=$(measure_once env TSAN_OPTIONS=report_bugs=0 "$OUT/tsan" $mode $n) ;;
+  esac
+  rm -rf "$logs/s"; mkdir -p "$logs/s"
+  echo "$r" >>"$OUT/reps.$v"
 }
+
+# Each repetition runs every variant once, in turn, so that a slow spell
+# of a shared machine falls on all of them alike; a variant's figure is
+# its run of median time among RACE_REPS (default 5). On such a machine
+# one run of a two-thread program can take twice as long as the next.
+REPS=${RACE_REPS:-5}
+VARIANTS="plain noshim shim full sampled tsan"
 
 printf '%-9s %-8s %9s %9s %7s %7s\n' mode variant seconds max_kb time_x mem_x
 for mode in cpu lock pipeline; do
@@ -61,37 +75,25 @@ for mode in cpu lock pipeline; do
   case $mode in cpu) n=$((SCALE * 150)) ;; lock) n=$((SCALE * 25)) ;; *) n=$((SCALE * 5)) ;; esac
   logs=$LOGDIR/$mode
   rm -rf "$logs"; mkdir -p "$logs/s"
-  set -- $(measure "$OUT/plain" $mode $n); base_t=$1; base_m=$2
-  printf '%-9s %-8s %9s %9s %7s %7s\n' $mode plain $1 $2 1.00 1.00
-  for v in noshim shim full sampled log tsan; do
-    case $v in
-      noshim) r=$(measure "$OUT/tangle" $mode $n) ;;
-      shim) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
-              TANGLE_DIR="$logs/s" TANGLE_OPTIONS=watchdog=0 "$OUT/plain" $mode $n)
-              rm -rf "$logs/s"; mkdir -p "$logs/s" ;;
-      full) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
-              TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,watchdog=0 \
-              "$OUT/tangle" $mode $n)
-              rm -rf "$logs/s"; mkdir -p "$logs/s" ;;
-      log) # a 24-byte event per access: 1/30 of the work keeps the log
-           # to a few hundred MB; its ratios are not printed
-           r=$(measure_once env LD_PRELOAD="$LIB/libtangle-preload.so" \
-              TANGLE_DIR="$logs" TANGLE_OPTIONS=race=log,watchdog=0,events_mb=4096 \
-              "$OUT/tangle" $mode $(( (n + 29) / 30 ))) ;;
-      sampled) r=$(measure env LD_PRELOAD="$LIB/libtangle-preload.so" \
-              TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,race_sample=1,watchdog=0 \
-              "$OUT/tangle" $mode $n)
-              rm -rf "$logs/s"; mkdir -p "$logs/s" ;;
-      tsan) r=$(measure env TSAN_OPTIONS=report_bugs=0 "$OUT/tsan" $mode $n) ;;
-    esac
-    set -- $r
-    if [ $v = log ]; then
-      printf '%-9s %-8s %9s %9s %7s %7s  (1/30 of the work)\n' $mode $v $1 $2 - -
-      continue
-    fi
+  for v in $VARIANTS; do : >"$OUT/reps.$v"; done
+  i=0
+  while [ $i -lt "$REPS" ]; do
+    for v in $VARIANTS; do run_variant $v $mode $n; done
+    i=$((i + 1))
+  done
+  set -- $(sort -n "$OUT/reps.plain" | sed -n "$(( (REPS + 1) / 2 ))p"); base_t=$1; base_m=$2
+  for v in $VARIANTS; do
+    set -- $(sort -n "$OUT/reps.$v" | sed -n "$(( (REPS + 1) / 2 ))p")
     printf '%-9s %-8s %9s %9s %7.2f %7.2f\n' $mode $v $1 $2 \
       "$(echo "$1 / ($base_t + 0.0001)" | bc -l)" "$(echo "$2 / $base_m" | bc -l)"
   done
+  # race=log: a 24-byte event per access; 1/30 of the work keeps the log
+  # to a few hundred MB. Its time is not comparable, so no ratios; the
+  # log feeds the analyzer's speed below.
+  set -- $(measure_once env LD_PRELOAD="$LIB/libtangle-preload.so" \
+    TANGLE_DIR="$logs" TANGLE_OPTIONS=race=log,watchdog=0,events_mb=4096 \
+    "$OUT/tangle" $mode $(( (n + 29) / 30 )))
+  printf '%-9s %-8s %9s %9s %7s %7s  (1/30 of the work)\n' $mode log $1 $2 - -
   for l in "$logs"/*.tlog; do
     printf '%-9s analyzer  ' $mode; "$OUT/race_analyze" "$l"
   done
