@@ -37,6 +37,7 @@
 #define RC_SITE_LOCKS  6
 #define RC_MAX_DEPTH   256        /* shadow frames kept; deeper counted */
 #define RC_SYNC_CACHE  64         /* per-thread sync-object cache */
+#define RC_PCACHE      32         /* per-thread pc -> site cache entries */
 
 #define RC_MASK     0xffull
 #define RC_W        (1ull << 8)
@@ -113,11 +114,11 @@ struct race_thread {
     uintptr_t sync_key[RC_SYNC_CACHE];
     struct rc_sync *sync_node[RC_SYNC_CACHE];
     uint32_t sync_seen[RC_SYNC_CACHE];  /* node version last joined */
-    struct {                   /* last sites by pc: a loop body's few */
+    struct rc_pce {            /* last sites by pc: a loop body's few */
         uintptr_t pc;
         uint64_t sh, lockh;
         uint32_t site;
-    } pcache[16];
+    } pcache[RC_PCACHE];       /* two ways: entries 2k and 2k+1 */
     bool site_made;            /* a site was made in this slow path */
     /* the shadow call stack and sampling (tsan.c) */
     uint32_t depth;
@@ -193,19 +194,43 @@ static inline bool tg__rc_known_before(const struct race_thread *r, uint64_t c)
 /* The site (pc, call path, locks held) of the current access: a per-pc
  * cache inline, the thread's site table behind it. */
 uint32_t tg__rc_site_slow(struct race_thread *r, uintptr_t pc);
-static inline uint32_t tg__rc_site(struct race_thread *r, uintptr_t pc)
+static inline bool tg__rc_pce_hit(const struct rc_pce *e, uintptr_t pc, uint64_t sh,
+                                  uint64_t lockh)
+{
+    return e->pc == pc && e->sh == sh && e->lockh == lockh && e->site;
+}
+/* The set of pc in the per-pc cache: two ways, so that a loop's two
+ * access sites never evict each other whatever their distance. */
+static inline struct rc_pce *tg__rc_pce_set(struct race_thread *r, uintptr_t pc)
+{
+    return &r->pcache[((pc ^ (pc >> 5)) & (RC_PCACHE / 2 - 1)) * 2];
+}
+/* The cached site of pc in the current call path and lock set, or NULL. */
+static inline const struct rc_pce *tg__rc_pce_find(struct race_thread *r, uintptr_t pc)
 {
     uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
     uint64_t sh = d ? r->hash[d - 1] : 0;
-    unsigned i = (unsigned)(pc >> 1) & 15;
-    if (likely(r->pcache[i].pc == pc && r->pcache[i].sh == sh &&
-               r->pcache[i].lockh == r->lockh && r->pcache[i].site))
-        return r->pcache[i].site;
+    struct rc_pce *e = tg__rc_pce_set(r, pc);
+    if (likely(tg__rc_pce_hit(e, pc, sh, r->lockh)))
+        return e;
+    if (tg__rc_pce_hit(e + 1, pc, sh, r->lockh))
+        return e + 1;
+    return NULL;
+}
+static inline uint32_t tg__rc_site(struct race_thread *r, uintptr_t pc)
+{
+    const struct rc_pce *hit = tg__rc_pce_find(r, pc);
+    if (likely(hit != NULL))
+        return hit->site;
+    uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
+    uint64_t sh = d ? r->hash[d - 1] : 0;
     uint32_t site = tg__rc_site_slow(r, pc);
-    r->pcache[i].pc = pc;
-    r->pcache[i].sh = sh;
-    r->pcache[i].lockh = r->lockh;
-    r->pcache[i].site = site;
+    /* The newest goes first; the first way's entry moves to the second,
+     * unless it is the same pc in another path, which it replaces. */
+    struct rc_pce *e = tg__rc_pce_set(r, pc);
+    if (e->pc != pc)
+        e[1] = e[0];
+    *e = (struct rc_pce){ pc, sh, r->lockh, site };
     return site;
 }
 
@@ -288,13 +313,10 @@ tg__rc_check_fast(struct race_thread *r, uintptr_t addr, unsigned size,
             return false;
         replace = true;
     }
-    uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
-    uint64_t sh = d ? r->hash[d - 1] : 0;
-    unsigned i = (unsigned)(pc >> 1) & 15;
-    if (unlikely(r->pcache[i].pc != pc || r->pcache[i].sh != sh ||
-                 r->pcache[i].lockh != r->lockh || !r->pcache[i].site))
+    const struct rc_pce *hit = tg__rc_pce_find(r, pc);
+    if (unlikely(!hit))
         return false;
-    uint64_t nv = r->epoch_bits | ((uint64_t)r->pcache[i].site << RC_SITE_SH) |
+    uint64_t nv = r->epoch_bits | ((uint64_t)hit->site << RC_SITE_SH) |
                   (mask & RC_MASK) | (write ? RC_W : 0) | (atomic ? RC_A : 0);
     atomic_store_explicit(cell, replace ? nv : tg__rc_merge_own(r, old, nv, write),
                           RELAXED);
