@@ -283,12 +283,21 @@ static inline uint32_t cur_stack(struct race_thread *r, struct tg__thread *t)
     return id;
 }
 
+/* The table entry of a function or an access site. Two access sites are
+ * often a few bytes apart (a load's call, one instruction, a store's):
+ * every bit of the address counts, or they would share an entry, reset
+ * each other's count and never be sampled. */
+static inline unsigned sample_slot(uintptr_t k)
+{
+    return (unsigned)(((uint64_t)k * 0x9e3779b97f4a7c15ull) >> 54) & (SAMPLE_SIZE - 1);
+}
+
 /* LiteRace: is this call of fn (or this execution of an access site) logged?
  * The first SAMPLE_COLD are; then one in a period that doubles each time,
  * up to SAMPLE_MAX_PERIOD. */
 static bool sample_hit(struct sample_ent *tab, uintptr_t fn)
 {
-    struct sample_ent *e = &tab[((fn >> 4) ^ (fn >> 14)) & (SAMPLE_SIZE - 1)];
+    struct sample_ent *e = &tab[sample_slot(fn)];
     if (e->fn != fn)
         *e = (struct sample_ent){ .fn = fn, .period = 1 };
     if (e->calls < SAMPLE_COLD) {
@@ -335,7 +344,7 @@ static inline bool sampled_out(struct race_thread *r, uintptr_t pc)
     if (r->depth && r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1])
         return true;
     /* A hot site between two of its samples: one decrement, inline. */
-    struct sample_ent *e = &r->sites_s[((pc >> 4) ^ (pc >> 14)) & (SAMPLE_SIZE - 1)];
+    struct sample_ent *e = &r->sites_s[sample_slot(pc)];
     if (likely(e->fn == pc && e->skip)) {
         e->skip--;
         return true;
