@@ -121,10 +121,13 @@ static void *map_reserve(size_t bytes)
 static _Atomic int arena_lock;
 static char *arena_cur, *arena_end;
 
-static void *arena_alloc(size_t bytes)
+static void *arena_alloc_aligned(size_t bytes, size_t align)
 {
     bytes = (bytes + 15) & ~(size_t)15;
     spin_lock(&arena_lock);
+    arena_cur = (char *)(((uintptr_t)arena_cur + align - 1) & ~(uintptr_t)(align - 1));
+    if (arena_cur > arena_end)
+        arena_cur = arena_end;
     if ((size_t)(arena_end - arena_cur) < bytes) {
         size_t chunk = bytes > (1u << 20) ? bytes : (1u << 20);
         char *m = map_reserve(chunk);
@@ -139,6 +142,11 @@ static void *arena_alloc(size_t bytes)
     arena_cur += bytes;
     spin_unlock(&arena_lock);
     return p;
+}
+
+static void *arena_alloc(size_t bytes)
+{
+    return arena_alloc_aligned(bytes, 16);
 }
 
 #define VC_CLASSES 16
@@ -249,8 +257,8 @@ void tg__rc_clear(uintptr_t lo, size_t len)
 #define VC_INLINE 6
 struct rc_clock {
     uint32_t n, cap;           /* entries in use, allocated */
-    uint64_t last_gen;         /* clock generation of the last release */
     uint32_t *vc;              /* inl, or from the arena when larger */
+    uint64_t last_gen;         /* clock generation of the last release */
     uint32_t inl[VC_INLINE];   /* a few threads' clocks: no second line */
 };
 
@@ -258,13 +266,25 @@ struct rc_clock {
  * its exclusive unlocks released (every acquisition takes it) and what its
  * shared unlocks released (only an exclusive acquisition takes it). */
 struct rc_sync {
+    /* First cache line: all a lock hand-over touches (a node is 64-byte
+     * aligned), so the lock's clock costs one line beside the lock's own. */
+    struct rc_clock c0;
+    _Atomic uint32_t version;  /* releases so far */
+    _Atomic int lock;
+    int kind;
     struct rc_sync *next;
     uintptr_t addr;
-    int kind;
-    _Atomic int lock;
-    _Atomic uint32_t version;  /* releases so far */
-    struct rc_clock c[2];
+    struct rc_clock c1;
 };
+
+_Static_assert(offsetof(struct rc_sync, kind) + sizeof(int) <= 64,
+               "a lock's hand-over fields fit one cache line");
+
+/* Clock `which` of s: 0 the exclusive releases', 1 the shared ones'. */
+static inline struct rc_clock *sync_clock(struct rc_sync *s, int which)
+{
+    return which ? &s->c1 : &s->c0;
+}
 
 #define SYNC_BUCKETS (1u << 16)
 static struct rc_sync *_Atomic *sync_tab;
@@ -292,7 +312,7 @@ static struct rc_sync *sync_find(int kind, uintptr_t addr, bool create)
     for (s = head; s; s = s->next)
         if (s->addr == addr && s->kind == kind)
             break;
-    if (!s && (s = arena_alloc(sizeof *s)) != NULL) {
+    if (!s && (s = arena_alloc_aligned(sizeof *s, 64)) != NULL) {
         memset(s, 0, sizeof *s);
         s->addr = addr;
         s->kind = kind;
@@ -407,7 +427,7 @@ static void release_into(struct race_thread *r, int kind, uintptr_t addr, int wh
         bool locked = !lock_serialized(kind, which);
         if (locked)
             spin_lock(&s->lock);
-        clock_join_into(&s->c[which], r);
+        clock_join_into(sync_clock(s, which), r);
         uint32_t v = atomic_load_explicit(&s->version, RELAXED);
         atomic_store_explicit(&s->version, v + 1, RELEASE);
         if (locked)
@@ -439,7 +459,7 @@ static void acquire_from(struct race_thread *r, int kind, uintptr_t addr, int nc
     if (locked)
         spin_lock(&s->lock);
     for (int i = 0; i < nclocks; i++)
-        clock_join_from(r, &s->c[i]);
+        clock_join_from(r, sync_clock(s, i));
     /* A shared acquisition did not take the shared unlocks' clock. */
     r->sync_seen[slot] = kind != RK_LOCK || nclocks == 2
                              ? atomic_load_explicit(&s->version, RELAXED) : 0;
