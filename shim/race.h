@@ -86,8 +86,9 @@ struct sample_ent {
 #define SCACHE_SIZE 256        /* race=log: stack-hash -> id cache */
 #define SAMPLE_SIZE 1024       /* per-thread function table (sampling) */
 
-/* race_thread.off: why an access must take the long way (0: the inline
- * check may run). Kept in one word so that the entry points test one. */
+/* tg__rs_off: why the calling thread's accesses must take the long way
+ * (0: the inline check may run). One thread-local word, beside tg__rs
+ * rather than in it, so that the entry points load both at once. */
 #define RS_OFF_IGNORE  1u      /* inside ignore_begin/end */
 #define RS_OFF_NOVC    2u      /* the thread is not checked */
 #define RS_OFF_SAMPLE  4u      /* race_sample=1: accesses are sampled */
@@ -96,7 +97,6 @@ struct sample_ent {
 struct race_thread {
     /* the checker (race.c) */
     uint64_t epoch_bits;       /* tid and clock as a shadow word holds them */
-    uint32_t off;              /* RS_OFF_*; see tg__rs_gate */
     uint32_t tid;              /* the checker's slot, reused once a joined
                                   thread's history is known to its heir */
     uint32_t log_id;           /* the thread's id in the log */
@@ -155,8 +155,10 @@ static inline struct race_thread *tg__rs_get(void)
 /* True in race mode with the in-process checker (not race=log). */
 extern bool tg__rc_on;
 
-/* Recomputes r->off after a change to what it sums up (ignore nesting,
- * the thread's clock, the checker's switch); tsan.c. */
+/* Recomputes tg__rs_off after a change to what it sums up (ignore
+ * nesting, the thread's clock, the checker's switch); tsan.c. r is the
+ * calling thread's state. */
+extern __thread uint32_t tg__rs_off;
 void tg__rs_gate(struct race_thread *r);
 
 /* The shadow word of addr (rounded down to 8), created if absent; NULL if

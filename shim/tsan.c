@@ -47,6 +47,7 @@
  * in race mode: static TLS would cost every thread of every traced
  * program ~20 KiB of its stack, race mode or not. */
 __thread struct race_thread *tg__rs;
+__thread uint32_t tg__rs_off;
 static __thread bool rs_dead;          /* its state was freed at exit */
 static pthread_key_t rs_key;
 static pthread_once_t rs_key_once = PTHREAD_ONCE_INIT;
@@ -85,8 +86,8 @@ static void put_stack_event(uintptr_t lo, size_t size);
 
 void tg__rs_gate(struct race_thread *r)
 {
-    r->off = (r->ignore ? RS_OFF_IGNORE : 0) | (!r->vc ? RS_OFF_NOVC : 0) |
-             (sample_mode() ? RS_OFF_SAMPLE : 0) | (!tg__rc_on ? RS_OFF_NOCHECK : 0);
+    tg__rs_off = (r->ignore ? RS_OFF_IGNORE : 0) | (!r->vc ? RS_OFF_NOVC : 0) |
+                 (sample_mode() ? RS_OFF_SAMPLE : 0) | (!tg__rc_on ? RS_OFF_NOCHECK : 0);
 }
 
 /* The thread's stack bounds, so a race on a local variable can name the
@@ -403,7 +404,7 @@ static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uin
 {
     struct race_thread *r = tg__rs;
     if (likely(r != NULL)) {
-        uint32_t off = r->off;
+        uint32_t off = tg__rs_off;
         if (off == RS_OFF_SAMPLE) {
             /* Sampled mode: the skip is decided inline too. */
             if (sampled_out(r, pc))
