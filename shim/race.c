@@ -29,7 +29,10 @@
 #include <malloc.h>
 #include <sched.h>
 #include <string.h>
+#include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "race.h"
 
@@ -1232,4 +1235,56 @@ void tg__race_fork_child(struct tg__thread *t)
     }
     tg__rc_on = true;
     tg__rs_gate(r);
+}
+
+/* ---- mappings ------------------------------------------------------------------ */
+
+/* The program's own mmap, munmap and mremap: a mapping's bytes start with
+ * no history, so the shadow of the range a call maps or unmaps is
+ * forgotten (without it, a page one thread unmapped and another thread
+ * was then given would carry the first thread's accesses into a race
+ * that cannot be). The calls are made as system calls: the dynamic
+ * linker's lookup of the next definition may itself map memory. glibc's
+ * own calls (malloc's large blocks, thread stacks) do not come here;
+ * heap blocks and stacks are forgotten by their own hooks. */
+static void mapping_changed(const void *p, size_t len)
+{
+    if (tg__rc_on && p != MAP_FAILED && len)
+        tg__rc_clear((uintptr_t)p, len);
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    void *p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+    mapping_changed(p, len);
+    return p;
+}
+
+void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+    __attribute__((alias("mmap")));
+
+int munmap(void *addr, size_t len)
+{
+    int rc = (int)syscall(SYS_munmap, addr, len);
+    if (rc == 0)
+        mapping_changed(addr, len);
+    return rc;
+}
+
+void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+    void *want = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        want = va_arg(ap, void *);
+        va_end(ap);
+    }
+    void *p = (void *)syscall(SYS_mremap, old, old_len, new_len, flags, want);
+    if (p != MAP_FAILED) {
+        if (p != old)
+            mapping_changed(old, old_len);
+        mapping_changed(p, new_len);
+    }
+    return p;
 }

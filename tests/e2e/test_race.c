@@ -75,6 +75,7 @@ Test(race, once_routine_happens_before_every_once_return, .timeout = 180) { clea
 Test(race, create_and_join_order_parent_and_child, .timeout = 180) { clean("create-join"); }
 Test(race, a_joined_threads_slot_passed_to_a_new_thread_is_not_a_race, .timeout = 180) { clean("slot-reuse"); }
 Test(race, a_lock_released_again_after_learning_more_passes_it_on, .timeout = 180) { clean("lock-relay"); }
+Test(race, a_mapping_unmapped_and_mapped_again_starts_without_history, .timeout = 180) { clean("mmap-reuse"); }
 Test(race, a_forked_child_is_ordered_after_everything_before_the_fork, .timeout = 180) { clean("fork"); }
 Test(race, buffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-buffered"); }
 Test(race, unbuffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-unbuffered"); }
@@ -140,6 +141,13 @@ Test(race, race_after_seventeen_thousand_threads_is_found, .timeout = 300)
 {
     struct e2e_run r;
     planted(&r, "late", "counter_worker", "counter", "counter_worker", "counter");
+    e2e_free(&r);
+}
+
+Test(race, a_race_on_the_programs_own_mapping_is_found, .timeout = 180)
+{
+    struct e2e_run r;
+    planted(&r, "mapped", "mapped_writer", "mapped-write", "mode_mapped", "mapped-read");
     e2e_free(&r);
 }
 

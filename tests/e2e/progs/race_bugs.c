@@ -6,6 +6,7 @@
  * nothing after the barrier orders the racing accesses.
  */
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,6 +98,32 @@ static int mode_heap(int argc, char **argv)
     long v = heap[1];                        /* LINE:heap-read */
     pthread_join(t, NULL);
     free(heap);
+    return (int)(v & 0);
+}
+
+/* The same on a page of the program's own mapping: forgetting a mapping's
+ * history when it is made must not forget accesses made to it since. */
+static long *mapped;
+static void *mapped_writer(void *a)
+{
+    (void)a;
+    pthread_barrier_wait(&go);
+    mapped[1] = 11;                          /* LINE:mapped-write */
+    return NULL;
+}
+static int mode_mapped(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_barrier_init(&go, NULL, 2);
+    mapped = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED)
+        return 2;
+    pthread_t t;
+    pthread_create(&t, NULL, mapped_writer, NULL);
+    pthread_barrier_wait(&go);
+    long v = mapped[1];                      /* LINE:mapped-read */
+    pthread_join(t, NULL);
+    munmap(mapped, 4096);
     return (int)(v & 0);
 }
 
@@ -337,6 +364,7 @@ static const struct prog_mode modes[] = {
     {"loopvar", mode_loopvar},
     {"sleep", mode_sleep},
     {"heap", mode_heap},
+    {"mapped", mode_mapped},
     {"one-lock", mode_one_lock},
     {"bytes", mode_bytes},
     {"relaxed", mode_relaxed},

@@ -6,6 +6,7 @@
  * plain loads and stores on purpose (the instrumentation logs them), and
  * every mode writes in one thread and reads or writes in another.
  */
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -283,6 +284,52 @@ static int mode_lock_relay(int argc, char **argv)
     pthread_create(&t[2], NULL, relay_writer, NULL);
     join_all(t, 3);
     return got == 42 ? 0 : 1;
+}
+
+/* ---- a mapping unmapped and given to another thread ---- */
+/* One thread writes a fresh mapping and unmaps it; another, told by a
+ * relaxed flag (no ordering), maps the same size, which the kernel
+ * usually places at the same address, and writes it. The second mapping's
+ * bytes are new memory: nothing there races with the first thread. */
+static int mapping_done;
+static void *mapped_at[2];
+static void *mapping_first(void *a)
+{
+    (void)a;
+    long *p = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    for (int i = 0; i < 64; i++)
+        p[i] = i;
+    mapped_at[0] = p;
+    munmap(p, 1 << 16);
+    __atomic_store_n(&mapping_done, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+static void *mapping_second(void *a)
+{
+    (void)a;
+    while (!__atomic_load_n(&mapping_done, __ATOMIC_RELAXED))
+        sched_yield();
+    long *p = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    for (int i = 0; i < 64; i++)
+        p[i] = 2 * i;
+    mapped_at[1] = p;
+    munmap(p, 1 << 16);
+    return NULL;
+}
+static int mode_mmap_reuse(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t[2];
+    pthread_create(&t[1], NULL, mapping_second, NULL);
+    pthread_create(&t[0], NULL, mapping_first, NULL);
+    join_all(t, 2);
+    /* The address is the kernel's choice; say whether the case was met. */
+    printf("same address: %s\n", mapped_at[0] == mapped_at[1] ? "yes" : "no");
+    return mapped_at[0] && mapped_at[1] ? 0 : 1;
 }
 
 /* ---- fork ---- */
@@ -643,6 +690,7 @@ static const struct prog_mode modes[] = {
     {"create-join", mode_create_join},
     {"slot-reuse", mode_slot_reuse},
     {"lock-relay", mode_lock_relay},
+    {"mmap-reuse", mode_mmap_reuse},
     {"fork", mode_fork},
     {"chan-buffered", mode_chan_buffered},
     {"chan-unbuffered", mode_chan_unbuffered},
