@@ -398,7 +398,8 @@ static __attribute__((noinline)) void mem_access_slow(uintptr_t addr, uint32_t s
 /* One access of the program, inlined into each entry point so its size
  * and direction are constants. The in-process checker's common cases
  * (tg__rc_check_fast) stay inline here; everything else is one tail call,
- * so that the entry point itself saves no register and builds no frame. */
+ * so that the entry point saves only the few registers the inline check
+ * needs. */
 static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uint32_t size, bool write,
                               uintptr_t pc, uint16_t flags)
 {
@@ -479,10 +480,10 @@ static void access_range(uintptr_t addr, size_t len, bool write, uintptr_t pc)
 
 #define RET_PC ((uintptr_t)__builtin_return_address(0))
 
-/* The access entry points are leaves on their common path: without a
- * frame of their own they save nothing at all. Stacks are walked from the
- * shim's shadow call stack or from the interposed calls, never through
- * these. */
+/* The access entry points are leaves on their common path: a frame
+ * pointer would cost them a push, a move and a pop at every access for
+ * nothing. Stacks are walked from the shim's shadow call stack or from the
+ * interposed calls, never through these. */
 #if defined(__clang__)
 #define ENTRY
 #else
