@@ -339,12 +339,18 @@ static inline void bump_clock(struct race_thread *r)
 
 /* The node of (kind, addr) through the thread's small cache: nodes are
  * never freed, so a cached pointer stays good. */
+static inline uint32_t sync_slot(int kind, uintptr_t addr, uintptr_t *key)
+{
+    *key = addr ^ (uintptr_t)kind << 58;
+    return (uint32_t)((*key >> 3) ^ (*key >> 11) ^ (uintptr_t)kind) & (RC_SYNC_CACHE - 1);
+}
+
 static inline struct rc_sync *sync_cached(struct race_thread *r, int kind,
                                           uintptr_t addr, bool create,
                                           uint32_t *slot)
 {
-    uintptr_t key = addr ^ (uintptr_t)kind << 58;
-    uint32_t i = (uint32_t)((key >> 3) ^ (key >> 11) ^ (uintptr_t)kind) & (RC_SYNC_CACHE - 1);
+    uintptr_t key;
+    uint32_t i = sync_slot(kind, addr, &key);
     *slot = i;
     if (likely(r->sync_key[i] == key && r->sync_node[i]))
         return r->sync_node[i];
@@ -1138,13 +1144,16 @@ void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken)
     }
 }
 
+/* Before a lock attempt: the lock's clock node (if the thread has it
+ * cached) starts coming into the cache, so that its miss overlaps the
+ * lock's own instead of lengthening the critical section. */
 void tg__race_lock_hint(uintptr_t addr)
 {
     struct race_thread *r = tg__rs;
     if (!r || !r->vc)
         return;
-    uintptr_t key = addr ^ (uintptr_t)RK_LOCK << 58;
-    uint32_t i = (uint32_t)((key >> 3) ^ (key >> 11) ^ (uintptr_t)RK_LOCK) & (RC_SYNC_CACHE - 1);
+    uintptr_t key;
+    uint32_t i = sync_slot(RK_LOCK, addr, &key);
     if (r->sync_key[i] == key && r->sync_node[i])
         __builtin_prefetch(r->sync_node[i], 1);
 }
