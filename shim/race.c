@@ -1138,9 +1138,11 @@ void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken)
     if (taken) {
         acquire_from(r, RK_LOCK, addr, mode == 0 ? 2 : 1);
         r->lockh += h;
+        tg__rc_ctx_update(r);
     } else {
         release_into(r, RK_LOCK, addr, mode == 0 ? 0 : 1);
         r->lockh -= h;
+        tg__rc_ctx_update(r);
     }
 }
 

@@ -114,9 +114,11 @@ struct race_thread {
     uintptr_t sync_key[RC_SYNC_CACHE];
     struct rc_sync *sync_node[RC_SYNC_CACHE];
     uint32_t sync_seen[RC_SYNC_CACHE];  /* node version last joined */
+    uint64_t ctx;              /* call path and held locks, in one hash
+                                  (tg__rc_ctx_update) */
     struct rc_pce {            /* last sites by pc: a loop body's few */
         uintptr_t pc;
-        uint64_t sh, lockh;
+        uint64_t ctx;
         uint32_t site;
     } pcache[RC_PCACHE];       /* two ways: entries 2k and 2k+1 */
     bool site_made;            /* a site was made in this slow path */
@@ -196,10 +198,16 @@ static inline bool tg__rc_known_before(const struct race_thread *r, uint64_t c)
 /* The site (pc, call path, locks held) of the current access: a per-pc
  * cache inline, the thread's site table behind it. */
 uint32_t tg__rc_site_slow(struct race_thread *r, uintptr_t pc);
-static inline bool tg__rc_pce_hit(const struct rc_pce *e, uintptr_t pc, uint64_t sh,
-                                  uint64_t lockh)
+/* Recomputes r->ctx, the per-pc cache's key beside the pc, after the
+ * call path (shadow stack depth) or the held locks changed. */
+static inline void tg__rc_ctx_update(struct race_thread *r)
 {
-    return e->pc == pc && e->sh == sh && e->lockh == lockh && e->site;
+    uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
+    r->ctx = (d ? r->hash[d - 1] : 0) ^ (r->lockh * 0x9e3779b97f4a7c15ull);
+}
+static inline bool tg__rc_pce_hit(const struct rc_pce *e, uintptr_t pc, uint64_t ctx)
+{
+    return e->pc == pc && e->ctx == ctx && e->site;
 }
 /* The set of pc in the per-pc cache: two ways, so that a loop's two
  * access sites never evict each other whatever their distance. */
@@ -210,12 +218,11 @@ static inline struct rc_pce *tg__rc_pce_set(struct race_thread *r, uintptr_t pc)
 /* The cached site of pc in the current call path and lock set, or NULL. */
 static inline const struct rc_pce *tg__rc_pce_find(struct race_thread *r, uintptr_t pc)
 {
-    uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
-    uint64_t sh = d ? r->hash[d - 1] : 0;
     struct rc_pce *e = tg__rc_pce_set(r, pc);
-    if (likely(tg__rc_pce_hit(e, pc, sh, r->lockh)))
+    uint64_t ctx = r->ctx;
+    if (likely(tg__rc_pce_hit(e, pc, ctx)))
         return e;
-    if (tg__rc_pce_hit(e + 1, pc, sh, r->lockh))
+    if (tg__rc_pce_hit(e + 1, pc, ctx))
         return e + 1;
     return NULL;
 }
@@ -224,15 +231,13 @@ static inline uint32_t tg__rc_site(struct race_thread *r, uintptr_t pc)
     const struct rc_pce *hit = tg__rc_pce_find(r, pc);
     if (likely(hit != NULL))
         return hit->site;
-    uint32_t d = r->depth < RC_MAX_DEPTH ? r->depth : RC_MAX_DEPTH;
-    uint64_t sh = d ? r->hash[d - 1] : 0;
     uint32_t site = tg__rc_site_slow(r, pc);
     /* The newest goes first; the first way's entry moves to the second,
      * unless it is the same pc in another path, which it replaces. */
     struct rc_pce *e = tg__rc_pce_set(r, pc);
     if (e->pc != pc)
         e[1] = e[0];
-    *e = (struct rc_pce){ pc, sh, r->lockh, site };
+    *e = (struct rc_pce){ pc, r->ctx, site };
     return site;
 }
 

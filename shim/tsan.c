@@ -325,6 +325,7 @@ void __tsan_func_entry(void *pc)
         return;
     r->frames[d] = (uintptr_t)pc;
     r->hash[d] = mix(d ? r->hash[d - 1] : 0x7461676c65ull, (uintptr_t)pc);
+    tg__rc_ctx_update(r);
     if (unlikely(sample_mode()))
         r->sampled[d] = sample_hit(r->samples, (uintptr_t)__builtin_return_address(0));
 }
@@ -332,8 +333,10 @@ void __tsan_func_entry(void *pc)
 void __tsan_func_exit(void)
 {
     struct race_thread *r = tg__rs;
-    if (likely(r && r->depth))
+    if (likely(r && r->depth)) {
         r->depth--;
+        tg__rc_ctx_update(r);
+    }
 }
 
 /* ---- accesses ----------------------------------------------------------- */
