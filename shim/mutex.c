@@ -391,8 +391,6 @@ int pthread_mutex_lock(pthread_mutex_t *m)
             return rc;
         }
     } else {
-        if (unlikely(tg__rc_on))
-            tg__race_lock_hint((uintptr_t)m);
         rc = REAL(pthread_mutex_trylock)(m);
         if (likely(rc == 0) || rc == EOWNERDEAD) {
             taken(t, l, m, TG_LOBJ_MUTEX, 0, false, SITE_PC, SITE_CFA, 0);

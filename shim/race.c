@@ -1146,20 +1146,6 @@ void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken)
     }
 }
 
-/* Before a lock attempt: the lock's clock node (if the thread has it
- * cached) starts coming into the cache, so that its miss overlaps the
- * lock's own instead of lengthening the critical section. */
-void tg__race_lock_hint(uintptr_t addr)
-{
-    struct race_thread *r = tg__rs;
-    if (!r || !r->vc)
-        return;
-    uintptr_t key;
-    uint32_t i = sync_slot(RK_LOCK, addr, &key);
-    if (r->sync_key[i] == key && r->sync_node[i])
-        __builtin_prefetch(r->sync_node[i], 1);
-}
-
 void tg__race_exit(struct tg__thread *t)
 {
     if (!tg__rc_on || !t->id)

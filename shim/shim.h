@@ -584,7 +584,6 @@ void tg__race_sync(int kind, uintptr_t addr, bool release);
 /* A lock taken (after the real lock) or given up (before the real
  * unlock); mode 0 exclusive, 1 shared. */
 void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken);
-void tg__race_lock_hint(uintptr_t addr);
 /* The calling thread ends: its final release to a joiner. */
 void tg__race_exit(struct tg__thread *t);
 /* After fork, in the child. */
