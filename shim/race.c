@@ -1279,9 +1279,13 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
     }
     void *p = (void *)syscall(SYS_mremap, old, old_len, new_len, flags, want);
     if (p != MAP_FAILED) {
+        /* The old range, moved or shrunk in place (its freed tail is the
+         * part that matters; the kept part only loses its history). */
+        mapping_changed(old, old_len);
         if (p != old)
-            mapping_changed(old, old_len);
-        mapping_changed(p, new_len);
+            mapping_changed(p, new_len);
+        else if (new_len > old_len)
+            mapping_changed((char *)old + old_len, new_len - old_len);
     }
     return p;
 }
