@@ -11,7 +11,9 @@
  * not the futex, carries the happens-before edge, which is what lets
  * -fsanitize=thread follow the hand-offs. Values leave a channel in the
  * order they entered it, so per-channel counters give the probes the
- * sequence numbers that pair each receive with its send. Speed comes from
+ * sequence numbers that pair each receive with its send, and a channel made
+ * while a race checker's hooks are installed carries the checker's tokens
+ * along the same pairs (hooks.h, version 3). Speed comes from
  * not sleeping: a try that cannot proceed is answered from a few atomic
  * loads without the lock, and a parked thread spins (bounded in time,
  * adaptively, yielding the CPU) before it pays for a futex sleep.
@@ -67,6 +69,8 @@ struct waiter {
     struct parker *pk;
     void *elem;             /* send: the value; recv: the destination */
     uint64_t seq;           /* out: sequence number of the value */
+    uintptr_t tok_out;      /* the owner's token, 0 once a partner took it */
+    uintptr_t tok_in;       /* out: the partner's token */
     int index;              /* case index (0 for a plain send/recv) */
     bool ok;                /* out: value transferred (false: closed) */
     bool linked;            /* in a queue; only under the channel lock */
@@ -87,6 +91,8 @@ struct tg_chan {
     size_t sendx, recvx;    /* ring indexes */
     uint64_t sent, recvd;   /* values that entered / left the channel */
     unsigned refs;          /* parked waiters that will touch ch again */
+    bool tokens;            /* carries hooks tokens (see tok_send) */
+    uintptr_t *tok;         /* buffered and tokens: 2 per buffer slot */
     struct waitq sendq, recvq;
     int64_t expiry_ns;
     void (*expiry_fn)(void *);
@@ -150,11 +156,35 @@ static void probe(void (*fn)(const struct tg_probe *), int op,
     fn(&p);
 }
 
+/* The complete of a channel operation that may carry a partner's token;
+ * a token left over when no table is installed any more is dropped. */
+static void probe_done(const struct tg_hooks *h, int op, const void *obj,
+                       int result, uint64_t seq, int64_t deadline,
+                       const tg_case_t *cases, size_t n, int chosen,
+                       bool tokens, uintptr_t tok)
+{
+    if (!h->complete) {
+        tg__drop_token(tok);
+        return;
+    }
+    struct tg_probe p = {
+        .op = op, .kind = TG_OBJ_CHAN, .obj = obj, .result = result,
+        .seq = seq, .deadline_ns = deadline, .cases = cases, .ncases = n,
+        .chosen = chosen, .flags = tokens ? TG_PROBE_TOKENS : 0,
+        .token = tok,
+    };
+    h->complete(&p);
+}
+
 /* Fires one probe if a table is installed: the untraced cost is this one
- * predictable branch on a value loaded once per operation. */
+ * predictable branch on a value loaded once per operation. (Without a
+ * table no operation has a token.) */
 #define PROBE(h, hook, ...) \
     do { if (__builtin_expect((h) != NULL, 0)) \
              probe((h)->hook, __VA_ARGS__); } while (0)
+#define PROBE_DONE(h, ...) \
+    do { if (__builtin_expect((h) != NULL, 0)) \
+             probe_done((h), __VA_ARGS__); } while (0)
 
 /* ---- waiter queues (channel lock held) -------------------------------- */
 
@@ -341,19 +371,26 @@ static int chan_new(tg_chan_t **out, size_t elem_size, size_t cap,
     size_t head = (sizeof(struct tg_chan) + 15) & ~(size_t)15;
     if (cap && elem_size > (SIZE_MAX - head) / cap)
         return -EINVAL;
-    tg_chan_t *ch = calloc(1, head + elem_size * cap);
+    const struct tg_hooks *h = tg__hooks_get();
+    bool tokens = h && h->version >= 3 && h->token;
+    size_t body = (head + elem_size * cap + 15) & ~(size_t)15;
+    size_t toks = tokens ? 2 * cap : 0;
+    if (body < head || toks > (SIZE_MAX - body) / sizeof(uintptr_t))
+        return -EINVAL;
+    tg_chan_t *ch = calloc(1, body + toks * sizeof(uintptr_t));
     if (!ch)
         return -ENOMEM;
     ch->elem_size = elem_size;
     ch->cap = cap;
     ch->buf = (unsigned char *)ch + head;
+    ch->tokens = tokens;
+    ch->tok = toks ? (uintptr_t *)((char *)ch + body) : NULL;
     ch->expiry_ns = TG_FOREVER;
     /* Read without the lock by the lock-free checks. */
     TG__ATOMIC_WORD(&ch->closed, sizeof ch->closed);
     TG__ATOMIC_WORD(&ch->count, sizeof ch->count);
     TG__ATOMIC_WORD(&ch->sendq.head, sizeof ch->sendq.head);
     TG__ATOMIC_WORD(&ch->recvq.head, sizeof ch->recvq.head);
-    const struct tg_hooks *h = tg__hooks_get();
     if (h && h->create) {
         struct tg_obj_info info = {
             .elem_size = elem_size, .cap = cap, .owner = owner,
@@ -401,6 +438,9 @@ int tg_chan_free(tg_chan_t *ch)
     }
     if (h && h->destroy)
         h->destroy(TG_OBJ_CHAN, ch);
+    /* Values never received, and receives no later send will follow. */
+    for (size_t i = 0; ch->tok && i < 2 * ch->cap; i++)
+        tg__drop_token(ch->tok[i]);
     TG__FORGET(&ch->lock);
     free(ch);
     return 0;
@@ -448,12 +488,76 @@ static inline bool send_blocked(tg_chan_t *ch)
         : __atomic_load_n(&ch->count, __ATOMIC_ACQUIRE) == ch->cap;
 }
 
+/* Tokens (hooks.h, version 3) follow the Go memory model's edges, with
+ * the lock held. By sequence number, not by buffer slot (a value handed
+ * straight to a parked receiver takes no slot): tok[2 (s mod cap)] holds
+ * the token of send s until receive s takes it, tok[2 (s mod cap) + 1]
+ * that of receive s until send s + cap takes it. Each has one occupant at
+ * a time, as at most cap values are in flight. Unbuffered channels pass
+ * tokens through the parked partner's waiter. */
+static inline uintptr_t tok_take(uintptr_t *t)
+{
+    uintptr_t v = *t;
+    *t = 0;
+    return v;
+}
+
+static inline uintptr_t *tok_of_send(tg_chan_t *ch, uint64_t s)
+{
+    return &ch->tok[2 * (s % ch->cap)];
+}
+
+static inline uintptr_t *tok_of_recv(tg_chan_t *ch, uint64_t r)
+{
+    return &ch->tok[2 * (r % ch->cap) + 1];
+}
+
+/* Send s: its token goes to receive s (w, parked, or the buffer), and it
+ * takes that of receive s - cap (unbuffered: of w). */
+static void tok_send(tg_chan_t *ch, uint64_t s, struct waiter *w,
+                     uintptr_t *mine, uintptr_t *got)
+{
+    if (ch->cap == 0) {
+        w->tok_in = tok_take(mine);
+        *got = tok_take(&w->tok_out);
+        return;
+    }
+    *got = tok_take(tok_of_recv(ch, s));
+    if (w) {
+        /* w is receive s: send s + cap follows it. */
+        w->tok_in = tok_take(mine);
+        *tok_of_recv(ch, s) = tok_take(&w->tok_out);
+    } else {
+        *tok_of_send(ch, s) = tok_take(mine);
+    }
+}
+
+/* Receive r: it takes the token of send r and leaves its own for send
+ * r + cap, which is w when a sender was parked on the full buffer
+ * (unbuffered: w is send r). */
+static void tok_recv(tg_chan_t *ch, uint64_t r, struct waiter *w,
+                     uintptr_t *mine, uintptr_t *got)
+{
+    if (ch->cap == 0) {
+        *got = tok_take(&w->tok_out);
+        w->tok_in = tok_take(mine);
+        return;
+    }
+    *got = tok_take(tok_of_send(ch, r));
+    if (w) {
+        w->tok_in = tok_take(mine);
+        *tok_of_send(ch, r + ch->cap) = tok_take(&w->tok_out);
+    } else {
+        *tok_of_recv(ch, r) = tok_take(mine);
+    }
+}
+
 /* Outcome of an attempt: READY (done; *wake, if set, must be finish()ed
  * after unlocking), NOT_READY, or CLOSED (send on a closed channel). */
 enum { NOT_READY = 0, READY, CLOSED };
 
 static int send_locked(tg_chan_t *ch, const void *elem, uint64_t *seq,
-                       struct waiter **wake)
+                       struct waiter **wake, uintptr_t *mine, uintptr_t *got)
 {
     *wake = NULL;
     if (atomic_load_explicit(&ch->closed, memory_order_relaxed))
@@ -466,6 +570,8 @@ static int send_locked(tg_chan_t *ch, const void *elem, uint64_t *seq,
         w->ok = true;
         w->seq = *seq = ch->sent++;
         ch->recvd++;
+        if (ch->tokens)
+            tok_send(ch, *seq, w, mine, got);
         *wake = w;
         return READY;
     }
@@ -475,13 +581,15 @@ static int send_locked(tg_chan_t *ch, const void *elem, uint64_t *seq,
             ch->sendx = 0;
         __atomic_store_n(&ch->count, ch->count + 1, __ATOMIC_RELAXED);
         *seq = ch->sent++;
+        if (ch->tokens)
+            tok_send(ch, *seq, NULL, mine, got);
         return READY;
     }
     return NOT_READY;
 }
 
 static int recv_locked(tg_chan_t *ch, void *elem, bool *ok, uint64_t *seq,
-                       struct waiter **wake)
+                       struct waiter **wake, uintptr_t *mine, uintptr_t *got)
 {
     *wake = NULL;
     struct waiter *w = wq_claim(ch, &ch->sendq);
@@ -503,6 +611,8 @@ static int recv_locked(tg_chan_t *ch, void *elem, bool *ok, uint64_t *seq,
                 ch->recvx = 0;
             ch->sendx = ch->recvx;
         }
+        if (ch->tokens)
+            tok_recv(ch, *seq, w, mine, got);
         w->ok = true;
         *ok = true;
         *wake = w;
@@ -514,6 +624,8 @@ static int recv_locked(tg_chan_t *ch, void *elem, bool *ok, uint64_t *seq,
             ch->recvx = 0;
         __atomic_store_n(&ch->count, ch->count - 1, __ATOMIC_RELAXED);
         *seq = ch->recvd++;
+        if (ch->tokens)
+            tok_recv(ch, *seq, NULL, mine, got);
         *ok = true;
         return READY;
     }
@@ -584,13 +696,17 @@ static int chan_send(tg_chan_t *ch, const void *elem, bool block,
         return -EINVAL;
     check_expiry(ch);
     if (!block && send_blocked(ch)) {
-        PROBE(h, complete, TG_PROBE_SEND, ch, -EAGAIN, 0, deadline, NULL, 0,
-              -1);
+        PROBE_DONE(h, TG_PROBE_SEND, ch, -EAGAIN, 0, deadline, NULL, 0, -1,
+                   ch->tokens, 0);
         return -EAGAIN;
     }
     /* Before the lock: once it is released, a receiver may hold the value
-     * and complete. Once per call, so not after retry. */
-    tg__begin(h, TG_PROBE_SEND, TG_OBJ_CHAN, ch, 0, 0, deadline, NULL, 0);
+     * and complete. Once per call, so not after retry. ch->tokens is read
+     * now: ch may be freed as soon as the send took effect. */
+    bool tokens = ch->tokens;
+    uintptr_t mine = tg__begin_chan(h, TG_PROBE_SEND, ch, deadline, NULL, 0,
+                                    tokens ? TG_PROBE_TOKENS : 0, tokens);
+    uintptr_t got = 0;
 
     uint64_t seq = 0;
     struct waiter *wake;
@@ -599,7 +715,7 @@ static int chan_send(tg_chan_t *ch, const void *elem, bool block,
     int64_t floor = INT64_MIN;
 retry:
     tg__lock(&ch->lock);
-    int st = send_locked(ch, elem, &seq, &wake);
+    int st = send_locked(ch, elem, &seq, &wake, &mine, &got);
     if (st != NOT_READY) {
         tg__unlock(&ch->lock);
         if (wake)
@@ -612,9 +728,11 @@ retry:
         r = -EAGAIN;
     } else {
         struct parker pk = { .state = PK_WAITING };
-        struct waiter w = { .pk = &pk, .elem = (void *)elem };
+        struct waiter w = { .pk = &pk, .elem = (void *)elem, .tok_out = mine };
         r = park_one(h, TG_PROBE_SEND, ch, &ch->sendq, &w, deadline, &floor,
                      &parked);
+        mine = w.tok_out;
+        got = w.tok_in;
         if (r == PARK_EXPIRED)
             goto retry;
         if (r == 0) {
@@ -624,7 +742,9 @@ retry:
     }
     if (parked)
         PROBE(h, wake, TG_PROBE_SEND, ch, r, 0, deadline, NULL, 0, -1);
-    PROBE(h, complete, TG_PROBE_SEND, ch, r, seq, deadline, NULL, 0, -1);
+    tg__drop_token(mine);
+    PROBE_DONE(h, TG_PROBE_SEND, ch, r, seq, deadline, NULL, 0, -1, tokens,
+               got);
     return r;
 }
 
@@ -645,13 +765,16 @@ static int chan_recv(tg_chan_t *ch, void *elem, bool *okp, bool block,
     if (!block && recv_blocked(ch)) {
         if (okp)
             *okp = false;
-        PROBE(h, complete, TG_PROBE_RECV, ch, -EAGAIN, 0, deadline, NULL, 0,
-              -1);
+        PROBE_DONE(h, TG_PROBE_RECV, ch, -EAGAIN, 0, deadline, NULL, 0, -1,
+                   ch->tokens, 0);
         return -EAGAIN;
     }
     /* Receive s happens before send s + cap completes, and that sender
      * may complete as soon as the lock is released. */
-    tg__begin(h, TG_PROBE_RECV, TG_OBJ_CHAN, ch, 0, 0, deadline, NULL, 0);
+    bool tokens = ch->tokens;
+    uintptr_t mine = tg__begin_chan(h, TG_PROBE_RECV, ch, deadline, NULL, 0,
+                                    tokens ? TG_PROBE_TOKENS : 0, tokens);
+    uintptr_t got = 0;
 
     uint64_t seq = 0;
     struct waiter *wake;
@@ -660,7 +783,7 @@ static int chan_recv(tg_chan_t *ch, void *elem, bool *okp, bool block,
     int64_t floor = INT64_MIN;
 retry:
     tg__lock(&ch->lock);
-    if (recv_locked(ch, elem, &ok, &seq, &wake) == READY) {
+    if (recv_locked(ch, elem, &ok, &seq, &wake, &mine, &got) == READY) {
         tg__unlock(&ch->lock);
         if (wake)
             finish(wake);
@@ -670,9 +793,11 @@ retry:
         r = -EAGAIN;
     } else {
         struct parker pk = { .state = PK_WAITING };
-        struct waiter w = { .pk = &pk, .elem = elem };
+        struct waiter w = { .pk = &pk, .elem = elem, .tok_out = mine };
         r = park_one(h, TG_PROBE_RECV, ch, &ch->recvq, &w, deadline, &floor,
                      &parked);
+        mine = w.tok_out;
+        got = w.tok_in;
         if (r == PARK_EXPIRED)
             goto retry;
         if (r == 0) {
@@ -684,7 +809,9 @@ retry:
         PROBE(h, wake, TG_PROBE_RECV, ch, r, 0, deadline, NULL, 0, -1);
     if (okp)
         *okp = ok;
-    PROBE(h, complete, TG_PROBE_RECV, ch, r, seq, deadline, NULL, 0, -1);
+    tg__drop_token(mine);
+    PROBE_DONE(h, TG_PROBE_RECV, ch, r, seq, deadline, NULL, 0, -1, tokens,
+               got);
     return r;
 }
 
@@ -869,7 +996,7 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
 
     /* Validate, run due expiries, and shuffle the live cases into poll
      * order (inside-out Fisher-Yates, as Go's pollorder). */
-    size_t live = 0;
+    size_t live = 0, carry = 0;   /* live cases, those that carry tokens */
     for (size_t i = 0; i < n; i++) {
         tg_case_t *c = &cases[i];
         if (c->op != TG_CASE_RECV && c->op != TG_CASE_SEND) {
@@ -883,6 +1010,7 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
             return -EINVAL;
         }
         check_expiry(c->ch);
+        carry += c->ch->tokens;
         uint32_t j = fastrandn((uint32_t)live + 1);
         pollorder[live] = pollorder[j];
         pollorder[j] = (uint32_t)i;
@@ -891,6 +1019,8 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
 
     int r;
     uint64_t seq = 0;
+    uintptr_t mine = 0, got = 0;  /* the select's token, the partner's */
+    bool tokens = false;          /* the chosen channel carries them */
     if (live == 0) {
         r = block ? block_nil(h, TG_PROBE_SELECT, deadline, cases, n)
                   : -EAGAIN;
@@ -918,9 +1048,10 @@ static int do_select(tg_case_t *cases, size_t n, bool block, int64_t deadline)
     }
 
     /* Once, before any channel is locked: the partner of whichever case
-     * fires may complete as soon as the locks are released. */
-    tg__begin(h, TG_PROBE_SELECT, TG_OBJ_CHAN, NULL, 0, 0, deadline, cases,
-              n);
+     * fires may complete as soon as the locks are released. One token for
+     * all cases: it goes with the one that fires. */
+    mine = tg__begin_chan(h, TG_PROBE_SELECT, NULL, deadline, cases, n,
+                          carry == live ? TG_PROBE_TOKENS : 0, carry > 0);
 
     bool parked = false;
     int64_t floor = INT64_MIN;
@@ -936,11 +1067,12 @@ retry:
         int st;
         bool ok = false;
         if (c->op == TG_CASE_SEND)
-            st = send_locked(c->ch, c->elem, &seq, &wake);
+            st = send_locked(c->ch, c->elem, &seq, &wake, &mine, &got);
         else
-            st = recv_locked(c->ch, c->elem, &ok, &seq, &wake);
+            st = recv_locked(c->ch, c->elem, &ok, &seq, &wake, &mine, &got);
         if (st == NOT_READY)
             continue;
+        tokens = c->ch->tokens;
         unlock_all(cases, lockorder, live);
         if (wake)
             finish(wake);
@@ -969,7 +1101,7 @@ retry:
         tg_case_t *c = &cases[i];
         struct waiter *w = &ws[i];
         *w = (struct waiter){ .pk = &pk, .elem = c->elem, .index = (int)i,
-                              .sel = true };
+                              .sel = true, .tok_out = mine };
         wq_push(c->op == TG_CASE_SEND ? &c->ch->sendq : &c->ch->recvq, w);
         c->ch->refs++;
         if (expiry_live(c->ch, floor) && c->ch->expiry_ns < expiry)
@@ -999,9 +1131,16 @@ retry:
         if (ws[i].linked)
             wq_unlink(c->op == TG_CASE_SEND ? &c->ch->sendq : &c->ch->recvq,
                       &ws[i]);
+        if (r == 0 && (int)i == pk.fired)
+            tokens = c->ch->tokens;
         c->ch->refs--;
     }
     unlock_all(cases, lockorder, live);
+    /* Only the waiter that fired can have handed the token on. */
+    if (r == 0) {
+        mine = ws[pk.fired].tok_out;
+        got = ws[pk.fired].tok_in;
+    }
     TG__TRACK(&pk.state, sizeof pk.state);
     if (r == PARK_EXPIRED)
         goto retry;
@@ -1026,13 +1165,15 @@ retry:
 
 out_case:
     free(heap);
-    PROBE(h, complete,
-          cases[r].op == TG_CASE_SEND ? TG_PROBE_SEND : TG_PROBE_RECV,
-          cases[r].ch, cases[r].err, seq, deadline, cases, n, r);
+    tg__drop_token(mine);
+    PROBE_DONE(h, cases[r].op == TG_CASE_SEND ? TG_PROBE_SEND : TG_PROBE_RECV,
+               cases[r].ch, cases[r].err, seq, deadline, cases, n, r, tokens,
+               got);
     return r;
 
 out_default:
     free(heap);
+    tg__drop_token(mine);
     PROBE(h, complete, TG_PROBE_SELECT, NULL, r, 0, deadline, cases, n, -1);
     return r;
 }

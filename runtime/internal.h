@@ -41,6 +41,37 @@ static inline void tg__begin(const struct tg_hooks *h, int op, int kind,
     }
 }
 
+/* The begin probe of a channel operation, then (tables of version 3, when
+ * `want` says the channel carries tokens) its token hook: returns the
+ * operation's token, which the caller must hand on or drop. flags go into
+ * the probe (TG_PROBE_TOKENS when every channel involved carries them). */
+static inline uintptr_t tg__begin_chan(const struct tg_hooks *h, int op,
+                                       const void *obj, int64_t deadline,
+                                       const tg_case_t *cases, size_t ncases,
+                                       unsigned flags, bool want)
+{
+    if (__builtin_expect(h == NULL, 1) || h->version < 2)
+        return 0;
+    struct tg_probe p = {
+        .op = op, .kind = TG_OBJ_CHAN, .obj = obj, .deadline_ns = deadline,
+        .cases = cases, .ncases = ncases, .chosen = -1,
+        .flags = h->version >= 3 ? flags : 0,
+    };
+    if (h->begin)
+        h->begin(&p);
+    return want && h->version >= 3 && h->token ? h->token(&p) : 0;
+}
+
+/* Gives back a token that reached no partner (hooks.h). */
+static inline void tg__drop_token(uintptr_t tok)
+{
+    if (__builtin_expect(tok != 0, 0)) {
+        const struct tg_hooks *h = tg__hooks_get();
+        if (h && h->version >= 3 && h->drop)
+            h->drop(tok);
+    }
+}
+
 /* Channel expiry, for context deadlines without a helper thread (chan.c).
  * Any blocking receive or select that involves ch parks no later than
  * deadline_ns, and any operation on ch that finds the deadline passed calls

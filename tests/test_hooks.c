@@ -1195,3 +1195,240 @@ Test(hooks, a_version_1_table_is_never_read_past_complete, .timeout = 60)
     tg_chan_free(ch);
     munmap(m, 2 * (size_t)pg);
 }
+
+/* ---- a version 2 table ------------------------------------------------------------- */
+
+Test(hooks, a_version_2_table_is_never_read_past_begin, .timeout = 60)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    cr_assert_eq(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
+    struct tg_hooks *v2 =
+        (struct tg_hooks *)(m + pg - offsetof(struct tg_hooks, token));
+    v2->version = 2;
+    v2->create = on_create;
+    v2->destroy = on_destroy;
+    v2->park = on_park;
+    v2->wake = on_wake;
+    v2->complete = on_complete;
+    v2->begin = on_begin;
+    tg_hooks_install(v2);
+    reset();
+
+    tg_chan_t *ub = chan(sizeof(int), 0), *b = chan(sizeof(int), 2);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, v1_sender, ub), 0);
+    int v = 0;
+    tg_case_t cs[] = { TG_RECV(ub, &v), TG_RECV(b, &v) };
+    cr_assert_eq(tg_select(cs, 2), 0);
+    cr_assert_eq(v, 5);
+    pthread_join(t, NULL);
+    cr_assert_eq(tg_chan_send(b, &v), 0);
+    cr_assert_eq(tg_chan_send_timeout(ub, &v, 1000), -ETIMEDOUT);
+    cr_assert_eq(tg_chan_close(b), 0);
+    struct ev *e[8];
+    cr_assert_eq(collect_op(EV_BEGIN, TG_PROBE_SELECT, NULL, NULL, e, 8), 1);
+    cr_assert_eq(collect_op(EV_COMPLETE, TG_PROBE_RECV, ub, NULL, e, 8), 1);
+    cr_assert_eq(e[0]->p.flags, 0, "a version 2 table is told of no tokens");
+    tg_hooks_install(&recorder);
+    tg_chan_free(ub);
+    tg_chan_free(b);   /* one value still buffered: no token to drop */
+    munmap(m, 2 * (size_t)pg);
+}
+
+/* ---- tokens (version 3) -------------------------------------------------------------- */
+
+/* Each token is a number; the table records who made it (the operation
+ * whose complete follows on the same thread), who received it and how
+ * often it was dropped. */
+#define MAX_TOK 200000
+struct tokrec {
+    int c_op, c_result;            /* the maker's complete */
+    const void *c_ch;
+    uint64_t c_seq;
+    int d_op;                      /* the complete that received it */
+    const void *d_ch;
+    uint64_t d_seq;
+    _Atomic int made, delivered, dropped;
+};
+static struct tokrec toks[MAX_TOK];
+static _Atomic uintptr_t tok_next;
+static _Atomic int tok_missing, tok_unflagged, tok_overflow;
+static __thread uintptr_t tok_mine;
+static tg_chan_t *tok_chans[3];
+static const size_t tok_caps[3] = { 0, 1, 4 };
+
+static size_t tok_cap(const void *ch)
+{
+    for (int i = 0; i < 3; i++)
+        if (tok_chans[i] == ch)
+            return tok_caps[i];
+    return SIZE_MAX;
+}
+
+static uintptr_t tk_token(const struct tg_probe *p)
+{
+    (void)p;
+    uintptr_t t = atomic_fetch_add(&tok_next, 1) + 1;
+    if (t >= MAX_TOK) {
+        atomic_fetch_add(&tok_overflow, 1);
+        return 0;
+    }
+    tok_mine = t;
+    return t;
+}
+
+static void tk_drop(uintptr_t t)
+{
+    if (t && t < MAX_TOK)
+        atomic_fetch_add(&toks[t].dropped, 1);
+}
+
+static void tk_complete(const struct tg_probe *p)
+{
+    bool chan_op = p->op == TG_PROBE_SEND || p->op == TG_PROBE_RECV;
+    if (chan_op && p->obj && !(p->flags & TG_PROBE_TOKENS))
+        atomic_fetch_add(&tok_unflagged, 1);
+    if (tok_mine) {
+        struct tokrec *r = &toks[tok_mine];
+        r->c_op = p->op;
+        r->c_ch = p->obj;
+        r->c_seq = p->seq;
+        r->c_result = p->result;
+        atomic_store_explicit(&r->made, 1, memory_order_release);
+        tok_mine = 0;
+    }
+    if (p->token && p->token < MAX_TOK) {
+        struct tokrec *r = &toks[p->token];
+        r->d_op = p->op;
+        r->d_ch = p->obj;
+        r->d_seq = p->seq;
+        atomic_fetch_add_explicit(&r->delivered, 1, memory_order_release);
+    }
+    /* Every value received came with its sender's token, and every send
+     * past the first cap with the token of the receive it waited for. */
+    if (chan_op && p->obj && p->result == 0 && p->seq != TG_SEQ_CLOSED && !p->token &&
+        (p->op == TG_PROBE_RECV || p->seq >= tok_cap(p->obj)))
+        atomic_fetch_add(&tok_missing, 1);
+}
+
+static const struct tg_hooks tokener = {
+    .version = 3,
+    .complete = tk_complete,
+    .token = tk_token,
+    .drop = tk_drop,
+};
+
+enum { TOK_SENDERS = 3, TOK_RECEIVERS = 3, TOK_ROUNDS = 1500 };
+
+static void *tok_sender(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < TOK_ROUNDS; i++) {
+        int v = i;
+        unsigned k = (unsigned)rand_r(&seed);
+        tg_chan_t *ch = tok_chans[k % 3];
+        switch ((k >> 4) % 5) {
+        case 0:
+        case 1:
+            tg_chan_send(ch, &v);
+            break;
+        case 2: {
+            tg_case_t cs[] = { TG_SEND(ch, &v), TG_SEND(tok_chans[(k + 1) % 3], &v) };
+            tg_select(cs, 2);
+            break;
+        }
+        case 3:
+            tg_chan_send_timeout(ch, &v, 20000);     /* may time out */
+            break;
+        default:
+            tg_chan_try_send(ch, &v);                /* may find no room */
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void *tok_receiver(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    bool open[3] = { true, true, true };
+    while (open[0] || open[1] || open[2]) {
+        int v;
+        bool ok = true;
+        unsigned k = (unsigned)rand_r(&seed);
+        if (k % 4 == 0) {
+            int i = (int)((k >> 4) % 3);
+            if (open[i] && tg_chan_recv_timeout(tok_chans[i], &v, &ok, 20000) == 0 && !ok)
+                open[i] = false;
+            continue;
+        }
+        tg_case_t cs[3];
+        for (int i = 0; i < 3; i++)
+            cs[i] = (tg_case_t)TG_RECV(open[i] ? tok_chans[i] : NULL, &v);
+        int r = tg_select(cs, 3);
+        if (r >= 0 && !cs[r].ok)
+            open[r] = false;
+    }
+    return NULL;
+}
+
+Test(hooks, tokens_pass_along_the_go_memory_model_edges_and_are_each_handed_on_once, .timeout = 120)
+{
+    tg_hooks_install(&tokener);
+    for (int i = 0; i < 3; i++)
+        tok_chans[i] = chan(sizeof(int), tok_caps[i]);
+    pthread_t s[TOK_SENDERS], r[TOK_RECEIVERS];
+    for (uintptr_t i = 0; i < TOK_RECEIVERS; i++)
+        cr_assert_eq(pthread_create(&r[i], NULL, tok_receiver, (void *)(i + 100)), 0);
+    for (uintptr_t i = 0; i < TOK_SENDERS; i++)
+        cr_assert_eq(pthread_create(&s[i], NULL, tok_sender, (void *)(i + 1)), 0);
+    for (int i = 0; i < TOK_SENDERS; i++)
+        pthread_join(s[i], NULL);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(tg_chan_close(tok_chans[i]), 0);
+    for (int i = 0; i < TOK_RECEIVERS; i++)
+        pthread_join(r[i], NULL);
+    /* What the last receives left for sends that never came. */
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(tg_chan_free(tok_chans[i]), 0);
+    tg_hooks_install(&recorder);
+
+    uintptr_t n = atomic_load(&tok_next);
+    cr_assert_eq(atomic_load(&tok_overflow), 0);
+    cr_assert_gt(n, TOK_SENDERS * TOK_ROUNDS, "every send made a token");
+    cr_assert_eq(atomic_load(&tok_unflagged), 0, "a completion lacked TG_PROBE_TOKENS");
+    cr_assert_eq(atomic_load(&tok_missing), 0, "a completion lacked its partner's token");
+    size_t to_recv = 0, to_send = 0;
+    for (uintptr_t t = 1; t <= n; t++) {
+        struct tokrec *k = &toks[t];
+        cr_assert(atomic_load_explicit(&k->made, memory_order_acquire),
+                  "token %zu: no complete followed its making", (size_t)t);
+        int d = atomic_load_explicit(&k->delivered, memory_order_acquire);
+        int x = atomic_load(&k->dropped);
+        cr_assert_eq(d + x, 1, "token %zu delivered %d times, dropped %d", (size_t)t, d, x);
+        bool worked = k->c_result == 0 && k->c_seq != TG_SEQ_CLOSED &&
+                      (k->c_op == TG_PROBE_SEND || k->c_op == TG_PROBE_RECV);
+        if (!d) {
+            continue;
+        }
+        cr_assert(worked, "token %zu of an operation that failed was delivered", (size_t)t);
+        cr_assert_eq(k->d_ch, k->c_ch, "token %zu crossed channels", (size_t)t);
+        if (k->c_op == TG_PROBE_SEND) {
+            cr_assert_eq(k->d_op, TG_PROBE_RECV);
+            cr_assert_eq(k->d_seq, k->c_seq, "send %llu's token went to receive %llu",
+                         (unsigned long long)k->c_seq, (unsigned long long)k->d_seq);
+            to_recv++;
+        } else {
+            cr_assert_eq(k->d_op, TG_PROBE_SEND);
+            cr_assert_eq(k->d_seq, k->c_seq + tok_cap(k->c_ch),
+                         "receive %llu's token went to send %llu",
+                         (unsigned long long)k->c_seq, (unsigned long long)k->d_seq);
+            to_send++;
+        }
+    }
+    cr_assert_gt(to_recv, 0);
+    cr_assert_gt(to_send, 0);
+}

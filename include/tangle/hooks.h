@@ -41,6 +41,30 @@
  *            observed). p->result means nothing here, nor p->seq but for
  *            the task hand-offs.
  *
+ *   token    (version 3) right after begin, for a channel send, receive
+ *            or select (not close), when the channel carries tokens (p->flags
+ *            has TG_PROBE_TOKENS; for a select, at least one case's channel
+ *            does): returns a token, or 0. The runtime carries the token
+ *            with the operation to its partner and hands it to the
+ *            partner's complete (p->token): a send's token to the receive
+ *            of its value, a receive's token to send s + C (C the capacity;
+ *            unbuffered, the send it took the value from). A select's one
+ *            token goes with whichever case fires. The edges of the Go
+ *            memory model, one by one: a race checker releases into the
+ *            token (a snapshot of the thread's clock) and acquires from it,
+ *            without joining everything every other operation released.
+ *            Every nonzero token is handed on exactly once: to one
+ *            complete, or, when it reaches no partner (a failed try, a
+ *            timeout, a send on or a receive from a closed channel, the
+ *            select case that did not fire, a value still buffered when
+ *            the channel is freed), to drop.
+ *   drop     (version 3) a token nobody will receive; may run on any
+ *            thread, with no channel lock held.
+ *
+ * A channel carries tokens when a table of version 3 with a token hook was
+ * installed when it was made; p->flags says so in the begin and complete
+ * of its operations.
+ *
  * Sequence numbers (p->seq), the happens-before edges of the Go memory
  * model, one counter per channel:
  *   send complete       seq = s, the index of the value among all values
@@ -84,7 +108,8 @@
 extern "C" {
 #endif
 
-#define TG_HOOKS_VERSION 2   /* 1: the table had no `begin` */
+#define TG_HOOKS_VERSION 3   /* 1: no `begin`; 2: no `token`, `drop` */
+#define TG_PROBE_TOKENS 1u   /* p->flags: the channel carries tokens */
 #define TG_SEQ_CLOSED UINT64_MAX
 
 enum tg_obj_kind {
@@ -154,6 +179,8 @@ struct tg_probe {
     size_t ncases;
     int chosen;                /* select complete: case index, else -1 */
     int64_t value, value2;     /* op-specific, see enum tg_probe_op */
+    unsigned flags;            /* TG_PROBE_TOKENS (version 3) */
+    uintptr_t token;           /* complete: the partner's token, or 0 */
 };
 
 struct tg_hooks {
@@ -164,6 +191,8 @@ struct tg_hooks {
     void (*wake)(const struct tg_probe *p);
     void (*complete)(const struct tg_probe *p);
     void (*begin)(const struct tg_probe *p);        /* version >= 2 */
+    uintptr_t (*token)(const struct tg_probe *p);   /* version >= 3 */
+    void (*drop)(uintptr_t token);                  /* version >= 3 */
 };
 
 /* Installs hooks (NULL removes them) and returns the previous table. The
