@@ -172,8 +172,10 @@ static void misuse_at(struct tg__thread *t, uint32_t sub, const struct tg_probe 
 static void on_complete(const struct tg_probe *p)
 {
     struct tg__thread *t = hook_me();
-    if (!t || !p->obj)
+    if (!t || !p->obj) {
+        tg__race_drop(p->token);
         return;
+    }
     uintptr_t a = (uintptr_t)p->obj;
     uint8_t op = (uint8_t)p->op;
     switch (p->op) {
@@ -183,14 +185,23 @@ static void on_complete(const struct tg_probe *p)
         else if (p->result == 0) {
             tg__sync_event(t, TG_EV_RELEASE, op, 0, a, p->seq);
             /* The receive of this value (unbuffered), or of the one it
-             * replaced in the buffer, happens before the send completes. */
-            TG_RACE_SYNC(RK_CHAN_R, a, false);
+             * replaced in the buffer, happens before the send completes:
+             * its token, or what all receives released. */
+            if (p->flags & TG_PROBE_TOKENS)
+                tg__race_take(p->token, RK_CHAN_R, a);
+            else
+                TG_RACE_SYNC(RK_CHAN_R, a, false);
         }
         break;
     case TG_PROBE_RECV:
         if (p->result == 0) {
             tg__sync_event(t, TG_EV_ACQUIRE, op, 0, a, p->seq);
-            TG_RACE_SYNC(RK_CHAN_S, a, false);   /* its send, or the close */
+            if (p->seq == TG_SEQ_CLOSED)
+                TG_RACE_SYNC(RK_CHAN_C, a, false);
+            else if (p->flags & TG_PROBE_TOKENS)
+                tg__race_take(p->token, RK_CHAN_S, a);   /* its send */
+            else
+                TG_RACE_SYNC(RK_CHAN_S, a, false);
         }
         break;
     case TG_PROBE_CLOSE:
@@ -271,15 +282,23 @@ static void on_begin(const struct tg_probe *p)
                        TG_SEQ_TASKS_DONE);
     if (!tg__rc_on)
         return;
+    /* A channel that carries tokens needs no release here: the token hook
+     * that follows makes one for the partner alone. */
     switch (p->op) {
     case TG_PROBE_SEND:
+        if (!(p->flags & TG_PROBE_TOKENS))
+            tg__race_sync(RK_CHAN_S, (uintptr_t)p->obj, true);
+        break;
     case TG_PROBE_CLOSE:
-        tg__race_sync(RK_CHAN_S, (uintptr_t)p->obj, true);
+        tg__race_sync(RK_CHAN_C, (uintptr_t)p->obj, true);
         break;
     case TG_PROBE_RECV:
-        tg__race_sync(RK_CHAN_R, (uintptr_t)p->obj, true);
+        if (!(p->flags & TG_PROBE_TOKENS))
+            tg__race_sync(RK_CHAN_R, (uintptr_t)p->obj, true);
         break;
     case TG_PROBE_SELECT:
+        if (p->flags & TG_PROBE_TOKENS)
+            break;
         for (size_t i = 0; p->cases && i < p->ncases; i++) {
             const tg_case_t *c = &p->cases[i];
             if (!c->ch)
@@ -307,6 +326,35 @@ static void on_begin(const struct tg_probe *p)
     }
 }
 
+/* The release of a channel operation, for its partner alone (hooks
+ * version 3): a copy of the thread's clock, which the runtime carries to
+ * the partner's complete. */
+static uintptr_t on_token(const struct tg_probe *p)
+{
+    if (!tg__rc_on || !hook_me())
+        return 0;
+    uintptr_t tok = tg__race_token();
+    if (tok != RC_TOKEN_JOINED)
+        return tok;
+    /* No memory for a copy: release as for a channel without tokens, and
+     * the partner acquires what the channel's operations released. */
+    if (p->op == TG_PROBE_SELECT) {
+        for (size_t i = 0; p->cases && i < p->ncases; i++)
+            if (p->cases[i].ch)
+                tg__race_sync(p->cases[i].op == TG_CASE_SEND ? RK_CHAN_S : RK_CHAN_R,
+                              (uintptr_t)p->cases[i].ch, true);
+    } else {
+        tg__race_sync(p->op == TG_PROBE_SEND ? RK_CHAN_S : RK_CHAN_R,
+                      (uintptr_t)p->obj, true);
+    }
+    return tok;
+}
+
+static void on_drop(uintptr_t token)
+{
+    tg__race_drop(token);
+}
+
 static const struct tg_hooks hooks = {
     .version = TG_HOOKS_VERSION,
     .create = on_create,
@@ -317,11 +365,25 @@ static const struct tg_hooks hooks = {
     .begin = on_begin,
 };
 
+/* In race mode the checker's clocks also travel with channel values. */
+static const struct tg_hooks race_hooks = {
+    .version = TG_HOOKS_VERSION,
+    .create = on_create,
+    .destroy = on_destroy,
+    .park = on_park,
+    .wake = on_wake,
+    .complete = on_complete,
+    .begin = on_begin,
+    .token = on_token,
+    .drop = on_drop,
+};
+
 /* Looked up by libtangle's constructor with dlsym(RTLD_DEFAULT). NULL
- * while the shim is not recording, so an untraced run pays nothing. */
+ * while the shim is not recording, so an untraced run pays nothing.
+ * Without the in-process race checker, channels carry no tokens. */
 const struct tg_hooks *tangle_shim_hooks(void)
 {
     if (!tg__on() && !tg__init())
         return NULL;
-    return &hooks;
+    return tg__rc_on ? &race_hooks : &hooks;
 }

@@ -11,10 +11,11 @@
  * be observed, `complete` acquires after it), atomics with their memory
  * order and the annotations (tsan.c). Each object's clock is the join of
  * everything released into it, so an acquire learns every release that
- * came before it in real time: for a channel that is a little more than
- * the Go memory model promises (a receive is ordered after every send that
- * had begun, not just its own), which can hide a race but never invents
- * one.
+ * came before it in real time. Channels are the exception: a join would
+ * order a receive after every send that had begun, not just its own,
+ * hiding races the Go memory model has, so each operation's clock is
+ * copied into a token that libtangle carries to its one partner (hooks
+ * version 3).
  *
  * Memory: the shadow is a two-level table, a directory of 4 MiB regions
  * whose shadow (4 MiB each, reserved, never committed until touched) is
@@ -484,6 +485,113 @@ void tg__rc_release(struct race_thread *r, int kind, uintptr_t addr)
 void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr)
 {
     acquire_from(r, kind, addr, 1);
+}
+
+/* ---- channel tokens ------------------------------------------------------------ */
+
+/* A token is a copy of a thread's clock, made at a channel operation's
+ * begin and acquired at its partner's complete: the one send a receive
+ * took its value from, and for the capacity rule the one receive a send
+ * had to wait for. An object clock that joined every release would order
+ * a receive after every send that had begun, which hides races. Tokens
+ * are clock arrays of the size classes (the header takes four entries),
+ * recycled through a short list per thread, as the thread that frees a
+ * token is usually about to make one of the same size. */
+struct rc_tok {
+    struct rc_tok *next;       /* on a free list */
+    uint32_t n, cls;
+    uint32_t vc[];
+};
+#define TOK_HDR 4              /* header words */
+#define TOK_LOCAL 32           /* free tokens a thread keeps per class */
+
+static struct rc_tok *tok_get(struct race_thread *r, uint32_t n)
+{
+    unsigned c = vc_class(n + TOK_HDR);
+    if (c >= RC_TOK_CLASSES || c >= VC_CLASSES)
+        return NULL;
+    struct rc_tok *t = r->tok_free[c];
+    if (t) {
+        r->tok_free[c] = t->next;
+        r->tok_nfree[c]--;
+    } else {
+        uint32_t cap;
+        t = (struct rc_tok *)(void *)vc_alloc(n + TOK_HDR, &cap);
+        if (!t)
+            return NULL;
+    }
+    t->cls = c;
+    return t;
+}
+
+static void tok_put(struct race_thread *r, struct rc_tok *t)
+{
+    unsigned c = t->cls;
+    if (r && r->vc && r->tok_nfree[c] < TOK_LOCAL) {
+        t->next = r->tok_free[c];
+        r->tok_free[c] = t;
+        r->tok_nfree[c]++;
+    } else {
+        vc_release((uint32_t *)(void *)t, 8u << c);
+    }
+}
+
+/* The thread's spare tokens go back to the shared lists. */
+static void tok_flush(struct race_thread *r)
+{
+    for (unsigned c = 0; c < RC_TOK_CLASSES; c++) {
+        struct rc_tok *t;
+        while ((t = r->tok_free[c]) != NULL) {
+            r->tok_free[c] = t->next;
+            vc_release((uint32_t *)(void *)t, 8u << c);
+        }
+        r->tok_nfree[c] = 0;
+    }
+}
+
+uintptr_t tg__race_token(void)
+{
+    struct race_thread *r = tg__rs_get();
+    if (!r || !r->vc)
+        return 0;
+    struct rc_tok *t = tok_get(r, r->vcn);
+    if (!t)
+        return RC_TOKEN_JOINED;
+    t->n = r->vcn;
+    memcpy(t->vc, r->vc, r->vcn * sizeof *r->vc);
+    bump_clock(r);
+    return (uintptr_t)t;
+}
+
+void tg__race_take(uintptr_t tok, int kind, uintptr_t addr)
+{
+    struct race_thread *r = tg__rs;
+    if (tok == RC_TOKEN_JOINED) {
+        if (r && r->vc)
+            acquire_from(r, kind, addr, 1);
+        return;
+    }
+    struct rc_tok *t = (struct rc_tok *)tok;
+    if (!t)
+        return;
+    if (r && r->vc) {
+        bool learnt = false;
+        for (uint32_t i = 0; i < t->n; i++)
+            if (t->vc[i] > r->vc[i]) {
+                r->vc[i] = t->vc[i];
+                learnt = true;
+            }
+        if (t->n > r->vcn)
+            r->vcn = t->n;
+        r->vc_gen += learnt;
+    }
+    tok_put(r, t);
+}
+
+void tg__race_drop(uintptr_t tok)
+{
+    if (tok > RC_TOKEN_JOINED)
+        tok_put(tg__rs, (struct rc_tok *)tok);
 }
 
 /* ---- sites --------------------------------------------------------------------- */
@@ -1110,6 +1218,7 @@ void tg__rc_thread_end(struct race_thread *r, bool released)
     /* Its last release (rs_free) went out at the clock before this one;
      * without it, no one can know its last epoch. */
     slot_release(r->tid, released ? r->vc[r->tid] - 1 : r->vc[r->tid]);
+    tok_flush(r);
     r->vc = NULL;
     tg__rs_gate(r);
 }

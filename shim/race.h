@@ -51,6 +51,8 @@
 #define RC_EPOCH_BITS (RC_TID_BITS | RC_CLK_BITS_M)
 
 struct rc_sync;
+struct rc_tok;
+#define RC_TOK_CLASSES 16         /* token sizes: 8 << class clock entries */
 
 struct rc_site {
     uintptr_t pc;
@@ -122,6 +124,10 @@ struct race_thread {
         uint32_t site;
     } pcache[RC_PCACHE];       /* two ways: entries 2k and 2k+1 */
     bool site_made;            /* a site was made in this slow path */
+    /* channel tokens freed here, by size class, for the thread's next
+     * ones (race.c) */
+    struct rc_tok *tok_free[RC_TOK_CLASSES];
+    uint8_t tok_nfree[RC_TOK_CLASSES];
     /* the shadow call stack and sampling (tsan.c) */
     uint32_t depth;
     int ignore;                /* ignore_thread_begin / annotate nesting */

@@ -565,8 +565,9 @@ enum rc_kind {
     RK_LOCK = 1,    /* a lock's unlocks (exclusive and shared apart) */
     RK_PLAIN,       /* semaphore, barrier, once, annotation tag */
     RK_ATOMIC,      /* release-type atomics on an address */
-    RK_CHAN_S,      /* a channel's sends and its close */
-    RK_CHAN_R,      /* a channel's receives (the capacity rule) */
+    RK_CHAN_S,      /* a channel's sends, when it carries no tokens */
+    RK_CHAN_R,      /* its receives (the capacity rule), the same */
+    RK_CHAN_C,      /* a channel's close */
     RK_WG,          /* a WaitGroup's counter changes */
     RK_CTX,         /* a context's cancel */
     RK_TASK,        /* a tg_go / tg_group_go hand-off to its runner */
@@ -584,6 +585,17 @@ void tg__race_sync(int kind, uintptr_t addr, bool release);
 /* A lock taken (after the real lock) or given up (before the real
  * unlock); mode 0 exclusive, 1 shared. */
 void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken);
+/* Channel tokens (hooks version 3): a snapshot of the calling thread's
+ * clock, handed by the runtime to the partner operation, which acquires
+ * from it; 0 when the thread is not checked, RC_TOKEN_JOINED when no
+ * memory was left (the caller then releases into the channel's joined
+ * clocks, and the partner acquires from them). tg__race_take acquires
+ * from a token (kind, addr: the joined clock, for RC_TOKEN_JOINED) and
+ * frees it; tg__race_drop frees one nobody received. */
+#define RC_TOKEN_JOINED ((uintptr_t)1)
+uintptr_t tg__race_token(void);
+void tg__race_take(uintptr_t tok, int kind, uintptr_t addr);
+void tg__race_drop(uintptr_t tok);
 /* The calling thread ends: its final release to a joiner. */
 void tg__race_exit(struct tg__thread *t);
 /* After fork, in the child. */

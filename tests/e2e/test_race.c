@@ -80,6 +80,9 @@ Test(race, a_forked_child_is_ordered_after_everything_before_the_fork, .timeout 
 Test(race, buffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-buffered"); }
 Test(race, unbuffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-unbuffered"); }
 Test(race, unbuffered_receive_happens_before_send_completes, .timeout = 180) { clean("chan-recv-before-send"); }
+Test(race, buffered_channel_of_capacity_one_is_a_mutex, .timeout = 180) { clean("chan-sem"); }
+Test(race, a_value_relayed_through_two_channels_carries_its_history, .timeout = 180) { clean("chan-relay"); }
+Test(race, select_sends_and_receives_hand_over_like_plain_ones, .timeout = 180) { clean("chan-select"); }
 Test(race, close_happens_before_the_receive_that_sees_it, .timeout = 180) { clean("close"); }
 Test(race, waitgroup_done_happens_before_wait_returns, .timeout = 180) { clean("wg"); }
 Test(race, ctx_cancel_happens_before_done_is_seen, .timeout = 180) { clean("ctx"); }
@@ -279,6 +282,17 @@ Test(race, sampled_mode_still_finds_a_race_in_code_that_starts_cold, .timeout = 
     e2e_free(&r);
 }
 
+/* A receive is ordered after the send of the value it received, not
+ * after every send that had begun: the Go memory model's edge. */
+Test(race, receiving_one_senders_value_orders_nothing_of_another_sender, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = planted(&r, "chan-other-send", "chan_sender_a", "chan-other-write",
+                             "mode_chan_other_send", "chan-other-read");
+    cr_assert_str_eq(e2e_str(f, "location"), "global 'other'");
+    e2e_free(&r);
+}
+
 /* race=log: every access logged, the check made by the analyzer from the
  * log; it must agree with the in-process checker on both programs. */
 Test(race, logged_mode_checked_offline_finds_the_same_race, .timeout = 180)
@@ -294,9 +308,23 @@ Test(race, logged_mode_checked_offline_finds_the_same_race, .timeout = 180)
     e2e_free(&r);
 }
 
+Test(race, logged_mode_pairs_each_receive_with_its_own_send, .timeout = 180)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, "--options race=log", RACE_PROGDIR "race_bugs", "chan-other-send", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_count(&r, "race", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_find(&r, "race", NULL, NULL);
+    cr_assert(e2e_mentions(f, "chan_sender_a", e2e_line("race_bugs.c", "chan-other-write")),
+              "%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
 Test(race, logged_mode_checked_offline_adds_no_false_report, .timeout = 180)
 {
-    static const char *modes[] = { "chan-buffered", "wg", "group-limit1", "barrier" };
+    static const char *modes[] = { "chan-buffered", "wg", "group-limit1", "barrier",
+                                   "chan-sem", "chan-select" };
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
         struct e2e_run r;
         e2e_init(&r);

@@ -339,6 +339,47 @@ static int mode_fork_child(int argc, char **argv)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 6;
 }
 
+/* Receiving one sender's value orders nothing of another sender. B sends
+ * first, then starts A, which writes `other` and sends too; main waits
+ * until both values are in the buffer, receives B's (the first in), and
+ * reads `other`. A's send had begun before main's receive, so a checker
+ * that ordered a receive after every send under way would miss this. */
+static tg_chan_t *two_senders;
+static long other;
+static void *chan_sender_a(void *a)
+{
+    (void)a;
+    other = 42;                              /* LINE:chan-other-write */
+    long v = 2;
+    tg_chan_send(two_senders, &v);
+    return NULL;
+}
+static void *chan_sender_b(void *a)
+{
+    long v = 1;
+    tg_chan_send(two_senders, &v);
+    pthread_create(a, NULL, chan_sender_a, NULL);
+    return NULL;
+}
+static int mode_chan_other_send(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_chan_new(&two_senders, sizeof(long), 2);
+    pthread_t a, b;
+    pthread_create(&b, NULL, chan_sender_b, &a);
+    while (tg_chan_len(two_senders) < 2)
+        sched_yield();
+    long v = 0;
+    bool ok;
+    tg_chan_recv(two_senders, &v, &ok);
+    long seen = other;                       /* LINE:chan-other-read */
+    pthread_join(b, NULL);
+    pthread_join(a, NULL);
+    tg_chan_recv(two_senders, &v, &ok);
+    tg_chan_free(two_senders);
+    return seen == 42 && v == 2 ? 0 : 6;
+}
+
 /* 17,000 threads started and joined in turn (more threads than the
  * checker has slots), then the counter race: checking must go on. */
 static void *nothing(void *a)
@@ -371,6 +412,7 @@ static const struct prog_mode modes[] = {
     {"benign", mode_benign},
     {"benign-tsan", mode_benign_tsan},
     {"shared-readers", mode_shared_readers},
+    {"chan-other-send", mode_chan_other_send},
     {NULL, NULL},
 };
 

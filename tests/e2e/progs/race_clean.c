@@ -466,6 +466,128 @@ static int mode_chan_recv_before_send(int argc, char **argv)
     return b == 99 ? 0 : 1;
 }
 
+/* A buffered channel of capacity 1 as a mutex, Go's semaphore idiom:
+ * receive s happens before send s + 1 completes, so each holder is ordered
+ * after the one before. */
+static tg_chan_t *sem_ch;
+static void *chan_sem_worker(void *a)
+{
+    (void)a;
+    int token = 1;
+    bool ok;
+    for (int i = 0; i < ROUNDS; i++) {
+        tg_chan_send(sem_ch, &token);
+        shared++;
+        tg_chan_recv(sem_ch, &token, &ok);
+    }
+    return NULL;
+}
+static int mode_chan_sem(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_chan_new(&sem_ch, sizeof(int), 1);
+    pthread_t t[N];
+    spawn(t, N, chan_sem_worker);
+    join_all(t, N);
+    tg_chan_free(sem_ch);
+    return shared == N * ROUNDS ? 0 : 1;
+}
+
+/* A value passed on twice: what the first sender wrote before sending is
+ * ordered before the last receiver, through the middle one. */
+static tg_chan_t *relay_in, *relay_out;
+static void *chan_relay_first(void *a)
+{
+    (void)a;
+    for (int i = 0; i < ROUNDS; i++) {
+        struct msg *m = malloc(sizeof *m);
+        m->payload[0] = i;
+        tg_chan_send(relay_in, &m);
+    }
+    tg_chan_close(relay_in);
+    return NULL;
+}
+static void *chan_relay_middle(void *a)
+{
+    (void)a;
+    struct msg *m;
+    bool ok;
+    while (tg_chan_recv(relay_in, &m, &ok) == 0 && ok)
+        tg_chan_send(relay_out, &m);
+    tg_chan_close(relay_out);
+    return NULL;
+}
+static int mode_chan_relay(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_chan_new(&relay_in, sizeof(struct msg *), 2);
+    tg_chan_new(&relay_out, sizeof(struct msg *), 0);
+    pthread_t t[2];
+    pthread_create(&t[0], NULL, chan_relay_first, NULL);
+    pthread_create(&t[1], NULL, chan_relay_middle, NULL);
+    long sum = 0;
+    struct msg *m;
+    bool ok;
+    while (tg_chan_recv(relay_out, &m, &ok) == 0 && ok) {
+        sum += m->payload[0];
+        free(m);
+    }
+    join_all(t, 2);
+    tg_chan_free(relay_in);
+    tg_chan_free(relay_out);
+    return sum == (long)ROUNDS * (ROUNDS - 1) / 2 ? 0 : 1;
+}
+
+/* Values sent by select on one of two channels and received by select
+ * from either; a poll that finds nothing, and a send that times out,
+ * hand nothing on. */
+static tg_chan_t *sel_a, *sel_b;
+static void *chan_select_sender(void *a)
+{
+    (void)a;
+    for (int i = 0; i < ROUNDS; i++) {
+        struct msg *m = malloc(sizeof *m);
+        m->payload[0] = i;
+        m->payload[2] = 2 * i;
+        tg_case_t cs[2] = {
+            { .ch = sel_a, .op = TG_CASE_SEND, .elem = &m },
+            { .ch = sel_b, .op = TG_CASE_SEND, .elem = &m },
+        };
+        tg_select(cs, 2);
+    }
+    return NULL;
+}
+static int mode_chan_select(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    tg_chan_new(&sel_a, sizeof(struct msg *), 0);
+    tg_chan_new(&sel_b, sizeof(struct msg *), 1);
+    tg_chan_t *never;
+    tg_chan_new(&never, sizeof(struct msg *), 0);
+    struct msg *none = NULL;
+    tg_chan_send_timeout(never, &none, 1000000);   /* nobody receives */
+    pthread_t t;
+    pthread_create(&t, NULL, chan_select_sender, NULL);
+    long sum = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        struct msg *m = NULL;
+        tg_case_t cs[2] = {
+            { .ch = sel_a, .op = TG_CASE_RECV, .elem = &m },
+            { .ch = sel_b, .op = TG_CASE_RECV, .elem = &m },
+        };
+        if (tg_select_try(cs, 2) < 0)
+            tg_select(cs, 2);
+        sum += m->payload[0] + m->payload[2];
+        m->payload[1] = 1;     /* the receiver owns it now */
+        free(m);
+    }
+    pthread_join(t, NULL);
+    tg_chan_free(sel_a);
+    tg_chan_free(sel_b);
+    tg_chan_free(never);
+    return sum == 3L * ROUNDS * (ROUNDS - 1) / 2 ? 0 : 1;
+}
+
 /* ---- close ---- */
 static void *closer(void *a)
 {
@@ -695,6 +817,9 @@ static const struct prog_mode modes[] = {
     {"chan-buffered", mode_chan_buffered},
     {"chan-unbuffered", mode_chan_unbuffered},
     {"chan-recv-before-send", mode_chan_recv_before_send},
+    {"chan-sem", mode_chan_sem},
+    {"chan-relay", mode_chan_relay},
+    {"chan-select", mode_chan_select},
     {"close", mode_close},
     {"wg", mode_wg},
     {"ctx", mode_ctx},
