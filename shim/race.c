@@ -398,13 +398,24 @@ static void clock_join_into(struct rc_clock *c, const struct race_thread *r)
     c->last_gen = n == r->vcn ? r->vc_gen : 0;
 }
 
+/* Sets entry i of the thread's clock to v, above its present value. */
+static inline void vc_raise(struct race_thread *r, uint32_t i, uint32_t v)
+{
+    if (!r->vc[i] && r->nknown <= RC_KNOWN) {
+        if (r->nknown < RC_KNOWN)
+            r->known[r->nknown] = (uint16_t)i;
+        r->nknown++;
+    }
+    r->vc[i] = v;
+}
+
 static void clock_join_from(struct race_thread *r, const struct rc_clock *c)
 {
     uint32_t n = c->n;
     bool learnt = false;
     for (uint32_t i = 0; i < n; i++)
         if (c->vc[i] > r->vc[i]) {
-            r->vc[i] = c->vc[i];
+            vc_raise(r, i, c->vc[i]);
             learnt = true;
         }
     if (n > r->vcn)
@@ -499,9 +510,10 @@ void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr)
  * token is usually about to make one of the same size. */
 struct rc_tok {
     struct rc_tok *next;       /* on a free list */
-    uint32_t n, cls;
-    uint32_t vc[];
+    uint32_t n, cls;           /* n: entries, or pairs if TOK_SPARSE */
+    uint32_t vc[];             /* the clock, or (slot, clock) pairs */
 };
+#define TOK_SPARSE 0x80000000u
 #define TOK_HDR 4              /* header words */
 #define TOK_LOCAL 32           /* free tokens a thread keeps per class */
 
@@ -549,16 +561,29 @@ static void tok_flush(struct race_thread *r)
     }
 }
 
+/* A thread whose clock names few of the slots below its highest (one
+ * started late, say, that knows its creator and itself) copies only the
+ * entries it has: parked receivers of a program with thousands of
+ * threads each hold a token. */
 uintptr_t tg__race_token(void)
 {
     struct race_thread *r = tg__rs_get();
     if (!r || !r->vc)
         return 0;
-    struct rc_tok *t = tok_get(r, r->vcn);
+    bool sparse = r->nknown <= RC_KNOWN && r->nknown * 2 < r->vcn;
+    struct rc_tok *t = tok_get(r, sparse ? 2 * r->nknown : r->vcn);
     if (!t)
         return RC_TOKEN_JOINED;
-    t->n = r->vcn;
-    memcpy(t->vc, r->vc, r->vcn * sizeof *r->vc);
+    if (sparse) {
+        t->n = r->nknown | TOK_SPARSE;
+        for (uint32_t k = 0; k < r->nknown; k++) {
+            t->vc[2 * k] = r->known[k];
+            t->vc[2 * k + 1] = r->vc[r->known[k]];
+        }
+    } else {
+        t->n = r->vcn;
+        memcpy(t->vc, r->vc, r->vcn * sizeof *r->vc);
+    }
     bump_clock(r);
     return (uintptr_t)t;
 }
@@ -576,13 +601,25 @@ void tg__race_take(uintptr_t tok, int kind, uintptr_t addr)
         return;
     if (r && r->vc) {
         bool learnt = false;
-        for (uint32_t i = 0; i < t->n; i++)
-            if (t->vc[i] > r->vc[i]) {
-                r->vc[i] = t->vc[i];
-                learnt = true;
+        if (t->n & TOK_SPARSE) {
+            for (uint32_t k = 0; k < (t->n & ~TOK_SPARSE); k++) {
+                uint32_t i = t->vc[2 * k], v = t->vc[2 * k + 1];
+                if (v > r->vc[i]) {
+                    vc_raise(r, i, v);
+                    learnt = true;
+                    if (i >= r->vcn)
+                        r->vcn = i + 1;
+                }
             }
-        if (t->n > r->vcn)
-            r->vcn = t->n;
+        } else {
+            for (uint32_t i = 0; i < t->n; i++)
+                if (t->vc[i] > r->vc[i]) {
+                    vc_raise(r, i, t->vc[i]);
+                    learnt = true;
+                }
+            if (t->n > r->vcn)
+                r->vcn = t->n;
+        }
         r->vc_gen += learnt;
     }
     tok_put(r, t);
@@ -1142,8 +1179,8 @@ static bool slot_start(struct race_thread *r, uint32_t s)
         atomic_store_explicit(&reg_sites[s], r->sites, RELEASE);
     }
     uint32_t now = atomic_load_explicit(&CLK_NOW(s), RELAXED);
-    if (r->vc[s] < now)
-        r->vc[s] = now;
+    if (r->vc[s] < now || !r->vc[s])
+        vc_raise(r, s, now > r->vc[s] ? now : r->vc[s]);
     if (r->vcn < s + 1)
         r->vcn = s + 1;
     r->clk_bound = 0;           /* the first step publishes the slot's bound */
@@ -1324,7 +1361,7 @@ void tg__race_fork_child(struct tg__thread *t)
     for (uint32_t u = 1; u < n; u++) {
         uint32_t now = atomic_load_explicit(&CLK_NOW(u), RELAXED);
         if (r->vc[u] < now)
-            r->vc[u] = now;
+            vc_raise(r, u, now);
     }
     if (r->vcn < n)
         r->vcn = n;

@@ -53,6 +53,7 @@
 struct rc_sync;
 struct rc_tok;
 #define RC_TOK_CLASSES 16         /* token sizes: 8 << class clock entries */
+#define RC_KNOWN       64         /* slots a sparse clock copy may name */
 
 struct rc_site {
     uintptr_t pc;
@@ -124,6 +125,12 @@ struct race_thread {
         uint32_t site;
     } pcache[RC_PCACHE];       /* two ways: entries 2k and 2k+1 */
     bool site_made;            /* a site was made in this slow path */
+    /* The first RC_KNOWN slots whose entry in vc is not zero, in the order
+     * learnt (nknown > RC_KNOWN: more than that): a thread that heard of
+     * few threads copies its clock into a channel token in that many
+     * steps, however high their slots. */
+    uint32_t nknown;
+    uint16_t known[RC_KNOWN];
     /* channel tokens freed here, by size class, for the thread's next
      * ones (race.c) */
     struct rc_tok *tok_free[RC_TOK_CLASSES];

@@ -83,6 +83,7 @@ Test(race, unbuffered_receive_happens_before_send_completes, .timeout = 180) { c
 Test(race, buffered_channel_of_capacity_one_is_a_mutex, .timeout = 180) { clean("chan-sem"); }
 Test(race, a_value_relayed_through_two_channels_carries_its_history, .timeout = 180) { clean("chan-relay"); }
 Test(race, select_sends_and_receives_hand_over_like_plain_ones, .timeout = 180) { clean("chan-select"); }
+Test(race, threads_started_late_hand_over_through_sparse_clock_copies, .timeout = 180) { clean("chan-sparse"); }
 Test(race, close_happens_before_the_receive_that_sees_it, .timeout = 180) { clean("close"); }
 Test(race, waitgroup_done_happens_before_wait_returns, .timeout = 180) { clean("wg"); }
 Test(race, ctx_cancel_happens_before_done_is_seen, .timeout = 180) { clean("ctx"); }

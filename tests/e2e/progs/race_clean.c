@@ -588,6 +588,57 @@ static int mode_chan_select(int argc, char **argv)
     return sum == 3L * ROUNDS * (ROUNDS - 1) / 2 ? 0 : 1;
 }
 
+/* A hand-off between threads started late, while 48 others are alive:
+ * their slots are high and their clocks name few, so their tokens are
+ * sparse copies, which must still carry the writer's epoch. */
+static tg_chan_t *hold, *late_pass;
+static long late_data;
+static void *late_holder(void *a)
+{
+    (void)a;
+    int v;
+    bool ok;
+    tg_chan_recv(hold, &v, &ok);
+    return NULL;
+}
+static void *late_writer(void *a)
+{
+    (void)a;
+    for (int i = 0; i < ROUNDS; i++) {
+        late_data = i;
+        tg_chan_send(late_pass, &i);
+        int back_v;
+        bool ok;
+        tg_chan_recv(late_pass, &back_v, &ok);   /* the reader is done */
+    }
+    return NULL;
+}
+static int mode_chan_sparse(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    enum { HOLDERS = 48 };
+    tg_chan_new(&hold, sizeof(int), 0);
+    tg_chan_new(&late_pass, sizeof(int), 0);
+    pthread_t h[HOLDERS], w;
+    spawn(h, HOLDERS, late_holder);
+    pthread_create(&w, NULL, late_writer, NULL);
+    long sum = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        int v;
+        bool ok;
+        tg_chan_recv(late_pass, &v, &ok);
+        sum += late_data - v;                     /* ordered by the send */
+        late_data = -1;                           /* and back by the reply */
+        tg_chan_send(late_pass, &v);
+    }
+    pthread_join(w, NULL);
+    tg_chan_close(hold);
+    join_all(h, HOLDERS);
+    tg_chan_free(hold);
+    tg_chan_free(late_pass);
+    return sum == 0 ? 0 : 1;
+}
+
 /* ---- close ---- */
 static void *closer(void *a)
 {
@@ -820,6 +871,7 @@ static const struct prog_mode modes[] = {
     {"chan-sem", mode_chan_sem},
     {"chan-relay", mode_chan_relay},
     {"chan-select", mode_chan_select},
+    {"chan-sparse", mode_chan_sparse},
     {"close", mode_close},
     {"wg", mode_wg},
     {"ctx", mode_ctx},
