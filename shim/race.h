@@ -229,7 +229,8 @@ static inline struct rc_pce *tg__rc_pce_set(struct race_thread *r, uintptr_t pc)
     return &r->pcache[((pc ^ (pc >> 5)) & (RC_PCACHE / 2 - 1)) * 2];
 }
 /* The cached site of pc in the current call path and lock set, or NULL. */
-static inline const struct rc_pce *tg__rc_pce_find(struct race_thread *r, uintptr_t pc)
+static inline __attribute__((always_inline)) const struct rc_pce *
+tg__rc_pce_find(struct race_thread *r, uintptr_t pc)
 {
     struct rc_pce *e = tg__rc_pce_set(r, pc);
     uint64_t ctx = r->ctx;

@@ -416,9 +416,20 @@ static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uin
             flags |= ACC_SAMPLED;
             off = 0;
         }
-        if (likely(off == 0) && likely((addr & 7) + size <= 8) &&
-            likely(tg__rc_check_fast(r, addr, size, write, flags & TG_EVF_ATOMIC, pc)))
-            return;
+        if (likely(off == 0)) {
+            bool atomic = flags & TG_EVF_ATOMIC;
+            if (likely((addr & 7) + size <= 8)) {
+                if (likely(tg__rc_check_fast(r, addr, size, write, atomic, pc)))
+                    return;
+            } else if (size == 16 && !(addr & 7)) {
+                /* A vector load or store (clang instruments vectorized
+                 * loops so): two words, each checked inline. A word the
+                 * first check covered costs the slow path one compare. */
+                if (likely(tg__rc_check_fast(r, addr, 8, write, atomic, pc)) &&
+                    likely(tg__rc_check_fast(r, addr + 8, 8, write, atomic, pc)))
+                    return;
+            }
+        }
     }
     mem_access_slow(addr, size, write, pc, flags);
 }

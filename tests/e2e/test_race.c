@@ -198,6 +198,17 @@ Test(race, only_the_byte_both_threads_write_races, .timeout = 180)
     e2e_free(&r);
 }
 
+Test(race, sixteen_byte_stores_race_only_where_both_threads_write, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = planted(&r, "wide", "wide_worker", "wide-shared",
+                             "wide_worker", "wide-shared");
+    cr_assert_str_eq(e2e_str(f, "location"), "global 'wide_shared'");
+    cr_assert(!e2e_mentions(f, "wide_worker", e2e_line("race_bugs.c", "wide-own")),
+              "own elements reported:\n%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
 Test(race, write_races_with_a_read_that_a_later_ordered_read_followed, .timeout = 180)
 {
     struct e2e_run r;

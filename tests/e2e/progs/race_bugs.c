@@ -339,6 +339,31 @@ static int mode_fork_child(int argc, char **argv)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 6;
 }
 
+/* 16-byte accesses (what vectorized loops and __int128 compile to): each
+ * thread writes its own element (no race) and the shared one (a race). */
+static __int128 wide_own[2], wide_shared;
+static void *wide_worker(void *a)
+{
+    long id = (long)a;
+    pthread_barrier_wait(&go);
+    for (int i = 0; i < 10; i++) {
+        wide_own[id] = i;                    /* LINE:wide-own */
+        wide_shared = i;                     /* LINE:wide-shared */
+    }
+    return NULL;
+}
+static int mode_wide(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_barrier_init(&go, NULL, 2);
+    pthread_t t[2];
+    for (long i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, wide_worker, (void *)i);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    return wide_own[0] == 9 && wide_own[1] == 9 ? 0 : 7;
+}
+
 /* Receiving one sender's value orders nothing of another sender. B sends
  * first, then starts A, which writes `other` and sends too; main waits
  * until both values are in the buffer, receives B's (the first in), and
@@ -413,6 +438,7 @@ static const struct prog_mode modes[] = {
     {"benign-tsan", mode_benign_tsan},
     {"shared-readers", mode_shared_readers},
     {"chan-other-send", mode_chan_other_send},
+    {"wide", mode_wide},
     {NULL, NULL},
 };
 
