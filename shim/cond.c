@@ -413,3 +413,46 @@ int pthread_once(pthread_once_t *ctl, void (*fn)(void))
     TG_RACE_SYNC(RK_PLAIN, ctl, false);
     return rc;
 }
+
+/* ---- C11 conditions and call_once: glibc's cnd_* and call_once run its
+ * pthread functions internally. A cnd_t is a pthread_cond_t (on the
+ * realtime clock, as cnd_timedwait's deadline is), a once_flag a
+ * pthread_once_t. ---- */
+
+int cnd_init(cnd_t *c)
+{
+    return tg__thrd_rc(pthread_cond_init((pthread_cond_t *)c, NULL));
+}
+
+int cnd_signal(cnd_t *c)
+{
+    return tg__thrd_rc(pthread_cond_signal((pthread_cond_t *)c));
+}
+
+int cnd_broadcast(cnd_t *c)
+{
+    return tg__thrd_rc(pthread_cond_broadcast((pthread_cond_t *)c));
+}
+
+int cnd_wait(cnd_t *c, mtx_t *m)
+{
+    return tg__thrd_rc(cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m, 0,
+                                 CLOCK_REALTIME, NULL, false));
+}
+
+int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m,
+                  const struct timespec *restrict abs)
+{
+    return tg__thrd_rc(cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m, 1,
+                                 CLOCK_REALTIME, abs, false));
+}
+
+void cnd_destroy(cnd_t *c)
+{
+    pthread_cond_destroy((pthread_cond_t *)c);
+}
+
+void call_once(once_flag *flag, void (*fn)(void))
+{
+    pthread_once((pthread_once_t *)flag, fn);
+}

@@ -371,7 +371,11 @@ static __attribute__((noinline)) int mutex_wait(struct tg__thread *t, struct tg_
     return rc;
 }
 
-int pthread_mutex_lock(pthread_mutex_t *m)
+/* The lock calls' bodies, inlined into each exported function so that pc
+ * and cfa are the program's call site, whichever of the pthread and C11
+ * names it called. */
+static inline __attribute__((always_inline)) int
+mutex_lock_at(pthread_mutex_t *m, uintptr_t pc, uintptr_t cfa)
 {
     struct tg__thread *t = hot_me();
     struct tg__lock *l;
@@ -387,28 +391,53 @@ int pthread_mutex_lock(pthread_mutex_t *m)
         if (likely(!mutex_mine(t, l, m))) {
             rc = REAL(pthread_mutex_lock)(m);
             if (likely(rc == 0) || rc == EOWNERDEAD)
-                taken(t, l, m, TG_LOBJ_MUTEX, 0, false, SITE_PC, SITE_CFA, 0);
+                taken(t, l, m, TG_LOBJ_MUTEX, 0, false, pc, cfa, 0);
             return rc;
         }
     } else {
         rc = REAL(pthread_mutex_trylock)(m);
         if (likely(rc == 0) || rc == EOWNERDEAD) {
-            taken(t, l, m, TG_LOBJ_MUTEX, 0, false, SITE_PC, SITE_CFA, 0);
+            taken(t, l, m, TG_LOBJ_MUTEX, 0, false, pc, cfa, 0);
             return rc;
         }
         if (rc != EBUSY)
             return rc;
     }
-    return mutex_wait(t, l, m, 0, CLOCK_REALTIME, NULL, SITE_PC, SITE_CFA);
+    return mutex_wait(t, l, m, 0, CLOCK_REALTIME, NULL, pc, cfa);
 }
 
-int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
+static inline __attribute__((always_inline)) int
+mutex_timedlock_at(pthread_mutex_t *m, const struct timespec *abs,
+                   uintptr_t pc, uintptr_t cfa)
 {
     struct tg__thread *t = hot_me();
     struct tg__lock *l;
     if (!t || !(l = tg__lock_get(m)))
         return REAL(pthread_mutex_timedlock)(m, abs);
-    return mutex_wait(t, l, m, 1, CLOCK_REALTIME, abs, SITE_PC, SITE_CFA);
+    return mutex_wait(t, l, m, 1, CLOCK_REALTIME, abs, pc, cfa);
+}
+
+static inline __attribute__((always_inline)) int
+mutex_trylock_at(pthread_mutex_t *m, uintptr_t pc, uintptr_t cfa)
+{
+    int rc = REAL(pthread_mutex_trylock)(m);
+    if (rc != 0 && rc != EOWNERDEAD)
+        return rc;
+    struct tg__thread *t = hot_me();
+    struct tg__lock *l;
+    if (t && (l = tg__lock_get(m)))
+        taken(t, l, m, TG_LOBJ_MUTEX, 0, true, pc, cfa, 0);
+    return rc;
+}
+
+int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    return mutex_lock_at(m, SITE_PC, SITE_CFA);
+}
+
+int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
+{
+    return mutex_timedlock_at(m, abs, SITE_PC, SITE_CFA);
 }
 
 int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
@@ -423,14 +452,46 @@ int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
 
 int pthread_mutex_trylock(pthread_mutex_t *m)
 {
-    int rc = REAL(pthread_mutex_trylock)(m);
-    if (rc != 0 && rc != EOWNERDEAD)
-        return rc;
-    struct tg__thread *t = hot_me();
-    struct tg__lock *l;
-    if (t && (l = tg__lock_get(m)))
-        taken(t, l, m, TG_LOBJ_MUTEX, 0, true, SITE_PC, SITE_CFA, 0);
-    return rc;
+    return mutex_trylock_at(m, SITE_PC, SITE_CFA);
+}
+
+/* ---- C11 mutexes: glibc's mtx_* lock a pthread mutex without a call an
+ * interposer sees. An mtx_t is a pthread_mutex_t. ---- */
+
+int mtx_init(mtx_t *mtx, int type)
+{
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, type & mtx_recursive ? PTHREAD_MUTEX_RECURSIVE
+                                                          : PTHREAD_MUTEX_NORMAL);
+    int rc = pthread_mutex_init((pthread_mutex_t *)mtx, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return tg__thrd_rc(rc);
+}
+
+int mtx_lock(mtx_t *mtx)
+{
+    return tg__thrd_rc(mutex_lock_at((pthread_mutex_t *)mtx, SITE_PC, SITE_CFA));
+}
+
+int mtx_timedlock(mtx_t *restrict mtx, const struct timespec *restrict abs)
+{
+    return tg__thrd_rc(mutex_timedlock_at((pthread_mutex_t *)mtx, abs, SITE_PC, SITE_CFA));
+}
+
+int mtx_trylock(mtx_t *mtx)
+{
+    return tg__thrd_rc(mutex_trylock_at((pthread_mutex_t *)mtx, SITE_PC, SITE_CFA));
+}
+
+int mtx_unlock(mtx_t *mtx)
+{
+    return tg__thrd_rc(pthread_mutex_unlock((pthread_mutex_t *)mtx));
+}
+
+void mtx_destroy(mtx_t *mtx)
+{
+    pthread_mutex_destroy((pthread_mutex_t *)mtx);
 }
 
 int pthread_mutex_unlock(pthread_mutex_t *m)

@@ -17,11 +17,13 @@
 #ifndef TANGLE_SHIM_H
 #define TANGLE_SHIM_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <threads.h>
 #include <time.h>
 
 #include "tangle/log.h"
@@ -32,6 +34,24 @@
 #define RELAXED memory_order_relaxed
 #define ACQUIRE memory_order_acquire
 #define RELEASE memory_order_release
+
+/* A pthread function's result as the C11 thread functions return it
+ * (glibc's own mapping). */
+static inline int tg__thrd_rc(int err)
+{
+    switch (err) {
+    case 0:
+        return thrd_success;
+    case ENOMEM:
+        return thrd_nomem;
+    case ETIMEDOUT:
+        return thrd_timedout;
+    case EBUSY:
+        return thrd_busy;
+    default:
+        return thrd_error;
+    }
+}
 
 /* ---- real functions --------------------------------------------------- */
 

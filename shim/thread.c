@@ -25,6 +25,7 @@
 
 __thread struct tg__thread tg__self __attribute__((tls_model("initial-exec")));
 
+REAL_FN(int, thrd_create, (thrd_t *, thrd_start_t, void *));
 REAL_FN(int, pthread_create, (pthread_t *, const pthread_attr_t *,
                               void *(*)(void *), void *));
 REAL_FN(void, pthread_exit, (void *)) __attribute__((noreturn));
@@ -366,6 +367,7 @@ struct start {
     void *arg;
     uint32_t id;        /* the record the creator made, 0: none */
     bool counted;       /* a program thread, in tg__g.live_threads */
+    bool c11;           /* fn is a thrd_start_t: int (*)(void *) */
 };
 
 /* The start records come from a small pool rather than malloc: the new
@@ -427,7 +429,12 @@ static void *start_routine(void *p)
         register_self(s.id, 0);
     void *ret;
     pthread_cleanup_push(start_cleanup, s.counted ? (void *)1 : NULL);
-    ret = s.fn(s.arg);
+    /* A C11 thread's int result travels as glibc carries it, in the
+     * pointer, for thrd_join (or pthread_join) to take back. */
+    if (s.c11)
+        ret = (void *)(intptr_t)((thrd_start_t)(void (*)(void))s.fn)(s.arg);
+    else
+        ret = s.fn(s.arg);
     t->exit_how = 2;
     pthread_cleanup_pop(1);
     return ret;
@@ -456,21 +463,33 @@ static uint32_t foreign_flag(void *(*fn)(void *))
     return 0;
 }
 
-int pthread_create(pthread_t *th, const pthread_attr_t *attr,
-                   void *(*fn)(void *), void *arg)
+/* A thread the shim does not record: glibc's own call. */
+static int create_untracked(pthread_t *th, const pthread_attr_t *attr,
+                            void *(*fn)(void *), void *arg, bool c11)
+{
+    if (!c11)
+        return REAL(pthread_create)(th, attr, fn, arg);
+    int rc = REAL(thrd_create)((thrd_t *)th, (thrd_start_t)(void (*)(void))fn, arg);
+    return rc == thrd_success ? 0 : rc == thrd_nomem ? ENOMEM : EAGAIN;
+}
+
+/* pthread_create, and thrd_create (c11: fn returns an int). */
+static int create_thread(pthread_t *th, const pthread_attr_t *attr,
+                         void *(*fn)(void *), void *arg, bool c11)
 {
     struct tg__thread *t = tg__me();
     if (!t || t->guard)
-        return REAL(pthread_create)(th, attr, fn, arg);
+        return create_untracked(th, attr, fn, arg, c11);
     tg__watchdog_need();
     t->guard++;
     struct start *s = start_alloc();
     if (!s) {
         t->guard--;
-        return REAL(pthread_create)(th, attr, fn, arg);
+        return create_untracked(th, attr, fn, arg, c11);
     }
     s->fn = fn;
     s->arg = arg;
+    s->c11 = c11;
     uint32_t cstack = tg__stack_site();
     uint32_t flags = foreign_flag(fn);
     int detached = 0;
@@ -502,6 +521,44 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     }
     pt_remember(*th, r ? id : 0);
     return rc;
+}
+
+int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                   void *(*fn)(void *), void *arg)
+{
+    return create_thread(th, attr, fn, arg, false);
+}
+
+/* ---- C11 threads ------------------------------------------------------------
+ * glibc's thrd_* call its pthread functions internally, where no
+ * interposer sees them, so they are wrapped here as what they are. */
+
+int thrd_create(thrd_t *thr, thrd_start_t fn, void *arg)
+{
+    if (!thr || !fn)
+        return thrd_error;
+    int rc = create_thread((pthread_t *)thr, NULL, (void *(*)(void *))(void (*)(void))fn,
+                           arg, true);
+    return tg__thrd_rc(rc);
+}
+
+int thrd_join(thrd_t thr, int *res)
+{
+    void *ret = NULL;
+    int rc = pthread_join((pthread_t)thr, &ret);
+    if (rc == 0 && res)
+        *res = (int)(intptr_t)ret;
+    return rc == 0 ? thrd_success : thrd_error;
+}
+
+int thrd_detach(thrd_t thr)
+{
+    return pthread_detach((pthread_t)thr) == 0 ? thrd_success : thrd_error;
+}
+
+void thrd_exit(int res)
+{
+    pthread_exit((void *)(intptr_t)res);
 }
 
 /* Creates a thread of the shim's own (the watchdog): registered with

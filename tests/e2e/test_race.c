@@ -84,6 +84,7 @@ Test(race, buffered_channel_of_capacity_one_is_a_mutex, .timeout = 180) { clean(
 Test(race, a_value_relayed_through_two_channels_carries_its_history, .timeout = 180) { clean("chan-relay"); }
 Test(race, select_sends_and_receives_hand_over_like_plain_ones, .timeout = 180) { clean("chan-select"); }
 Test(race, threads_started_late_hand_over_through_sparse_clock_copies, .timeout = 180) { clean("chan-sparse"); }
+Test(race, c11_threads_mutexes_conditions_and_call_once_order_like_pthreads, .timeout = 180) { clean("c11"); }
 Test(race, close_happens_before_the_receive_that_sees_it, .timeout = 180) { clean("close"); }
 Test(race, waitgroup_done_happens_before_wait_returns, .timeout = 180) { clean("wg"); }
 Test(race, ctx_cancel_happens_before_done_is_seen, .timeout = 180) { clean("ctx"); }
@@ -195,6 +196,15 @@ Test(race, only_the_byte_both_threads_write_races, .timeout = 180)
         cr_assert_eq(e2e_int(e2e_at(acc, i), "size", 0), 1, "%s", e2e_dump(f));
     cr_assert(!e2e_mentions(f, "byte_worker", e2e_line("race_bugs.c", "byte-own")),
               "own bytes reported:\n%s", e2e_dump(f));
+    e2e_free(&r);
+}
+
+Test(race, race_between_c11_threads_is_found, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = planted(&r, "c11-counter", "c11_counter_worker", "c11-counter",
+                             "c11_counter_worker", "c11-counter");
+    cr_assert_str_eq(e2e_str(f, "location"), "global 'counter'");
     e2e_free(&r);
 }
 

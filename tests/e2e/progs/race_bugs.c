@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <threads.h>
 #include <unistd.h>
 
 #include "progs.h"
@@ -364,6 +365,27 @@ static int mode_wide(int argc, char **argv)
     return wide_own[0] == 9 && wide_own[1] == 9 ? 0 : 7;
 }
 
+/* C11 threads adding to a global with no mtx around it. */
+static int c11_counter_worker(void *a)
+{
+    (void)a;
+    pthread_barrier_wait(&go);
+    for (int i = 0; i < ROUNDS; i++)
+        counter++;                           /* LINE:c11-counter */
+    return 0;
+}
+static int mode_c11_counter(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_barrier_init(&go, NULL, N);
+    thrd_t t[N];
+    for (int i = 0; i < N; i++)
+        thrd_create(&t[i], c11_counter_worker, NULL);
+    for (int i = 0; i < N; i++)
+        thrd_join(t[i], NULL);
+    return 0;
+}
+
 /* Receiving one sender's value orders nothing of another sender. B sends
  * first, then starts A, which writes `other` and sends too; main waits
  * until both values are in the buffer, receives B's (the first in), and
@@ -439,6 +461,7 @@ static const struct prog_mode modes[] = {
     {"shared-readers", mode_shared_readers},
     {"chan-other-send", mode_chan_other_send},
     {"wide", mode_wide},
+    {"c11-counter", mode_c11_counter},
     {NULL, NULL},
 };
 

@@ -8,6 +8,7 @@
  */
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <threads.h>
 #include <unistd.h>
 
 #include "progs.h"
@@ -639,6 +640,61 @@ static int mode_chan_sparse(int argc, char **argv)
     return sum == 0 ? 0 : 1;
 }
 
+/* C11 threads: thrd_create / thrd_join order creator and thread, mtx_*
+ * the counter, cnd_wait a hand-off, call_once an initialization. */
+static mtx_t c11_mu;
+static cnd_t c11_cv;
+static once_flag c11_once = ONCE_FLAG_INIT;
+static long c11_config, c11_ready;
+static void c11_init(void)
+{
+    c11_config = 11;
+}
+static int c11_worker(void *a)
+{
+    call_once(&c11_once, c11_init);
+    long cfg = c11_config;
+    for (int i = 0; i < ROUNDS; i++) {
+        mtx_lock(&c11_mu);
+        shared += cfg - 10;
+        mtx_unlock(&c11_mu);
+    }
+    slots[(intptr_t)a] = 1;           /* read by main after the join */
+    return 0;
+}
+static int c11_signaller(void *a)
+{
+    (void)a;
+    mtx_lock(&c11_mu);
+    back = 5;
+    c11_ready = 1;
+    cnd_broadcast(&c11_cv);
+    mtx_unlock(&c11_mu);
+    return 0;
+}
+static int mode_c11(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    mtx_init(&c11_mu, mtx_plain);
+    cnd_init(&c11_cv);
+    thrd_t t[N], s;
+    for (intptr_t i = 0; i < N; i++)
+        thrd_create(&t[i], c11_worker, (void *)i);
+    thrd_create(&s, c11_signaller, NULL);
+    mtx_lock(&c11_mu);
+    while (!c11_ready)
+        cnd_wait(&c11_cv, &c11_mu);
+    mtx_unlock(&c11_mu);
+    long b = back;
+    for (int i = 0; i < N; i++)
+        thrd_join(t[i], NULL);
+    thrd_join(s, NULL);
+    long n = 0;
+    for (int i = 0; i < N; i++)
+        n += slots[i];
+    return shared == N * ROUNDS && b == 5 && n == N ? 0 : 1;
+}
+
 /* ---- close ---- */
 static void *closer(void *a)
 {
@@ -872,6 +928,7 @@ static const struct prog_mode modes[] = {
     {"chan-relay", mode_chan_relay},
     {"chan-select", mode_chan_select},
     {"chan-sparse", mode_chan_sparse},
+    {"c11", mode_c11},
     {"close", mode_close},
     {"wg", mode_wg},
     {"ctx", mode_ctx},
