@@ -355,27 +355,15 @@ static void on_drop(uintptr_t token)
     tg__race_drop(token);
 }
 
-static const struct tg_hooks hooks = {
-    .version = TG_HOOKS_VERSION,
-    .create = on_create,
-    .destroy = on_destroy,
-    .park = on_park,
-    .wake = on_wake,
-    .complete = on_complete,
-    .begin = on_begin,
-};
+#define SHIM_HOOKS                                                            \
+    .version = TG_HOOKS_VERSION, .create = on_create, .destroy = on_destroy,  \
+    .park = on_park, .wake = on_wake, .complete = on_complete, .begin = on_begin
+
+static const struct tg_hooks hooks = { SHIM_HOOKS };
 
 /* In race mode the checker's clocks also travel with channel values. */
 static const struct tg_hooks race_hooks = {
-    .version = TG_HOOKS_VERSION,
-    .create = on_create,
-    .destroy = on_destroy,
-    .park = on_park,
-    .wake = on_wake,
-    .complete = on_complete,
-    .begin = on_begin,
-    .token = on_token,
-    .drop = on_drop,
+    SHIM_HOOKS, .token = on_token, .drop = on_drop,
 };
 
 /* Looked up by libtangle's constructor with dlsym(RTLD_DEFAULT). NULL
