@@ -767,6 +767,8 @@ static void check_byte(struct rc *rc, struct thr *t, struct cell *c,
     }
 }
 
+#define FREE_CHECKED 1024      /* bytes of a freed block checked as written */
+
 static void on_access(struct rc *rc, struct thr *t, const struct tg_log_event *e)
 {
     if (t->ignore > 0)
@@ -1011,6 +1013,15 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
         break;
     }
     case TG_EV_FREE:
+        /* A free is a write of the block's first bytes (logs before the
+         * free carried its stack have none: nothing to check). */
+        if (e->stack) {
+            struct tg_log_event w = *e;
+            w.type = TG_EV_WRITE;
+            w.flags = TG_EVF_RANGE;
+            w.arg = e->arg < FREE_CHECKED ? e->arg : FREE_CHECKED;
+            on_access(rc, t, &w);
+        }
         forget(rc, e->addr, e->arg);
         if (ht_find(&rc->blocks_h, e->addr)) {
             rc->blocks[*ht_find(&rc->blocks_h, e->addr)].size = 0;

@@ -128,12 +128,17 @@ ATOMICS(64, uint64_t)
 /* Heap blocks. `tangle cc` links with --wrap for malloc, calloc, realloc
  * and free, so the program's own calls come here: the race checker must
  * know that a block freed by one thread and handed out again to another
- * is new memory, not shared. __tsan_heap_alloc / __tsan_heap_free are
- * no-ops here and the shim's under `tangle run`. */
+ * is new memory, not shared, and that a free racing with another
+ * thread's access is a race. __tsan_heap_alloc / __tsan_heap_free_at
+ * (pc: the program's call) are no-ops here and the shim's under `tangle
+ * run`; __tsan_heap_free, without the pc, is what libtangle called
+ * before. */
 void __tsan_heap_alloc(void *p, size_t n, void *pc);
 void __tsan_heap_alloc(void *p, size_t n, void *pc) { (void)p; (void)n; (void)pc; }
 void __tsan_heap_free(void *p);
 void __tsan_heap_free(void *p) { (void)p; }
+void __tsan_heap_free_at(void *p, void *pc);
+void __tsan_heap_free_at(void *p, void *pc) { (void)p; (void)pc; }
 
 void *__wrap_malloc(size_t n);
 void *__wrap_malloc(size_t n)
@@ -157,7 +162,7 @@ void *__wrap_realloc(void *old, size_t n);
 void *__wrap_realloc(void *old, size_t n)
 {
     if (old)
-        __tsan_heap_free(old);
+        __tsan_heap_free_at(old, __builtin_return_address(0));
     void *p = realloc(old, n);
     if (p)
         __tsan_heap_alloc(p, n, __builtin_return_address(0));
@@ -171,7 +176,7 @@ void __wrap_free(void *p);
 void __wrap_free(void *p)
 {
     if (p)
-        __tsan_heap_free(p);
+        __tsan_heap_free_at(p, __builtin_return_address(0));
     free(p);
 }
 

@@ -1095,6 +1095,33 @@ void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
     }
 }
 
+/* A free of [p, p+len), checked as a write by r before the shadow is
+ * cleared: only another thread's record that r is not known to be ordered
+ * after needs the full check; nothing is stored. */
+void tg__rc_free_check(struct race_thread *r, uintptr_t p, size_t len, uintptr_t pc)
+{
+    uint64_t my_tid = (uint64_t)r->tid << RC_TID_SH;
+    uintptr_t a = p & ~(uintptr_t)7, end = p + len;
+    while (a < end) {
+        uintptr_t region_end = (a | ((1ull << RC_REGION_SHIFT) - 1)) + 1;
+        uintptr_t stop = end < region_end ? end : region_end;
+        uint64_t *c = tg__rc_shadow_peek(a);
+        if (!c) {
+            a = stop;
+            continue;
+        }
+        for (; a < stop; a += 8, c++) {
+            uint64_t old = atomic_load_explicit((_Atomic uint64_t *)c, RELAXED);
+            if (!old || (!is_ext(old) && ((old & RC_TID_BITS) == my_tid ||
+                                          tg__rc_known_before(r, old))))
+                continue;
+            uintptr_t lo = a < p ? p : a, hi = a + 8 < end ? a + 8 : end;
+            uint64_t mask = ((1ull << (hi - lo)) - 1) << (lo & 7);
+            tg__rc_check_slow(r, c, old, lo, mask, true, false, pc);
+        }
+    }
+}
+
 void tg__rc_check_range(struct race_thread *r, uintptr_t addr, size_t len,
                         bool write, bool atomic, uintptr_t pc)
 {

@@ -355,6 +355,8 @@ void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr);
 /* Heap blocks (names in reports; their shadow is cleared when freed). */
 void tg__rc_alloc(struct race_thread *r, uintptr_t p, size_t n, uintptr_t pc);
 void tg__rc_free(uintptr_t p, size_t n);
+/* A free of [p, p+len) checked as r's write, before tg__rc_free. */
+void tg__rc_free_check(struct race_thread *r, uintptr_t p, size_t len, uintptr_t pc);
 /* Forgets the shadow of [lo, lo+len) (freed memory, an ended thread's
  * stack). */
 void tg__rc_clear(uintptr_t lo, size_t len);

@@ -962,6 +962,8 @@ void __tsan_release(void *a)
     tg__annotate_hb(a, true);
 }
 
+#define FREE_CHECKED 1024      /* bytes of a freed block checked as written */
+
 /* ---- heap blocks (from libtangle's __wrap_malloc / __wrap_free) -----------
  * A free releases on the block's stripe and an allocation acquires from
  * it, so the block's next owner is ordered after its previous one, as the
@@ -989,21 +991,38 @@ void __tsan_heap_alloc(void *p, size_t n, void *pc)
     put(t, TG_EV_ALLOC, 0, 0, stack, (uintptr_t)p, n);
 }
 
-void __tsan_heap_free(void *p)
+/* A free is a write of the block's first bytes (up to 1 KiB, as TSan
+ * checks): an access by another thread that the freeing thread is not
+ * ordered after races with it. Then the block's history is forgotten. */
+void __tsan_heap_free_at(void *p, void *pc)
 {
+    if (!p)
+        return;
+    size_t n = malloc_usable_size(p);
+    size_t checked = n < FREE_CHECKED ? n : FREE_CHECKED;
     if (tg__rc_on) {
-        if (p)
-            tg__rc_free((uintptr_t)p, malloc_usable_size(p));
+        struct race_thread *r = rs_get();
+        if (r && r->vc && !r->ignore && checked)
+            tg__rc_free_check(r, (uintptr_t)p, checked, (uintptr_t)pc);
+        tg__rc_free((uintptr_t)p, n);
         return;
     }
     struct tg__thread *t = racer();
     if (!t)
         return;
+    struct race_thread *r = rs_get();
     _Atomic uint32_t *s = stripe(p);
-    size_t n = malloc_usable_size(p);
-    put(t, TG_EV_FREE, 0, 0, 0, (uintptr_t)p, n);
+    /* The free's stack (its call site under the shadow call stack) makes
+     * the analyzer check it as that write; none in an ignored region. */
+    uint32_t stack = r && !r->ignore ? intern(r, t, (uintptr_t)pc) : 0;
+    put(t, TG_EV_FREE, 0, 0, stack, (uintptr_t)p, n);
     uint32_t seq = atomic_fetch_add_explicit(s, 1, memory_order_seq_cst) + 1;
     put(t, TG_EV_RELEASE, SYNC_ATOMIC, 0, 0, (uintptr_t)s, seq);
+}
+
+void __tsan_heap_free(void *p)
+{
+    __tsan_heap_free_at(p, __builtin_return_address(0));
 }
 
 /* ---- the check API's annotations (strong over check.c's weak ones) ------- */

@@ -172,6 +172,39 @@ Test(race, heap_race_names_the_block_and_its_allocation, .timeout = 180)
     e2e_free(&r);
 }
 
+/* A free is a write of the block: another thread's unordered read of it
+ * races with the free, which names the block and where it was made. */
+static void check_free_race(const char *opts)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, opts, RACE_PROGDIR "race_bugs", "free", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_count(&r, "race", NULL), 1, "%s: %s", opts, E2E_REPORT(&r));
+    json_object *f = e2e_find(&r, "race", NULL, NULL);
+    json_object *rd = access_at(f, "doomed_reader", e2e_line("race_bugs.c", "free-read"));
+    json_object *fr = access_at(f, "mode_free", e2e_line("race_bugs.c", "free-free"));
+    cr_assert(rd && fr, "%s: the read and the free:\n%s", opts, e2e_dump(f));
+    cr_assert(json_object_get_boolean(e2e_get(fr, "write")), "%s", e2e_dump(fr));
+    cr_assert(!json_object_get_boolean(e2e_get(rd, "write")), "%s", e2e_dump(rd));
+    const char *loc = e2e_str(f, "location");
+    char line[32];
+    snprintf(line, sizeof line, "race_bugs.c:%d", e2e_line("race_bugs.c", "free-alloc"));
+    cr_assert(loc && strstr(loc, "heap block of 64 bytes") && strstr(loc, line),
+              "%s: location: %s", opts, loc ? loc : "(none)");
+    e2e_free(&r);
+}
+
+Test(race, a_free_races_with_an_unordered_read_of_the_block, .timeout = 180)
+{
+    check_free_race("--options race=1");
+}
+
+Test(race, logged_mode_checks_a_free_as_a_write_too, .timeout = 180)
+{
+    check_free_race("--options race=log");
+}
+
 Test(race, race_under_one_lock_only_lists_the_held_lock, .timeout = 180)
 {
     struct e2e_run r;

@@ -102,6 +102,37 @@ static int mode_heap(int argc, char **argv)
     return (int)(v & 0);
 }
 
+/* A block freed by one thread while another still reads it, ordered by
+ * nothing (the semaphore orders only what came before the read, a relaxed
+ * flag the rest in time only): the free races with the read, as a write
+ * of the block would. The semaphore also makes the offline checker, which
+ * replays a thread until it waits, replay the read before the free. */
+static long *doomed;
+static atomic_int read_done;
+static sem_t reader_started;
+static void *doomed_reader(void *a)
+{
+    (void)a;
+    sem_post(&reader_started);
+    long v = doomed[2];                      /* LINE:free-read */
+    atomic_store_explicit(&read_done, 1, memory_order_relaxed);
+    return (void *)(v & 0);
+}
+static int mode_free(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    sem_init(&reader_started, 0, 0);
+    doomed = calloc(8, sizeof *doomed);      /* LINE:free-alloc */
+    pthread_t t;
+    pthread_create(&t, NULL, doomed_reader, NULL);
+    sem_wait(&reader_started);
+    while (!atomic_load_explicit(&read_done, memory_order_relaxed))
+        sched_yield();
+    free(doomed);                            /* LINE:free-free */
+    pthread_join(t, NULL);
+    return 0;
+}
+
 /* The same on a page of the program's own mapping: forgetting a mapping's
  * history when it is made must not forget accesses made to it since. */
 static long *mapped;
@@ -452,6 +483,7 @@ static const struct prog_mode modes[] = {
     {"loopvar", mode_loopvar},
     {"sleep", mode_sleep},
     {"heap", mode_heap},
+    {"free", mode_free},
     {"mapped", mode_mapped},
     {"one-lock", mode_one_lock},
     {"bytes", mode_bytes},
