@@ -91,9 +91,16 @@ struct an_edge {
     struct an_stack from_stack, to_stack;
 };
 
+/* How a race report names an access. */
+static inline const char *race_op(bool write, bool freed)
+{
+    return freed ? "free" : write ? "write" : "read";
+}
+
 struct an_access {            /* race findings */
     uint32_t thread;
     bool write;
+    bool freed;               /* the write is a free of the block */
     uint32_t size;
     uint64_t addr;
     struct an_stack stack;

@@ -273,6 +273,9 @@ static const char *race_damage(const struct tlog *log,
         return "has no write";
     if (TG_RACE_ACC_ATOMIC(later) && TG_RACE_ACC_ATOMIC(earlier))
         return "has two atomic accesses";
+    if ((TG_RACE_ACC_FREE(later) && !TG_RACE_ACC_WRITE(later)) ||
+        (TG_RACE_ACC_FREE(earlier) && !TG_RACE_ACC_WRITE(earlier)))
+        return "has a free that is not a write";
     if (f->nthreads) {
         const struct tg_log_finding_thread *b = &f->threads[0];
         uint64_t size = (uint64_t)b->holder << 32 | b->wait_op;

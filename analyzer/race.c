@@ -186,6 +186,7 @@ struct site {
     uint32_t thread;
     uint32_t size;
     bool write, atomic;
+    bool freed;              /* a free, checked as a write */
     uint32_t locks;          /* offset in lockpool */
     uint32_t nlocks;
 };
@@ -637,6 +638,7 @@ static void race(struct rc *rc, uint32_t cur, uint32_t prev, uint64_t addr,
     for (int i = 0; i < 2; i++) {
         p.thread[i] = s[i]->thread;
         p.write[i] = s[i]->write;
+        p.freed[i] = s[i]->freed;
         p.atomic[i] = s[i]->atomic;
         p.size[i] = s[i]->size;
         p.addr[i] = i == 0 ? cur_addr : addr;
@@ -769,7 +771,9 @@ static void check_byte(struct rc *rc, struct thr *t, struct cell *c,
 
 #define FREE_CHECKED 1024      /* bytes of a freed block checked as written */
 
-static void on_access(struct rc *rc, struct thr *t, const struct tg_log_event *e)
+/* freed: the access is a free of the block, checked as this write. */
+static void on_access(struct rc *rc, struct thr *t, const struct tg_log_event *e,
+                      bool freed)
 {
     if (t->ignore > 0)
         return;
@@ -789,6 +793,10 @@ static void on_access(struct rc *rc, struct thr *t, const struct tg_log_event *e
         len = RANGE_MAX;
     rc->st.accesses++;
     uint32_t site = site_of(rc, t, e, pc, (uint32_t)len, write, atomic);
+    /* The free's stack starts at its own call, so no other access shares
+     * its site. */
+    if (freed)
+        rc->sites[site].freed = true;
     uint32_t last = UINT32_MAX;
     uint64_t a = e->addr, end = e->addr + len;
     if (end < a)
@@ -874,7 +882,7 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
     switch (e->type) {
     case TG_EV_READ:
     case TG_EV_WRITE:
-        on_access(rc, t, e);
+        on_access(rc, t, e, false);
         break;
     case TG_EV_THREAD_START: {
         const struct tg_log_thread *r = tlog_thread(rc->log, t->id);
@@ -1020,7 +1028,7 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
             w.type = TG_EV_WRITE;
             w.flags = TG_EVF_RANGE;
             w.arg = e->arg < FREE_CHECKED ? e->arg : FREE_CHECKED;
-            on_access(rc, t, &w);
+            on_access(rc, t, &w, true);
         }
         forget(rc, e->addr, e->arg);
         if (ht_find(&rc->blocks_h, e->addr)) {
@@ -1271,8 +1279,8 @@ static void add_finding(void *arg, const struct race_pair *p)
     f->location = describe(ctx, p);
     f->message = xasprintf("data race on %s: %s of size %u by thread %u, "
                            "%s of size %u by thread %u", f->location,
-                           p->write[0] ? "write" : "read", p->size[0],
-                           p->thread[0], p->write[1] ? "write" : "read",
+                           race_op(p->write[0], p->freed[0]), p->size[0],
+                           p->thread[0], race_op(p->write[1], p->freed[1]),
                            p->size[1], p->thread[1]);
     f->naccesses = 2;
     f->accesses = xcalloc(2, sizeof *f->accesses);
@@ -1282,6 +1290,7 @@ static void add_finding(void *arg, const struct race_pair *p)
         struct an_access *a = &f->accesses[i];
         a->thread = p->thread[i];
         a->write = p->write[i];
+        a->freed = p->freed[i];
         a->size = p->size[i];
         a->addr = p->addr[i];
         a->stack = st[i];
@@ -1314,6 +1323,7 @@ static void pair_of_record(const struct tg_log_finding *r, struct race_pair *p,
     p->stack[1] = r->stack2;
     for (int i = 0; i < 2; i++) {
         p->write[i] = TG_RACE_ACC_WRITE(acc[i]);
+        p->freed[i] = TG_RACE_ACC_FREE(acc[i]);
         p->atomic[i] = TG_RACE_ACC_ATOMIC(acc[i]);
         p->size[i] = TG_RACE_ACC_SIZE(acc[i]);
         p->locks[i] = locks[i];

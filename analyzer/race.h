@@ -48,6 +48,7 @@ struct race_stats {
 struct race_pair {
     uint32_t thread[2];       /* [0] the later access, [1] the earlier */
     bool write[2], atomic[2];
+    bool freed[2];            /* the write is a free of the block */
     uint32_t size[2];
     uint64_t addr[2];
     uint64_t pc[2];           /* access pc (0 for a range) */

@@ -156,6 +156,10 @@ static void finding_json(struct jw *w, const struct an_finding *f)
             jw_kint(w, "thread", a->thread);
             jw_key(w, "write");
             jw_bool(w, a->write);
+            if (a->freed) {
+                jw_key(w, "free");
+                jw_bool(w, true);
+            }
             jw_kint(w, "size", a->size);
             jw_key(w, "address");
             jw_hex(w, a->addr);

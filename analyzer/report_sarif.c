@@ -226,7 +226,7 @@ static void result(struct jw *w, const struct an_finding *f)
     thread_flow(w, "the earlier related call", &f->related_stack);
     for (size_t i = 0; i < f->naccesses; i++) {
         snprintf(title, sizeof title, "%s by thread %u",
-                 f->accesses[i].write ? "write" : "read",
+                 race_op(f->accesses[i].write, f->accesses[i].freed),
                  f->accesses[i].thread);
         thread_flow(w, title, &f->accesses[i].stack);
     }

@@ -189,7 +189,7 @@ static void finding_text(FILE *out, const struct an_finding *f, bool note)
         for (size_t i = 0; i < f->naccesses; i++) {
             const struct an_access *a = &f->accesses[i];
             fprintf(out, "  %s of size %u at 0x%" PRIx64 " by thread %u:\n",
-                    a->write ? "write" : "read", a->size, a->addr, a->thread);
+                    race_op(a->write, a->freed), a->size, a->addr, a->thread);
             text_stack(out, &a->stack, "    ");
         }
         if (f->location)

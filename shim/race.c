@@ -900,7 +900,7 @@ static void report(struct race_thread *r, uint64_t old, uintptr_t addr,
         .stack2 = ps ? ps->stack : 0,
         .value = word + cfirst,
         .obj = paddr,
-        .subkind = TG_RACE_ACC(csize, write, atomic) |
+        .subkind = TG_RACE_ACC(csize, write, atomic) | (r->freeing ? TG_RACE_ACC_FREED : 0) |
                    TG_RACE_ACC(psize, (old & RC_W) != 0, (old & RC_A) != 0) << 16,
     };
     for (uint32_t i = 1; i < RC_MAX_TID; i++) {
@@ -1117,7 +1117,9 @@ void tg__rc_free_check(struct race_thread *r, uintptr_t p, size_t len, uintptr_t
                 continue;
             uintptr_t lo = a < p ? p : a, hi = a + 8 < end ? a + 8 : end;
             uint64_t mask = ((1ull << (hi - lo)) - 1) << (lo & 7);
+            r->freeing = true;
             tg__rc_check_slow(r, c, old, lo, mask, true, false, pc);
+            r->freeing = false;
         }
     }
 }

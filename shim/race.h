@@ -125,6 +125,8 @@ struct race_thread {
         uint32_t site;
     } pcache[RC_PCACHE];       /* two ways: entries 2k and 2k+1 */
     bool site_made;            /* a site was made in this slow path */
+    bool freeing;              /* the access checked is a free (its report
+                                  says so) */
     /* The first RC_KNOWN slots whose entry in vc is not zero, in the order
      * learnt (nknown > RC_KNOWN: more than that): a thread that heard of
      * few threads copies its clock into a channel token in that many

@@ -342,9 +342,11 @@ enum tg_log_finding_kind {
 
 #define TG_RACE_ACC(size, write, atomic) \
     (((uint32_t)(size) & 0xffu) | ((write) ? 0x100u : 0u) | ((atomic) ? 0x200u : 0u))
+#define TG_RACE_ACC_FREED     0x400u   /* the write is a free of the block */
 #define TG_RACE_ACC_SIZE(a)   ((a) & 0xffu)
 #define TG_RACE_ACC_WRITE(a)  (((a) & 0x100u) != 0)
 #define TG_RACE_ACC_ATOMIC(a) (((a) & 0x200u) != 0)
+#define TG_RACE_ACC_FREE(a)   (((a) & TG_RACE_ACC_FREED) != 0)
 
 enum tg_misuse {
     TG_MIS_UNLOCK_NOT_HELD = 1,  /* "unlock-not-held" */

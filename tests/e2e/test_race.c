@@ -186,6 +186,8 @@ static void check_free_race(const char *opts)
     json_object *fr = access_at(f, "mode_free", e2e_line("race_bugs.c", "free-free"));
     cr_assert(rd && fr, "%s: the read and the free:\n%s", opts, e2e_dump(f));
     cr_assert(json_object_get_boolean(e2e_get(fr, "write")), "%s", e2e_dump(fr));
+    cr_assert(json_object_get_boolean(e2e_get(fr, "free")), "%s", e2e_dump(fr));
+    cr_assert(!e2e_get(rd, "free"), "%s", e2e_dump(rd));
     cr_assert(!json_object_get_boolean(e2e_get(rd, "write")), "%s", e2e_dump(rd));
     const char *loc = e2e_str(f, "location");
     char line[32];
