@@ -313,7 +313,7 @@ long lo_find_cycles(const struct lo_edge *edges, size_t nedges,
 static bool is_lock(const struct tg_log_object *o)
 {
     return o && (o->kind == TG_LOBJ_MUTEX || o->kind == TG_LOBJ_RWLOCK ||
-                 o->kind == TG_LOBJ_SPIN);
+                 o->kind == TG_LOBJ_SPIN || o->kind == TG_LOBJ_LOCK);
 }
 
 struct lo_run {

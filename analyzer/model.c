@@ -105,7 +105,7 @@ static const char *const obj_names[TG_LOBJ_KIND_COUNT] = {
     [TG_LOBJ_SPIN] = "spin", [TG_LOBJ_COND] = "cond", [TG_LOBJ_SEM] = "sem",
     [TG_LOBJ_BARRIER] = "barrier", [TG_LOBJ_ONCE] = "once",
     [TG_LOBJ_CHAN] = "chan", [TG_LOBJ_CTX] = "ctx", [TG_LOBJ_WG] = "wg",
-    [TG_LOBJ_GROUP] = "group", [TG_LOBJ_POOL] = "pool",
+    [TG_LOBJ_GROUP] = "group", [TG_LOBJ_POOL] = "pool", [TG_LOBJ_LOCK] = "lock",
 };
 
 const char *an_obj_kind_name(uint32_t kind)

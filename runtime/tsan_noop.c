@@ -52,6 +52,29 @@ NOOP2(__tsan_vptr_update)
 NOOP1(__tsan_acquire)
 NOOP1(__tsan_release)
 
+/* <sanitizer/tsan_interface.h>'s annotations of a program's own locks. */
+#define MUTEX_NOOP(name) void name(void *a, unsigned f); \
+    void name(void *a, unsigned f) { (void)a; (void)f; }
+MUTEX_NOOP(__tsan_mutex_create)
+MUTEX_NOOP(__tsan_mutex_destroy)
+MUTEX_NOOP(__tsan_mutex_pre_lock)
+MUTEX_NOOP(__tsan_mutex_post_unlock)
+MUTEX_NOOP(__tsan_mutex_pre_signal)
+MUTEX_NOOP(__tsan_mutex_post_signal)
+MUTEX_NOOP(__tsan_mutex_pre_divert)
+MUTEX_NOOP(__tsan_mutex_post_divert)
+void __tsan_mutex_post_lock(void *a, unsigned f, int recursion);
+void __tsan_mutex_post_lock(void *a, unsigned f, int recursion)
+{
+    (void)a; (void)f; (void)recursion;
+}
+int __tsan_mutex_pre_unlock(void *a, unsigned f);
+int __tsan_mutex_pre_unlock(void *a, unsigned f)
+{
+    (void)a; (void)f;
+    return 0;
+}
+
 void __tsan_func_exit(void);
 void __tsan_func_exit(void) {}
 void __tsan_init(void);

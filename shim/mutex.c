@@ -46,6 +46,17 @@ REAL_FN(int, pthread_spin_lock, (pthread_spinlock_t *));
 REAL_FN(int, pthread_spin_trylock, (pthread_spinlock_t *));
 REAL_FN(int, pthread_spin_unlock, (pthread_spinlock_t *));
 
+void __tsan_mutex_create(void *addr, unsigned flags);
+void __tsan_mutex_destroy(void *addr, unsigned flags);
+void __tsan_mutex_pre_lock(void *addr, unsigned flags);
+void __tsan_mutex_post_lock(void *addr, unsigned flags, int recursion);
+int __tsan_mutex_pre_unlock(void *addr, unsigned flags);
+void __tsan_mutex_post_unlock(void *addr, unsigned flags);
+void __tsan_mutex_pre_signal(void *addr, unsigned flags);
+void __tsan_mutex_post_signal(void *addr, unsigned flags);
+void __tsan_mutex_pre_divert(void *addr, unsigned flags);
+void __tsan_mutex_post_divert(void *addr, unsigned flags);
+
 #define SITE_PC  ((uintptr_t)__builtin_return_address(0))
 #define SITE_CFA ((uintptr_t)__builtin_dwarf_cfa())
 
@@ -679,6 +690,101 @@ int pthread_spin_unlock(pthread_spinlock_t *s)
     if (t)
         releasing(t, (void *)s, false);
     return REAL(pthread_spin_unlock)(s);
+}
+
+/* ---- locks of the program's own, annotated for TSan ----------------------
+ * <sanitizer/tsan_interface.h>'s __tsan_mutex_* calls, which code with a
+ * lock of its own makes so that TSan knows it: the lock is taken (its
+ * post_lock) and let go (its pre_unlock) like a pthread lock, so it orders
+ * memory for the race checker and its orders enter the lock-order graph.
+ * A thread spinning in such a lock is not seen as blocked. The flags are
+ * TSan's. */
+enum {
+    TSAN_MUTEX_READ_LOCK = 1u << 3,
+    TSAN_MUTEX_TRY_LOCK = 1u << 4,
+    TSAN_MUTEX_TRY_LOCK_FAILED = 1u << 5,
+    TSAN_MUTEX_WRITE_REENTRANT = 1u << 1,
+};
+
+void __tsan_mutex_create(void *addr, unsigned flags)
+{
+    struct tg__thread *t = hot_me();
+    if (t && addr)
+        created(t, addr, TG_LOBJ_LOCK,
+                flags & TSAN_MUTEX_WRITE_REENTRANT ? TG_OBJF_RECURSIVE : 0, 0);
+}
+
+void __tsan_mutex_destroy(void *addr, unsigned flags)
+{
+    (void)flags;
+    struct tg__thread *t = hot_me();
+    if (t && addr)
+        destroying(t, addr);
+}
+
+void __tsan_mutex_pre_lock(void *addr, unsigned flags)
+{
+    (void)addr;
+    (void)flags;
+}
+
+void __tsan_mutex_post_lock(void *addr, unsigned flags, int recursion)
+{
+    (void)recursion;
+    if (!addr || (flags & TSAN_MUTEX_TRY_LOCK_FAILED))
+        return;
+    struct tg__thread *t = hot_me();
+    struct tg__lock *l;
+    if (!t || !(l = tg__lock_get(addr)))
+        return;
+    /* The call site is inside the program's lock function, whose caller
+     * is the acquisition a report must show: a whole stack, then (cached
+     * per call path after the first). */
+    t->guard++;
+    uint32_t stack = tg__stack_site();
+    t->guard--;
+    taken(t, l, addr, TG_LOBJ_LOCK, flags & TSAN_MUTEX_READ_LOCK ? 1 : 0,
+          (flags & TSAN_MUTEX_TRY_LOCK) != 0, SITE_PC, SITE_CFA, stack);
+}
+
+int __tsan_mutex_pre_unlock(void *addr, unsigned flags)
+{
+    struct tg__thread *t = hot_me();
+    if (t && addr)
+        releasing(t, addr, (flags & TSAN_MUTEX_READ_LOCK) != 0);
+    return 0;
+}
+
+void __tsan_mutex_post_unlock(void *addr, unsigned flags)
+{
+    (void)addr;
+    (void)flags;
+}
+
+/* Signalling from inside a lock, and calls out of the lock's code: nothing
+ * to record. */
+void __tsan_mutex_pre_signal(void *addr, unsigned flags)
+{
+    (void)addr;
+    (void)flags;
+}
+
+void __tsan_mutex_post_signal(void *addr, unsigned flags)
+{
+    (void)addr;
+    (void)flags;
+}
+
+void __tsan_mutex_pre_divert(void *addr, unsigned flags)
+{
+    (void)addr;
+    (void)flags;
+}
+
+void __tsan_mutex_post_divert(void *addr, unsigned flags)
+{
+    (void)addr;
+    (void)flags;
 }
 
 /* ---- for cond.c: the mutex a condition wait gives up and takes back ---- */

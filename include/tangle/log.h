@@ -249,6 +249,8 @@ enum tg_log_obj_kind {
     TG_LOBJ_WG,
     TG_LOBJ_GROUP,
     TG_LOBJ_POOL,
+    TG_LOBJ_LOCK,        /* a lock of the program's own, annotated for TSan
+                            (__tsan_mutex_*): "lock" */
     TG_LOBJ_KIND_COUNT
 };
 

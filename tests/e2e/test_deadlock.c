@@ -85,6 +85,28 @@ Test(deadlock, ab_ba_inversion_that_did_not_hang_is_one_lock_order_cycle,
     e2e_free(&r);
 }
 
+Test(deadlock, inversion_of_locks_annotated_for_tsan_is_a_lock_order_cycle,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    run_mode(&r, NULL, "annotated");
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s", r.err);
+    cr_assert_eq(e2e_count(&r, "lock-order", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_must_find(&r, "lock-order", NULL, NULL);
+    unsigned long long a = e2e_out_value(&r, "A"), b = e2e_out_value(&r, "B");
+    cr_assert(has_object(f, a) && has_object(f, b), "%s", e2e_dump(f));
+    json_object *os = e2e_get(f, "objects");
+    for (size_t i = 0; i < e2e_len(os); i++)
+        cr_assert_str_eq(e2e_str(e2e_at(os, i), "kind"), "lock", "%s", e2e_dump(f));
+    json_object *e = edge(f, a, b);
+    e2e_assert_frame(e2e_get(e, "from_stack"), "own_ab", SRC, "own_ab_a");
+    e2e_assert_frame(e2e_get(e, "to_stack"), "own_ab", SRC, "own_ab_b");
+    e = edge(f, b, a);
+    e2e_assert_frame(e2e_get(e, "from_stack"), "own_ba", SRC, "own_ba_b");
+    e2e_assert_frame(e2e_get(e, "to_stack"), "own_ba", SRC, "own_ba_a");
+    e2e_free(&r);
+}
+
 Test(deadlock, three_lock_cycle_is_one_finding_with_three_edges,
      .timeout = 120)
 {

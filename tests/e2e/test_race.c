@@ -85,6 +85,7 @@ Test(race, a_value_relayed_through_two_channels_carries_its_history, .timeout = 
 Test(race, select_sends_and_receives_hand_over_like_plain_ones, .timeout = 180) { clean("chan-select"); }
 Test(race, threads_started_late_hand_over_through_sparse_clock_copies, .timeout = 180) { clean("chan-sparse"); }
 Test(race, c11_threads_mutexes_conditions_and_call_once_order_like_pthreads, .timeout = 180) { clean("c11"); }
+Test(race, a_lock_annotated_with_tsan_mutex_calls_orders_what_it_protects, .timeout = 180) { clean("annotated-lock"); }
 Test(race, close_happens_before_the_receive_that_sees_it, .timeout = 180) { clean("close"); }
 Test(race, waitgroup_done_happens_before_wait_returns, .timeout = 180) { clean("wg"); }
 Test(race, ctx_cancel_happens_before_done_is_seen, .timeout = 180) { clean("ctx"); }

@@ -47,6 +47,32 @@ static void *ba(void *arg)
     return NULL;
 }
 
+/* The same with locks of the program's own, annotated for TSan. */
+static struct prog_lock LA, LB;
+static void *own_ab(void *arg)
+{
+    prog_lock(&LA); /* LINE:own_ab_a */
+    prog_lock(&LB); /* LINE:own_ab_b */
+    prog_unlock(&LB);
+    prog_unlock(&LA);
+    return NULL;
+}
+static void *own_ba(void *arg)
+{
+    prog_lock(&LB); /* LINE:own_ba_b */
+    prog_lock(&LA); /* LINE:own_ba_a */
+    prog_unlock(&LA);
+    prog_unlock(&LB);
+    return NULL;
+}
+static int mode_annotated(int argc, char **argv)
+{
+    printf("A=%p B=%p\n", (void *)&LA, (void *)&LB);
+    run_thread(own_ab);
+    run_thread(own_ba);
+    return 0;
+}
+
 /* A then B in one thread, later B then A in another: never hangs here,
  * but would if the two overlapped. */
 static int mode_abba(int argc, char **argv)
@@ -498,6 +524,7 @@ int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
         { "abba", mode_abba },
+        { "annotated", mode_annotated },
         { "three", mode_three },
         { "consistent", mode_consistent },
         { "gate", mode_gate },

@@ -13,6 +13,7 @@
 #define TANGLE_E2E_PROGS_H
 
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -25,6 +26,34 @@
 #include <unistd.h>
 
 #include <tangle/tangle.h>
+
+/* <sanitizer/tsan_interface.h>'s lock annotations (libtangle defines
+ * them), declared here so no sanitizer header is needed. */
+void __tsan_mutex_create(void *addr, unsigned flags);
+void __tsan_mutex_pre_lock(void *addr, unsigned flags);
+void __tsan_mutex_post_lock(void *addr, unsigned flags, int recursion);
+int __tsan_mutex_pre_unlock(void *addr, unsigned flags);
+void __tsan_mutex_post_unlock(void *addr, unsigned flags);
+
+/* A lock of the program's own, annotated for TSan. Its word is touched
+ * with relaxed atomics only, so only the annotations order what it
+ * protects (on x86 the exchange is a full barrier anyway). */
+struct prog_lock {
+    atomic_int word;
+};
+static inline void prog_lock(struct prog_lock *l)
+{
+    __tsan_mutex_pre_lock(l, 0);
+    while (atomic_exchange_explicit(&l->word, 1, memory_order_relaxed))
+        sched_yield();
+    __tsan_mutex_post_lock(l, 0, 0);
+}
+static inline void prog_unlock(struct prog_lock *l)
+{
+    __tsan_mutex_pre_unlock(l, 0);
+    atomic_store_explicit(&l->word, 0, memory_order_relaxed);
+    __tsan_mutex_post_unlock(l, 0);
+}
 
 struct prog_mode {
     const char *name;

@@ -695,6 +695,28 @@ static int mode_c11(int argc, char **argv)
     return shared == N * ROUNDS && b == 5 && n == N ? 0 : 1;
 }
 
+/* A lock of the program's own, known only through TSan's annotations. */
+static struct prog_lock own_lock;
+static void *own_lock_worker(void *a)
+{
+    (void)a;
+    for (int i = 0; i < ROUNDS; i++) {
+        prog_lock(&own_lock);
+        shared++;
+        prog_unlock(&own_lock);
+    }
+    return NULL;
+}
+static int mode_annotated_lock(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    __tsan_mutex_create(&own_lock, 0);
+    pthread_t t[N];
+    spawn(t, N, own_lock_worker);
+    join_all(t, N);
+    return shared == N * ROUNDS ? 0 : 1;
+}
+
 /* ---- close ---- */
 static void *closer(void *a)
 {
@@ -929,6 +951,7 @@ static const struct prog_mode modes[] = {
     {"chan-select", mode_chan_select},
     {"chan-sparse", mode_chan_sparse},
     {"c11", mode_c11},
+    {"annotated-lock", mode_annotated_lock},
     {"close", mode_close},
     {"wg", mode_wg},
     {"ctx", mode_ctx},
