@@ -127,16 +127,6 @@ struct race_thread {
     bool site_made;            /* a site was made in this slow path */
     bool freeing;              /* the access checked is a free (its report
                                   says so) */
-    /* The first RC_KNOWN slots whose entry in vc is not zero, in the order
-     * learnt (nknown > RC_KNOWN: more than that): a thread that heard of
-     * few threads copies its clock into a channel token in that many
-     * steps, however high their slots. */
-    uint32_t nknown;
-    uint16_t known[RC_KNOWN];
-    /* channel tokens freed here, by size class, for the thread's next
-     * ones (race.c) */
-    struct rc_tok *tok_free[RC_TOK_CLASSES];
-    uint8_t tok_nfree[RC_TOK_CLASSES];
     /* the shadow call stack and sampling (tsan.c) */
     uint32_t depth;
     int ignore;                /* ignore_thread_begin / annotate nesting */
@@ -154,6 +144,16 @@ struct race_thread {
     struct filter_ent filter[FILTER_SIZE];
     uint64_t skey[SCACHE_SIZE];
     uint32_t sid[SCACHE_SIZE];
+    /* Off the access path, so after its tables: the first RC_KNOWN slots
+     * whose entry in vc is not zero, in the order learnt (nknown >
+     * RC_KNOWN: more than that), so that a thread that heard of few
+     * threads copies its clock into a channel token in that many steps,
+     * however high their slots; and the channel tokens freed here, by
+     * size class, for the thread's next ones (race.c). */
+    uint32_t nknown;
+    uint16_t known[RC_KNOWN];
+    struct rc_tok *tok_free[RC_TOK_CLASSES];
+    uint8_t tok_nfree[RC_TOK_CLASSES];
     /* The vector clock's storage, last: pages are touched only up to the
      * highest thread id the thread has heard of. */
     uint32_t vc_store[RC_MAX_TID];
@@ -231,7 +231,7 @@ static inline struct rc_pce *tg__rc_pce_set(struct race_thread *r, uintptr_t pc)
     return &r->pcache[((pc ^ (pc >> 5)) & (RC_PCACHE / 2 - 1)) * 2];
 }
 /* The cached site of pc in the current call path and lock set, or NULL. */
-static inline __attribute__((always_inline)) const struct rc_pce *
+static inline const struct rc_pce *
 tg__rc_pce_find(struct race_thread *r, uintptr_t pc)
 {
     struct rc_pce *e = tg__rc_pce_set(r, pc);
