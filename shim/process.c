@@ -228,14 +228,46 @@ sighandler_t sysv_signal(int sig, sighandler_t handler)
 
 /* ---- start ------------------------------------------------------------------ */
 
+/* A program linked with libtsan (built with -fsanitize=thread by the
+ * compiler's own driver, not `tangle cc`): the shim's __tsan_* entry
+ * points come first in the symbol lookup, so TSan's runtime sees none of
+ * the program's accesses. tangle's race checker cannot stand in for it
+ * either: libtsan takes malloc and free itself, so the checker would not
+ * see memory change hands. Say so, and check leaks and deadlocks only. */
+static void libtsan_check(void)
+{
+    static const char *const names[] = { "libtsan.so.2", "libtsan.so.0" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        void *h = dlopen(names[i], RTLD_LAZY | RTLD_NOLOAD);
+        if (!h)
+            continue;
+        dlclose(h);
+        tg__warn("the program is linked with %s (built with -fsanitize=thread "
+                 "outside `tangle cc`): under tangle's shim neither TSan nor "
+                 "tangle checks its races, only leaks and deadlocks are; "
+                 "build it with `tangle cc` for tangle's race checker, or run "
+                 "it without tangle for TSan's", names[i]);
+        tg__g.opt.race = tg__g.opt.race_log = false;
+        tg__rc_on = false;
+        return;
+    }
+}
+
 bool tg__init(void)
 {
+    /* Called before libc set up the environment (from an executable's
+     * .preinit_array, as libtsan's __tsan_init is): the options and the
+     * log's directory are not readable yet. The shim's constructor comes
+     * later. */
+    if (!environ)
+        return false;
     int expect = TG__OFF;
     if (!atomic_compare_exchange_strong(&tg__g.state, &expect, TG__INITING))
         return atomic_load(&tg__g.state) == TG__ON;
     struct tg__thread *t = &tg__self;
     t->guard++;
     tg__options_parse(&tg__g.opt);
+    libtsan_check();
     dl_iterate_phdr(self_cb, (void *)(uintptr_t)&tg__init);
     if (!tg__log_open(0)) {
         atomic_store(&tg__g.state, TG__UNTRACED);
