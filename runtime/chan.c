@@ -92,7 +92,9 @@ struct tg_chan {
     uint64_t sent, recvd;   /* values that entered / left the channel */
     unsigned refs;          /* parked waiters that will touch ch again */
     bool tokens;            /* carries hooks tokens (see tok_send) */
-    uintptr_t *tok;         /* buffered and tokens: 2 per buffer slot */
+    size_t stride;          /* bytes per buffer slot: the value, then, with
+                               tokens, two of them */
+    size_t tok_off;         /* the tokens' offset in a slot */
     struct waitq sendq, recvq;
     int64_t expiry_ns;
     void (*expiry_fn)(void *);
@@ -373,18 +375,21 @@ static int chan_new(tg_chan_t **out, size_t elem_size, size_t cap,
         return -EINVAL;
     const struct tg_hooks *h = tg__hooks_get();
     bool tokens = h && h->version >= 3 && h->token;
-    size_t body = (head + elem_size * cap + 15) & ~(size_t)15;
-    size_t toks = tokens ? 2 * cap : 0;
-    if (body < head || toks > (SIZE_MAX - body) / sizeof(uintptr_t))
+    /* A slot's tokens sit beside its value, on the line the operation
+     * touches anyway. */
+    size_t tok_off = (elem_size + 7) & ~(size_t)7;
+    size_t stride = tokens && cap ? tok_off + 2 * sizeof(uintptr_t) : elem_size;
+    if (tok_off < elem_size || (cap && stride > (SIZE_MAX - head) / cap))
         return -EINVAL;
-    tg_chan_t *ch = calloc(1, body + toks * sizeof(uintptr_t));
+    tg_chan_t *ch = calloc(1, head + stride * cap);
     if (!ch)
         return -ENOMEM;
     ch->elem_size = elem_size;
     ch->cap = cap;
     ch->buf = (unsigned char *)ch + head;
     ch->tokens = tokens;
-    ch->tok = toks ? (uintptr_t *)((char *)ch + body) : NULL;
+    ch->stride = stride;
+    ch->tok_off = tok_off;
     ch->expiry_ns = TG_FOREVER;
     /* Read without the lock by the lock-free checks. */
     TG__ATOMIC_WORD(&ch->closed, sizeof ch->closed);
@@ -439,8 +444,11 @@ int tg_chan_free(tg_chan_t *ch)
     if (h && h->destroy)
         h->destroy(TG_OBJ_CHAN, ch);
     /* Values never received, and receives no later send will follow. */
-    for (size_t i = 0; ch->tok && i < 2 * ch->cap; i++)
-        tg__drop_token(ch->tok[i]);
+    for (size_t i = 0; ch->tokens && i < ch->cap; i++) {
+        const uintptr_t *t = (const uintptr_t *)(ch->buf + i * ch->stride + ch->tok_off);
+        tg__drop_token(t[0]);
+        tg__drop_token(t[1]);
+    }
     TG__FORGET(&ch->lock);
     free(ch);
     return 0;
@@ -450,7 +458,7 @@ int tg_chan_free(tg_chan_t *ch)
 
 static inline void *slot(tg_chan_t *ch, size_t i)
 {
-    return ch->buf + i * ch->elem_size;
+    return ch->buf + i * ch->stride;
 }
 
 static inline void copy_out(tg_chan_t *ch, void *dst, const void *src)
@@ -489,12 +497,12 @@ static inline bool send_blocked(tg_chan_t *ch)
 }
 
 /* Tokens (hooks.h, version 3) follow the Go memory model's edges, with
- * the lock held. By sequence number, not by buffer slot (a value handed
- * straight to a parked receiver takes no slot): tok[2 (s mod cap)] holds
- * the token of send s until receive s takes it, tok[2 (s mod cap) + 1]
- * that of receive s until send s + cap takes it. Each has one occupant at
- * a time, as at most cap values are in flight. Unbuffered channels pass
- * tokens through the parked partner's waiter. */
+ * the lock held. Slot s mod cap holds two, beside its value: the token of
+ * send s until receive s takes it, and that of receive s until send s +
+ * cap takes it. Each has one occupant at a time, as at most cap values
+ * are in flight, and slot s mod cap is the one send s fills, as the ring
+ * indexes move on a hand-off to a parked receiver too. Unbuffered
+ * channels pass tokens through the parked partner's waiter. */
 static inline uintptr_t tok_take(uintptr_t *t)
 {
     uintptr_t v = *t;
@@ -504,12 +512,12 @@ static inline uintptr_t tok_take(uintptr_t *t)
 
 static inline uintptr_t *tok_of_send(tg_chan_t *ch, uint64_t s)
 {
-    return &ch->tok[2 * (s % ch->cap)];
+    return (uintptr_t *)(ch->buf + (s % ch->cap) * ch->stride + ch->tok_off);
 }
 
 static inline uintptr_t *tok_of_recv(tg_chan_t *ch, uint64_t r)
 {
-    return &ch->tok[2 * (r % ch->cap) + 1];
+    return tok_of_send(ch, r) + 1;
 }
 
 /* Send s: its token goes to receive s (w, parked, or the buffer), and it
@@ -570,6 +578,11 @@ static int send_locked(tg_chan_t *ch, const void *elem, uint64_t *seq,
         w->ok = true;
         w->seq = *seq = ch->sent++;
         ch->recvd++;
+        /* The value passes through slot sendx without stopping there, as
+         * in Go's send(): both indexes move on. */
+        if (ch->cap && ++ch->sendx == ch->cap)
+            ch->sendx = 0;
+        ch->recvx = ch->sendx;
         if (ch->tokens)
             tok_send(ch, *seq, w, mine, got);
         *wake = w;
