@@ -398,7 +398,9 @@ static void clock_join_into(struct rc_clock *c, const struct race_thread *r)
     c->last_gen = n == r->vcn ? r->vc_gen : 0;
 }
 
-/* Sets entry i of the thread's clock to v, above its present value. */
+/* Sets entry i of the thread's clock to v, not below its present value.
+ * An entry that was 0 joins the list of slots the clock names, even when
+ * v is 0: a new slot's own entry, which bump_clock moves next. */
 static inline void vc_raise(struct race_thread *r, uint32_t i, uint32_t v)
 {
     if (!r->vc[i] && r->nknown <= RC_KNOWN) {
@@ -1208,8 +1210,7 @@ static bool slot_start(struct race_thread *r, uint32_t s)
         atomic_store_explicit(&reg_sites[s], r->sites, RELEASE);
     }
     uint32_t now = atomic_load_explicit(&CLK_NOW(s), RELAXED);
-    if (r->vc[s] < now || !r->vc[s])
-        vc_raise(r, s, now > r->vc[s] ? now : r->vc[s]);
+    vc_raise(r, s, r->vc[s] > now ? r->vc[s] : now);
     if (r->vcn < s + 1)
         r->vcn = s + 1;
     r->clk_bound = 0;           /* the first step publishes the slot's bound */
