@@ -49,18 +49,31 @@ enum {
  * machine shared with other work the partner is often runnable but waiting
  * for our core, and there a yield is the cheapest hand-off there is
  * (measured: a ping-pong under load at ~9 us with yields from the start,
- * 13-20 us when yields began after 1-3 us of pure spinning). */
+ * 13-20 us when yields began after 1-3 us of pure spinning). Yet a yield
+ * is a system call, about 1.2 us on a virtual machine, while a partner
+ * running on the other core answers in a few hundred nanoseconds: a
+ * waker that came during the yield waited for its end, and once one side
+ * of a ping-pong yielded the other's hand-off came during its own yield,
+ * so the pair stayed in that mode (an unloaded ping-pong at 2.7 us, not
+ * 0.4). So the waker leaves its CPU in the parker, and a thread whose last
+ * waker ran on another CPU first spins PURE_SPIN_NS without yielding,
+ * longer than a yield, so that such a pair always gets out of that mode;
+ * a thread whose last waker shared its CPU yields from the start, as the
+ * waker needs the CPU. */
 #define SPIN_MAX_NS 100000
 #define SPIN_MIN_NS 10000
+#define PURE_SPIN_NS 4000
 #define SPIN_CHECK 32       /* pauses between looks at the clock */
 #define CLAIM_SPIN 64       /* pauses before a claimed parker yields */
 
 static __thread int64_t spin_budget_ns = SPIN_MAX_NS;
+static __thread int waker_cpu = -1;     /* the CPU of the last waker */
 
 struct parker {
     _Atomic uint32_t state;
     bool sleeping;          /* set by the claiming waker */
     int fired;              /* index of the waiter (case) that fired */
+    int waker_cpu;          /* set by the waker before it publishes */
 };
 
 struct waiter {
@@ -251,6 +264,7 @@ static void finish(struct waiter *w)
 {
     struct parker *pk = w->pk;
     bool sleeping = pk->sleeping;
+    pk->waker_cpu = sched_getcpu();
     TG__HAPPENS_BEFORE(pk);
     atomic_store_explicit(&pk->state, PK_DONE, memory_order_release);
     if (sleeping)
@@ -291,7 +305,7 @@ static inline void check_expiry(tg_chan_t *ch)
  * claimed the channels may already be gone, so nothing here touches them. */
 static int park_wait(struct parker *pk, int64_t deadline, int64_t expiry_ns)
 {
-    int64_t budget = spin_budget_ns, start = 0, spun = 0;
+    int64_t budget = spin_budget_ns, pure = 0, start = 0, spun = 0;
     for (;;) {
         for (int i = 0; i < SPIN_CHECK; i++) {
             if (atomic_load_explicit(&pk->state, memory_order_acquire) >=
@@ -303,12 +317,16 @@ static int park_wait(struct parker *pk, int64_t deadline, int64_t expiry_ns)
             tg__cpu_relax();
         }
         int64_t now = tg_now();
-        if (!start)
+        if (!start) {
             start = now;
+            if (waker_cpu != sched_getcpu())
+                pure = PURE_SPIN_NS;
+        }
         spun = now - start;
         if (spun >= budget || now >= deadline || now >= expiry_ns)
             break;
-        sched_yield();
+        if (spun >= pure)
+            sched_yield();
     }
     spin_budget_ns = budget > 2 * SPIN_MIN_NS ? budget / 2 : SPIN_MIN_NS;
     uint32_t s = PK_WAITING;
@@ -347,6 +365,7 @@ claimed:
     }
     TG__HAPPENS_AFTER(pk);
     TG__FORGET(pk);
+    waker_cpu = pk->waker_cpu;
     return 0;
 }
 
