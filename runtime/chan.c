@@ -63,11 +63,13 @@ enum {
 #define SPIN_MAX_NS 100000
 #define SPIN_MIN_NS 10000
 #define PURE_SPIN_NS 4000
+#define PURE_BACKOFF 16     /* waits without it after it was in vain */
 #define SPIN_CHECK 32       /* pauses between looks at the clock */
 #define CLAIM_SPIN 64       /* pauses before a claimed parker yields */
 
 static __thread int64_t spin_budget_ns = SPIN_MAX_NS;
 static __thread int waker_cpu = -1;     /* the CPU of the last waker */
+static __thread int pure_off;           /* waits left without the phase */
 
 struct parker {
     _Atomic uint32_t state;
@@ -312,6 +314,8 @@ static int park_wait(struct parker *pk, int64_t deadline, int64_t expiry_ns)
                 PK_CLAIMED) {
                 spin_budget_ns = budget < SPIN_MAX_NS / 2 ? budget * 2
                                                           : SPIN_MAX_NS;
+                if (pure && spun >= pure)
+                    pure_off = PURE_BACKOFF;
                 goto claimed;
             }
             tg__cpu_relax();
@@ -319,7 +323,9 @@ static int park_wait(struct parker *pk, int64_t deadline, int64_t expiry_ns)
         int64_t now = tg_now();
         if (!start) {
             start = now;
-            if (waker_cpu != sched_getcpu())
+            if (pure_off)
+                pure_off--;
+            else if (waker_cpu != sched_getcpu())
                 pure = PURE_SPIN_NS;
         }
         spun = now - start;
@@ -329,6 +335,8 @@ static int park_wait(struct parker *pk, int64_t deadline, int64_t expiry_ns)
             sched_yield();
     }
     spin_budget_ns = budget > 2 * SPIN_MIN_NS ? budget / 2 : SPIN_MIN_NS;
+    if (pure)
+        pure_off = PURE_BACKOFF;
     uint32_t s = PK_WAITING;
     if (!atomic_compare_exchange_strong_explicit(&pk->state, &s, PK_SLEEPING,
                                                  memory_order_acquire,
