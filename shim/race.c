@@ -1033,6 +1033,10 @@ static void check_ext(struct race_thread *r, uint64_t *rec, uintptr_t addr,
     int slot = own >= 0 ? own : empty >= 0 ? empty : stale >= 0 ? stale
                                               : (int)((pc >> 4) % RC_EXT_CELLS);
     uint64_t cur = atomic_load_explicit(&cells[slot], RELAXED);
+    if (slot == own && (cur & RC_TID_BITS) == my_tid) {
+        atomic_store_explicit(&cells[slot], tg__rc_merge_own(r, cur, nv, write), RELAXED);
+        return;
+    }
     for (int tries = 0; tries < 4; tries++) {
         uint64_t v = slot == own && (cur & RC_TID_BITS) == my_tid
                          ? tg__rc_merge_own(r, cur, nv, write) : nv;
