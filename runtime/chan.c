@@ -55,14 +55,19 @@ enum {
  * waker that came during the yield waited for its end, and once one side
  * of a ping-pong yielded the other's hand-off came during its own yield,
  * so the pair stayed in that mode (an unloaded ping-pong at 2.7 us, not
- * 0.4). So the waker leaves its CPU in the parker, and a thread whose last
- * waker ran on another CPU first spins PURE_SPIN_NS without yielding,
- * longer than a yield, so that such a pair always gets out of that mode;
- * a thread whose last waker shared its CPU yields from the start, as the
- * waker needs the CPU. */
+ * 0.4). So a thread that waits for a reply (it woke a parked thread
+ * since its last wait, as each side of a ping-pong or a pair of selects
+ * does) from a partner on another CPU (the waker leaves its CPU in the
+ * parker) first spins PURE_SPIN_NS without yielding, longer than a yield,
+ * so that such a pair always gets out of that mode. Everyone else yields
+ * from the start: a thread whose last waker shared its CPU, as the waker
+ * needs the CPU; a pool worker waiting for work, which more threads than
+ * cores (a submitter and two workers on two cores) would otherwise keep
+ * from the submitter (a pool's cost per job doubled); and for 16 waits a
+ * thread whose pure spin was in vain (its waker came only after it). */
 #define SPIN_MAX_NS 100000
 #define SPIN_MIN_NS 10000
-#define PURE_SPIN_NS 4000
+#define PURE_SPIN_NS 2000
 #define PURE_BACKOFF 16     /* waits without it after it was in vain */
 #define SPIN_CHECK 32       /* pauses between looks at the clock */
 #define CLAIM_SPIN 64       /* pauses before a claimed parker yields */
@@ -70,6 +75,7 @@ enum {
 static __thread int64_t spin_budget_ns = SPIN_MAX_NS;
 static __thread int waker_cpu = -1;     /* the CPU of the last waker */
 static __thread int pure_off;           /* waits left without the phase */
+static __thread bool woke;              /* woke a parker since the last wait */
 
 struct parker {
     _Atomic uint32_t state;
@@ -267,6 +273,7 @@ static void finish(struct waiter *w)
     struct parker *pk = w->pk;
     bool sleeping = pk->sleeping;
     pk->waker_cpu = sched_getcpu();
+    woke = true;
     TG__HAPPENS_BEFORE(pk);
     atomic_store_explicit(&pk->state, PK_DONE, memory_order_release);
     if (sleeping)
@@ -308,6 +315,8 @@ static inline void check_expiry(tg_chan_t *ch)
 static int park_wait(struct parker *pk, int64_t deadline, int64_t expiry_ns)
 {
     int64_t budget = spin_budget_ns, pure = 0, start = 0, spun = 0;
+    bool reply = woke;
+    woke = false;
     for (;;) {
         for (int i = 0; i < SPIN_CHECK; i++) {
             if (atomic_load_explicit(&pk->state, memory_order_acquire) >=
@@ -325,7 +334,7 @@ static int park_wait(struct parker *pk, int64_t deadline, int64_t expiry_ns)
             start = now;
             if (pure_off)
                 pure_off--;
-            else if (waker_cpu != sched_getcpu())
+            else if (reply && waker_cpu != sched_getcpu())
                 pure = PURE_SPIN_NS;
         }
         spun = now - start;
