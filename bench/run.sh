@@ -201,6 +201,15 @@ group_chan() {
     spsc:tangle:ratio:1.0 mpmc:tangle:ratio:1.0 \
     pingpong:tangle:ratio:1.5 select2:tangle:ratio:1.5
   printf '   reference (Go 1.19, measured earlier on this machine): spsc 33, mpmc 35, pingpong 207, select2 74 ns/op\n'
+  # The floor under every cross-core hand-off above, as the machine is
+  # now: on a virtual machine it moves with the host's placement of the
+  # CPUs, and the channel figures move with it.
+  run_prog chan native "" "$BB/sync_bench" hop
+  local hop=${NS[chan/hop/native]:-}
+  if [ -n "$hop" ]; then
+    printf '   cache-line hop between two spinning threads, this run: %s ns (sync_bench hop)\n' "$hop"
+    json_line chan/hop native "$hop" "" ""
+  fi
 }
 
 # ---- group shim: the preload shim's cost ---------------------------------
