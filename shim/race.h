@@ -54,6 +54,7 @@ struct rc_sync;
 struct rc_tok;
 #define RC_TOK_CLASSES 16         /* token sizes: 8 << class clock entries */
 #define RC_KNOWN       64         /* slots a sparse clock copy may name */
+#define RC_FENCE_LOADS 32         /* relaxed loads an acquire fence orders */
 
 struct rc_site {
     uintptr_t pc;
@@ -152,6 +153,13 @@ struct race_thread {
      * size class, for the thread's next ones (race.c). */
     uint32_t nknown;
     uint16_t known[RC_KNOWN];
+    /* C11 fences (tsan.c): set by a release fence, after which every
+     * atomic store releases too; and the addresses of the atomics read
+     * without acquire since the last acquire fence, which that fence
+     * acquires (the last RC_FENCE_LOADS of them, nfacq counting on). */
+    bool rel_fence;
+    uint32_t nfacq;
+    uintptr_t facq[RC_FENCE_LOADS];
     struct rc_tok *tok_free[RC_TOK_CLASSES];
     uint8_t tok_nfree[RC_TOK_CLASSES];
     /* The vector clock's storage, last: pages are touched only up to the

@@ -628,12 +628,23 @@ static inline bool mo_acquire(int mo)
            mo == __ATOMIC_ACQ_REL || mo == __ATOMIC_SEQ_CST;
 }
 
-/* Before a release-type atomic: count it on the stripe and log it. */
+/* atomic_after's order for a plain store, which reads nothing. */
+#define MO_STORE (-1)
+
+/* Before a release-type atomic: count it on the stripe and log it. After
+ * a release fence every atomic that writes is one (C11: the fence
+ * synchronizes with an acquire that reads what a later store wrote). Its
+ * clock is then the store's, not the fence's, so what the thread did in
+ * between counts as published too: that can hide a race, never make one
+ * up. */
 static inline void atomic_before(const volatile void *a, int mo)
 {
     struct tg__thread *t;
-    if (!mo_release(mo))
-        return;
+    if (!mo_release(mo)) {
+        struct race_thread *fr = tg__rs;
+        if (likely(!fr || !fr->rel_fence))
+            return;
+    }
     if (tg__rc_on) {
         struct race_thread *r = rs_get();
         if (r && r->vc && !r->ignore)
@@ -647,12 +658,30 @@ static inline void atomic_before(const volatile void *a, int mo)
     put(t, TG_EV_RELEASE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)s, seq);
 }
 
+/* An atomic read without acquire: an acquire fence later in the thread
+ * acquires what it may have read. The last RC_FENCE_LOADS addresses are
+ * kept, a repeat of the last one (a spin loop) once. */
+static inline void fence_note(const volatile void *a)
+{
+    struct race_thread *r = tg__rs;
+    if (!r)
+        return;
+    uintptr_t x = (uintptr_t)a;
+    if (r->nfacq && r->facq[(r->nfacq - 1) % RC_FENCE_LOADS] == x)
+        return;
+    r->facq[r->nfacq % RC_FENCE_LOADS] = x;
+    r->nfacq++;
+}
+
 /* After any atomic: the access itself (atomic: never races with another
- * atomic), then for an acquire type the stripe's count it may have read. */
+ * atomic), then for an acquire type the stripe's count it may have read.
+ * mo is MO_STORE for a store. */
 static inline void atomic_after(const volatile void *a, uint32_t size,
                                 bool write, int mo, uintptr_t pc)
 {
     struct tg__thread *t;
+    if (mo != MO_STORE && !mo_acquire(mo))
+        fence_note(a);
     if (tg__rc_on) {
         mem_access((uintptr_t)a, size, write, pc, TG_EVF_ATOMIC);
         struct race_thread *r;
@@ -727,7 +756,7 @@ void __tsan_atomic##BITS##_store(volatile T *a, T x, int mo)                  \
     mo = norm_mo(mo);                                                         \
     atomic_before(a, mo);                                                     \
     STORE_MO(mo, S##BITS)                                                     \
-    atomic_after(a, BITS / 8, true, __ATOMIC_RELAXED, RET_PC);                \
+    atomic_after(a, BITS / 8, true, MO_STORE, RET_PC);                    \
 }                                                                             \
 RMW_FN(BITS, T, exchange, __atomic_exchange_n)                                \
 RMW_FN(BITS, T, fetch_add, __atomic_fetch_add)                                \
@@ -879,7 +908,7 @@ void __tsan_atomic128_store(volatile u128 *a, u128 x, int mo)
     mo = norm_mo(mo);
     atomic_before(a, mo);
     rmw128(a, x, OP_XCHG);
-    atomic_after(a, 16, true, __ATOMIC_RELAXED, RET_PC);
+    atomic_after(a, 16, true, MO_STORE, RET_PC);
 }
 
 #define RMW128(NAME, OP)                                                      \
@@ -930,11 +959,42 @@ u128 __tsan_atomic128_compare_exchange_val(volatile u128 *a, u128 cmp, u128 x,
     return cmp;
 }
 
-/* Fences do their job; the race checker does not model them (a relaxed
- * access paired through a fence is treated as unsynchronized). */
+/* The fence's own part in the checker: a release fence makes the
+ * thread's later atomic stores releases (atomic_before); an acquire fence
+ * acquires the atomics the thread read without acquire since its last
+ * one, as their objects are now (which may be past the value read: that
+ * can hide a race, never make one up). */
+static void fence_model(int mo)
+{
+    struct race_thread *r = tg__rs;
+    if (!r || r->ignore || (!tg__rc_on && !tg__g.opt.race_log))
+        return;
+    if (mo_release(mo))
+        r->rel_fence = true;
+    if (!mo_acquire(mo) || !r->nfacq)
+        return;
+    uint32_t n = r->nfacq < RC_FENCE_LOADS ? r->nfacq : RC_FENCE_LOADS;
+    r->nfacq = 0;
+    struct tg__thread *t;
+    for (uint32_t i = 0; i < n; i++) {
+        uintptr_t a = r->facq[i];
+        if (tg__rc_on) {
+            if (r->vc)
+                tg__rc_acquire(r, RK_ATOMIC, a);
+        } else if ((t = racer())) {
+            _Atomic uint32_t *s = stripe((const void *)a);
+            uint32_t seq = atomic_load_explicit(s, memory_order_seq_cst);
+            put(t, TG_EV_ACQUIRE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)s, seq);
+        }
+    }
+}
+
+/* Fences do their job, and the checker models them (fence_model). */
 void __tsan_atomic_thread_fence(int mo)
 {
-    switch (norm_mo(mo)) {
+    mo = norm_mo(mo);
+    fence_model(mo);
+    switch (mo) {
     case __ATOMIC_RELAXED: break;
     case __ATOMIC_CONSUME:
     case __ATOMIC_ACQUIRE: __atomic_thread_fence(__ATOMIC_ACQUIRE); break;

@@ -87,6 +87,7 @@ Test(race, threads_started_late_hand_over_through_sparse_clock_copies, .timeout 
 Test(race, c11_threads_mutexes_conditions_and_call_once_order_like_pthreads, .timeout = 180) { clean("c11"); }
 Test(race, a_lock_annotated_with_tsan_mutex_calls_orders_what_it_protects, .timeout = 180) { clean("annotated-lock"); }
 Test(race, close_happens_before_the_receive_that_sees_it, .timeout = 180) { clean("close"); }
+Test(race, release_and_acquire_fences_order_relaxed_atomics, .timeout = 180) { clean("fence"); }
 Test(race, waitgroup_done_happens_before_wait_returns, .timeout = 180) { clean("wg"); }
 Test(race, ctx_cancel_happens_before_done_is_seen, .timeout = 180) { clean("ctx"); }
 Test(race, errgroup_tasks_happen_before_wait_returns, .timeout = 180) { clean("group"); }
@@ -264,6 +265,14 @@ Test(race, write_races_with_a_read_that_a_later_ordered_read_followed, .timeout 
     e2e_free(&r);
 }
 
+Test(race, a_release_fence_without_an_acquire_fence_publishes_nothing, .timeout = 180)
+{
+    struct e2e_run r;
+    planted(&r, "fence-missing", "fence_writer", "fence-write", "mode_fence_missing",
+            "fence-read");
+    e2e_free(&r);
+}
+
 Test(race, relaxed_atomic_flag_publishes_nothing, .timeout = 180)
 {
     struct e2e_run r;
@@ -401,7 +410,7 @@ Test(race, logged_mode_pairs_each_receive_with_its_own_send, .timeout = 180)
 Test(race, logged_mode_checked_offline_adds_no_false_report, .timeout = 180)
 {
     static const char *modes[] = { "chan-buffered", "wg", "group-limit1", "barrier",
-                                   "chan-sem", "chan-select" };
+                                   "chan-sem", "chan-select", "fence" };
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
         struct e2e_run r;
         e2e_init(&r);

@@ -230,6 +230,30 @@ static int mode_relaxed(int argc, char **argv)
     return v == 3 ? 0 : 1;
 }
 
+/* A release fence before the flag's store, but no acquire fence after
+ * its relaxed load: half a fence pair orders nothing. */
+static _Atomic int fence_flag;
+static long fence_data;
+static void *fence_writer(void *a)
+{
+    (void)a;
+    fence_data = 5;                          /* LINE:fence-write */
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&fence_flag, 1, memory_order_relaxed);
+    return NULL;
+}
+static int mode_fence_missing(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, fence_writer, NULL);
+    while (!atomic_load_explicit(&fence_flag, memory_order_relaxed))
+        ;
+    long v = fence_data;                     /* LINE:fence-read */
+    pthread_join(t, NULL);
+    return v == 5 ? 0 : 1;
+}
+
 /* Two readers, then a writer ordered after the second reader only: the
  * write races with the first read. The first reader's access must
  * survive the second's in the shadow (the second reads after it in time,
@@ -488,6 +512,7 @@ static const struct prog_mode modes[] = {
     {"one-lock", mode_one_lock},
     {"bytes", mode_bytes},
     {"relaxed", mode_relaxed},
+    {"fence-missing", mode_fence_missing},
     {"benign", mode_benign},
     {"benign-tsan", mode_benign_tsan},
     {"shared-readers", mode_shared_readers},

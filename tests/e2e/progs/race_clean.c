@@ -913,6 +913,46 @@ static int mode_atomic(int argc, char **argv)
     return s == 31 ? 0 : 1;
 }
 
+/* ---- fences ---- */
+/* C11 fences: a release fence before a relaxed store pairs with an
+ * acquire fence after a relaxed load that read it, and with an acquire
+ * load; a release store pairs with an acquire fence after a relaxed
+ * load. Each datum is read before the join, so only the fences order it. */
+static _Atomic int fflag[3];
+static long fdata[3];
+static void *fence_publisher(void *a)
+{
+    (void)a;
+    fdata[0] = 41;
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&fflag[0], 1, memory_order_relaxed);
+    fdata[1] = 42;
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&fflag[1], 1, memory_order_relaxed);
+    fdata[2] = 43;
+    atomic_store_explicit(&fflag[2], 1, memory_order_release);
+    return NULL;
+}
+static int mode_fence(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, fence_publisher, NULL);
+    while (!atomic_load_explicit(&fflag[0], memory_order_relaxed))
+        ;
+    atomic_thread_fence(memory_order_acquire);
+    long s = fdata[0];         /* fence -> fence */
+    while (!atomic_load_explicit(&fflag[1], memory_order_acquire))
+        ;
+    s += fdata[1];             /* fence -> acquire load */
+    while (!atomic_load_explicit(&fflag[2], memory_order_relaxed))
+        ;
+    atomic_thread_fence(memory_order_acquire);
+    s += fdata[2];             /* release store -> fence */
+    pthread_join(t, NULL);
+    return s == 126 ? 0 : 1;
+}
+
 /* ---- neighbouring bytes ---- */
 static char bytes[8];
 static void *byte_writer(void *a)
@@ -958,6 +998,7 @@ static const struct prog_mode modes[] = {
     {"group", mode_group},
     {"pool", mode_pool},
     {"atomic", mode_atomic},
+    {"fence", mode_fence},
     {"neighbour-bytes", mode_neighbour_bytes},
     {"group-limit1", mode_group_limit1},
     {"stack-reuse", mode_stack_reuse},
