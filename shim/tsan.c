@@ -658,6 +658,14 @@ static inline void atomic_before(const volatile void *a, int mo)
     put(t, TG_EV_RELEASE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)s, seq);
 }
 
+/* race=log: an acquire of a's stripe, at the count it has now. */
+static inline void log_acquire(struct tg__thread *t, const volatile void *a)
+{
+    _Atomic uint32_t *s = stripe(a);
+    uint32_t seq = atomic_load_explicit(s, memory_order_seq_cst);
+    put(t, TG_EV_ACQUIRE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)s, seq);
+}
+
 /* An atomic read without acquire: an acquire fence later in the thread
  * acquires what it may have read. The last RC_FENCE_LOADS addresses are
  * kept, a repeat of the last one (a spin loop) once. */
@@ -692,11 +700,8 @@ static inline void atomic_after(const volatile void *a, uint32_t size,
     if (!(t = racer()))
         return;
     mem_access((uintptr_t)a, size, write, pc, TG_EVF_ATOMIC);
-    if (mo_acquire(mo)) {
-        _Atomic uint32_t *s = stripe(a);
-        uint32_t seq = atomic_load_explicit(s, memory_order_seq_cst);
-        put(t, TG_EV_ACQUIRE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)s, seq);
-    }
+    if (mo_acquire(mo))
+        log_acquire(t, a);
 }
 
 /* Compilers pass C11 order numbers (0 relaxed ... 5 seq_cst), the same as
@@ -756,7 +761,7 @@ void __tsan_atomic##BITS##_store(volatile T *a, T x, int mo)                  \
     mo = norm_mo(mo);                                                         \
     atomic_before(a, mo);                                                     \
     STORE_MO(mo, S##BITS)                                                     \
-    atomic_after(a, BITS / 8, true, MO_STORE, RET_PC);                    \
+    atomic_after(a, BITS / 8, true, MO_STORE, RET_PC);                        \
 }                                                                             \
 RMW_FN(BITS, T, exchange, __atomic_exchange_n)                                \
 RMW_FN(BITS, T, fetch_add, __atomic_fetch_add)                                \
@@ -982,9 +987,7 @@ static void fence_model(int mo)
             if (r->vc)
                 tg__rc_acquire(r, RK_ATOMIC, a);
         } else if ((t = racer())) {
-            _Atomic uint32_t *s = stripe((const void *)a);
-            uint32_t seq = atomic_load_explicit(s, memory_order_seq_cst);
-            put(t, TG_EV_ACQUIRE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)s, seq);
+            log_acquire(t, (const void *)a);
         }
     }
 }
