@@ -28,6 +28,7 @@
  * everything else returns at once.
  */
 #include <malloc.h>
+#include <setjmp.h>
 #include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +325,7 @@ void __tsan_func_entry(void *pc)
     if (unlikely(d >= MAX_DEPTH))
         return;
     r->frames[d] = (uintptr_t)pc;
+    r->cfa[d] = (uintptr_t)__builtin_dwarf_cfa();
     r->hash[d] = mix(d ? r->hash[d - 1] : 0x7461676c65ull, (uintptr_t)pc);
     tg__rc_ctx_update(r);
     if (unlikely(sample_mode()))
@@ -337,6 +339,89 @@ void __tsan_func_exit(void)
         r->depth--;
         tg__rc_ctx_update(r);
     }
+}
+
+/* ---- longjmp ------------------------------------------------------------ */
+
+/* A longjmp leaves instrumented frames without their func_exit calls, and
+ * the shadow stack would name them in every report until the thread
+ * returned past the setjmp. The wrappers below drop the frames that the
+ * jump leaves: those whose stack pointer at entry lies below the one the
+ * jump buffer restores. glibc keeps that pointer in the buffer mangled
+ * (x86-64: xor with the thread's pointer guard, then rotated left by 17);
+ * a value that does not land in the thread's stack above the current
+ * frame (a jump to another stack, a layout not understood) drops nothing,
+ * as before. */
+#if defined(__x86_64__) && defined(__GLIBC__)
+static uintptr_t jmp_target_sp(const void *env)
+{
+    uintptr_t v, guard;
+    memcpy(&v, (const char *)env + 6 * sizeof(long), sizeof v);  /* JB_RSP */
+    __asm__("mov %%fs:0x30, %0" : "=r"(guard));                  /* pointer_guard */
+    v = (v >> 17) | (v << 47);
+    return v ^ guard;
+}
+#else
+static uintptr_t jmp_target_sp(const void *env)
+{
+    (void)env;
+    return 0;
+}
+#endif
+
+static void shadow_unwind(const void *env)
+{
+    struct race_thread *r = tg__rs;
+    if (!r || !r->depth)
+        return;
+    uintptr_t sp = jmp_target_sp(env);
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (sp <= here || (r->stack_hi && (sp < r->stack_lo || sp > r->stack_hi)))
+        return;
+    /* Frames past MAX_DEPTH were not recorded: they go with the deepest
+     * recorded one. */
+    while (r->depth) {
+        uint32_t i = (r->depth < MAX_DEPTH ? r->depth : MAX_DEPTH) - 1;
+        if (r->cfa[i] >= sp)
+            break;
+        r->depth--;
+    }
+    tg__rc_ctx_update(r);
+}
+
+REAL_FN(void, longjmp, (struct __jmp_buf_tag *, int));
+REAL_FN(void, _longjmp, (struct __jmp_buf_tag *, int));
+REAL_FN(void, siglongjmp, (struct __jmp_buf_tag *, int));
+REAL_FN(void, __longjmp_chk, (struct __jmp_buf_tag *, int));
+void __longjmp_chk(struct __jmp_buf_tag *env, int val) __attribute__((noreturn));
+
+void longjmp(struct __jmp_buf_tag env[1], int val)
+{
+    shadow_unwind(env);
+    REAL(longjmp)(env, val);
+    __builtin_unreachable();
+}
+
+void _longjmp(struct __jmp_buf_tag env[1], int val)
+{
+    shadow_unwind(env);
+    REAL(_longjmp)(env, val);
+    __builtin_unreachable();
+}
+
+void siglongjmp(struct __jmp_buf_tag env[1], int val)
+{
+    shadow_unwind(env);
+    REAL(siglongjmp)(env, val);
+    __builtin_unreachable();
+}
+
+/* What longjmp becomes under _FORTIFY_SOURCE. */
+void __longjmp_chk(struct __jmp_buf_tag *env, int val)
+{
+    shadow_unwind(env);
+    REAL(__longjmp_chk)(env, val);
+    __builtin_unreachable();
 }
 
 /* ---- accesses ----------------------------------------------------------- */

@@ -273,6 +273,22 @@ Test(race, a_release_fence_without_an_acquire_fence_publishes_nothing, .timeout 
     e2e_free(&r);
 }
 
+Test(race, a_longjmp_drops_the_frames_it_leaves_from_later_stacks, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = planted(&r, "longjmp", "lj_writer", "lj-write", "mode_longjmp",
+                             "lj-read");
+    json_object *a = access_at(f, "mode_longjmp", e2e_line("race_bugs.c", "lj-read"));
+    cr_assert(a);
+    /* lj_deep's entry was called from lj_mid: a frame of the jump's. */
+    cr_assert(!e2e_stack_has(e2e_get(a, "stack"), "lj_mid", 0) &&
+              !e2e_stack_has(e2e_get(a, "stack"), "lj_deep", 0),
+              "the read's stack keeps frames the longjmp left:\n%s", e2e_dump(a));
+    cr_assert(e2e_stack_has(e2e_get(a, "stack"), "main", 0),
+              "the read's stack lost its callers:\n%s", e2e_dump(a));
+    e2e_free(&r);
+}
+
 Test(race, relaxed_atomic_flag_publishes_nothing, .timeout = 180)
 {
     struct e2e_run r;

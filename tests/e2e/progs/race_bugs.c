@@ -6,6 +6,7 @@
  * nothing after the barrier orders the racing accesses.
  */
 #include <sched.h>
+#include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <threads.h>
@@ -252,6 +253,36 @@ static int mode_fence_missing(int argc, char **argv)
     long v = fence_data;                     /* LINE:fence-read */
     pthread_join(t, NULL);
     return v == 5 ? 0 : 1;
+}
+
+/* A race after a longjmp out of two instrumented calls: the report's
+ * stack of the read is the one it has, without the frames the jump left. */
+static jmp_buf lj_env;
+static long lj_data;
+static __attribute__((noinline)) void lj_deep(void)
+{
+    longjmp(lj_env, 1);
+}
+static __attribute__((noinline)) void lj_mid(void)
+{
+    lj_deep();
+}
+static void *lj_writer(void *a)
+{
+    (void)a;
+    lj_data = 1;                             /* LINE:lj-write */
+    return NULL;
+}
+static int mode_longjmp(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, lj_writer, NULL);
+    if (!setjmp(lj_env))
+        lj_mid();
+    long v = lj_data;                        /* LINE:lj-read */
+    pthread_join(t, NULL);
+    return v > 1;
 }
 
 /* Two readers, then a writer ordered after the second reader only: the
@@ -513,6 +544,7 @@ static const struct prog_mode modes[] = {
     {"bytes", mode_bytes},
     {"relaxed", mode_relaxed},
     {"fence-missing", mode_fence_missing},
+    {"longjmp", mode_longjmp},
     {"benign", mode_benign},
     {"benign-tsan", mode_benign_tsan},
     {"shared-readers", mode_shared_readers},
