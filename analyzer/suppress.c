@@ -149,10 +149,27 @@ static bool glob(const char *pat, const char *s)
     return s && fnmatch(pat, s, 0) == 0;
 }
 
+/* A C++ function's name without its parameters ("ns::f" of
+ * "ns::f(int) const"), so that a pattern need not spell them. */
+static bool glob_unparameterized(const char *pat, const char *fn)
+{
+    const char *paren = fn ? strchr(fn, '(') : NULL;
+    if (!paren || paren == fn)
+        return false;
+    size_t n = (size_t)(paren - fn);
+    char head[256];
+    if (n >= sizeof head)
+        return false;
+    memcpy(head, fn, n);
+    head[n] = 0;
+    return glob(pat, head);
+}
+
 static bool frame_matches(const struct an_frame *fr, void *arg)
 {
     const char *pat = arg;
-    return glob(pat, fr->function) || glob(pat, fr->file) ||
+    return glob(pat, fr->function) || glob_unparameterized(pat, fr->function) ||
+           glob(pat, fr->file) ||
            (fr->file && glob(pat, base(fr->file))) || glob(pat, fr->module) ||
            (fr->module && glob(pat, base(fr->module)));
 }

@@ -12,12 +12,14 @@
  */
 #include "symbolize.h"
 
+#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +167,35 @@ static char *dup_or_null(const char *p)
     return p ? xstrdup(p) : NULL;
 }
 
+/* The C++ runtime's demangler, looked up once: libstdc++ is loaded only
+ * to name C++ frames, so the analyzer needs no C++ library to build or
+ * to run on C programs. */
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+static demangle_fn demangler;
+static pthread_once_t demangler_once = PTHREAD_ONCE_INIT;
+
+static void demangler_load(void)
+{
+    void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+    if (h)
+        *(void **)&demangler = dlsym(h, "__cxa_demangle");
+}
+
+char *sym_demangle(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (name[0] == '_' && name[1] == 'Z') {
+        pthread_once(&demangler_once, demangler_load);
+        int status = -1;
+        char *d = demangler ? demangler(name, NULL, NULL, &status) : NULL;
+        if (d && status == 0)
+            return d;
+        free(d);
+    }
+    return xstrdup(name);
+}
+
 static const char *die_name(Dwarf_Die *die)
 {
     Dwarf_Attribute a;
@@ -213,7 +244,7 @@ static void resolve(struct symbolizer *s, uint64_t pc, bool is_return)
         if (tag == DW_TAG_inlined_subroutine) {
             struct an_frame in = f;
             in.module = xstrdup(sm->path);
-            in.function = dup_or_null(die_name(&scopes[i]));
+            in.function = sym_demangle(die_name(&scopes[i]));
             in.file = dup_or_null(cur_file);
             in.line = cur_line;
             in.inlined = true;
@@ -229,13 +260,13 @@ static void resolve(struct symbolizer *s, uint64_t pc, bool is_return)
                 dwarf_formudata(&a, &w) == 0)
                 cur_line = (int)w;
         } else if (tag == DW_TAG_subprogram) {
-            f.function = dup_or_null(sym ? sym : die_name(&scopes[i]));
+            f.function = sym_demangle(sym ? sym : die_name(&scopes[i]));
             done = true;
         }
     }
     free(scopes);
     if (!done)
-        f.function = dup_or_null(sym);
+        f.function = sym_demangle(sym);
     f.file = dup_or_null(cur_file);
     f.line = cur_line;
     push(s, &f);

@@ -48,5 +48,9 @@ struct an_frame sym_addr(struct symbolizer *s, uint64_t pc);
 void an_stack_free(struct an_stack *st);
 void an_frame_free(struct an_frame *f);
 struct an_frame an_frame_copy(const struct an_frame *f);
+/* A function's name as a report shows it: a C++ symbol (_Z...) demangled
+ * ("ns::f(int)") when the C++ runtime's demangler can be loaded, else the
+ * symbol as it is; a new string. */
+char *sym_demangle(const char *name);
 
 #endif

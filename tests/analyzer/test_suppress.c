@@ -103,6 +103,18 @@ Test(suppress, function_glob_on_any_frame_matches)
     finding_free(f);
 }
 
+Test(suppress, cxx_function_matches_with_or_without_its_parameters)
+{
+    struct an_finding *f = leak_finding();
+    free(f->threads[0].stack.frames[1].function);
+    f->threads[0].stack.frames[1].function = strdup("ns::Cache::get(int) const");
+    cr_assert_not_null(match("leak:ns::Cache::get\n", f));
+    cr_assert_not_null(match("leak:*Cache::get\n", f));
+    cr_assert_not_null(match("leak:ns::Cache::get(int) const\n", f));
+    cr_assert_null(match("leak:ns::Cache\n", f));
+    finding_free(f);
+}
+
 Test(suppress, file_and_module_names_match_in_full_or_by_base_name)
 {
     struct an_finding *f = leak_finding();

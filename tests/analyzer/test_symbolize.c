@@ -182,3 +182,19 @@ Test(symbolize, address_outside_every_module_has_no_module)
     tlog_close(log);
     lb_free(&b);
 }
+
+Test(symbolize, cxx_symbols_are_demangled_and_others_kept)
+{
+    static const char *cases[][2] = {
+        { "_ZL6writerPv", "writer(void*)" },
+        { "_ZN2ns5Cache3getEi", "ns::Cache::get(int)" },
+        { "worker", "worker" },                 /* a C name */
+        { "_Znot_a_symbol", "_Znot_a_symbol" }, /* not valid: as it is */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *d = sym_demangle(cases[i][0]);
+        cr_assert_str_eq(d, cases[i][1], "%s", cases[i][0]);
+        free(d);
+    }
+    cr_assert_null(sym_demangle(NULL));
+}
