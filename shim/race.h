@@ -153,13 +153,13 @@ struct race_thread {
      * size class, for the thread's next ones (race.c). */
     uint32_t nknown;
     uint16_t known[RC_KNOWN];
+    /* Each shadow frame's stack pointer at its entry call, for a longjmp
+     * over it (tsan.c); off the access path's lines. */
+    uintptr_t cfa[RC_MAX_DEPTH];
     /* C11 fences (tsan.c): set by a release fence, after which every
      * atomic store releases too; and the addresses of the atomics read
      * without acquire since the last acquire fence, which that fence
      * acquires (the last RC_FENCE_LOADS of them, nfacq counting on). */
-    /* Each shadow frame's stack pointer at its entry call, for a longjmp
-     * over it (tsan.c); off the access path's lines. */
-    uintptr_t cfa[RC_MAX_DEPTH];
     bool rel_fence;
     uint32_t nfacq;
     uintptr_t facq[RC_FENCE_LOADS];
