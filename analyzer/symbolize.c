@@ -206,6 +206,20 @@ static const char *die_name(Dwarf_Die *die)
 }
 
 /* Resolves one address into frames appended to s->frames. */
+/* The compile unit holding addr. libdwfl finds it through
+ * .debug_aranges, which clang leaves out (unless -gdwarf-aranges); then
+ * the units' own address ranges are searched. */
+static Dwarf_Die *cu_of(Dwfl_Module *dm, Dwarf_Addr addr, Dwarf_Addr *bias)
+{
+    Dwarf_Die *cu = dwfl_module_addrdie(dm, addr, bias);
+    if (cu)
+        return cu;
+    while ((cu = dwfl_module_nextcu(dm, cu, bias)) != NULL)
+        if (dwarf_haspc(cu, addr - *bias) > 0)
+            return cu;
+    return NULL;
+}
+
 static void resolve(struct symbolizer *s, uint64_t pc, bool is_return)
 {
     struct an_frame f = { .pc = pc };
@@ -224,12 +238,16 @@ static void resolve(struct symbolizer *s, uint64_t pc, bool is_return)
     const char *sym = dwfl_module_addrname(sm->dm, addr);
     const char *file = NULL;
     int line = 0;
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = cu_of(sm->dm, addr, &bias);
     Dwfl_Line *l = dwfl_module_getsrc(sm->dm, addr);
+    Dwarf_Line *dl;
     if (l)
         file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
+    else if (cu && (dl = dwarf_getsrc_die(cu, addr - bias)) != NULL &&
+             (file = dwarf_linesrc(dl, NULL, NULL)) != NULL)
+        dwarf_lineno(dl, &line);
 
-    Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(sm->dm, addr, &bias);
     Dwarf_Die *scopes = NULL;
     int nscopes = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
     Dwarf_Files *files = NULL;
