@@ -11,8 +11,15 @@
  * private temporary directory, then those objects are linked in place of
  * the sources. Everything else is passed through untouched, so the
  * wrapper works as CC in make and CMake.
+ *
+ * With clang (a compiler whose name says so), each source goes to its
+ * object through bitcode instead, so that the race checker's common
+ * cases run inline (see "clang: the access check inlined" below); with
+ * -S, -x, -flto, -emit-llvm, -save-temps or standard input as the
+ * source, or TANGLE_CC_INLINE=0, it is compiled as with gcc.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -147,6 +154,27 @@ static int run(char **argv)
     return 128 + WTERMSIG(st);
 }
 
+/* run(), with the command's own messages kept back unless
+ * TANGLE_CC_VERBOSE is set: for a step whose failure has a fallback. */
+static int run_quiet(char **argv)
+{
+    if (getenv("TANGLE_CC_VERBOSE"))
+        return run(argv);
+    fflush(NULL);
+    int saved = dup(2);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved >= 0 && null >= 0)
+        dup2(null, 2);
+    int rc = run(argv);
+    if (saved >= 0 && null >= 0)
+        dup2(saved, 2);
+    if (null >= 0)
+        close(null);
+    if (saved >= 0)
+        close(saved);
+    return rc;
+}
+
 static void add_link_libs(struct argv_buf *a, const char *libdir)
 {
     push(a, xasprintf("-L%s", libdir));
@@ -165,6 +193,342 @@ static bool is_tsan_flag(const char *a)
     return strcmp(a, "-fsanitize=thread") == 0;
 }
 
+/* ---- clang: the access check inlined -------------------------------- */
+
+/* With clang, each object gets the race checker's access entry points
+ * as code of its own (shim/bitcode/race_inline.c), so the common cases of
+ * the check run inline instead of a call into the shim per access: the
+ * source is compiled to bitcode with the instrumentation, linked with
+ * libdir/tangle-race-inline.bc (llvm-link --internalize) and compiled on
+ * to the object. gcc instruments too late for any inlining: its objects
+ * call the entry points. */
+struct inl {
+    const char *cc;
+    char *bc;                  /* the entry points' bitcode */
+    char *llvm_link;
+    bool on;
+};
+
+/* The first line a command prints, or NULL. */
+static char *first_line_of(char *const argv[])
+{
+    int fd[2];
+    if (pipe(fd) < 0)
+        return NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    char buf[PATH_MAX];
+    size_t n = 0;
+    ssize_t got;
+    while (n < sizeof buf - 1 && (got = read(fd[0], buf + n, sizeof buf - 1 - n)) != 0) {
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        n += (size_t)got;
+    }
+    close(fd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    buf[n] = 0;
+    buf[strcspn(buf, "\n")] = 0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 && buf[0] ? xstrdup(buf) : NULL;
+}
+
+/* Options after which the access check is not inlined: output that is
+ * not an object, the user's own LTO or bitcode, an explicit language, or
+ * source from standard input. */
+static bool inline_blocked_by(const char *a)
+{
+    return !strcmp(a, "-S") || !strcmp(a, "-x") || !strncmp(a, "-x", 2) ||
+           !strncmp(a, "-flto", 5) || !strcmp(a, "-emit-llvm") ||
+           !strncmp(a, "-save-temps", 11) || !strcmp(a, "-") ||
+           !strcmp(a, "-fno-sanitize=thread");
+}
+
+static void inline_setup(struct inl *in, const char *cc, const char *libdir,
+                         int first, int argc, char **argv)
+{
+    *in = (struct inl){ .cc = cc };
+    const char *env = getenv("TANGLE_CC_INLINE");
+    if (env && !strcmp(env, "0"))
+        return;
+    const char *base = strrchr(cc, '/');
+    if (!strstr(base ? base + 1 : cc, "clang"))
+        return;
+    for (int i = first; i < argc; i++)
+        if (inline_blocked_by(argv[i]))
+            return;
+    in->bc = xasprintf("%s/tangle-race-inline.bc", libdir);
+    if (access(in->bc, R_OK) != 0)
+        return;
+    /* clang's own llvm-link (the same LLVM), else one on PATH. */
+    char *q[] = { (char *)cc, "-print-prog-name=llvm-link", NULL };
+    in->llvm_link = first_line_of(q);
+    if (in->llvm_link && in->llvm_link[0] != '/') {
+        free(in->llvm_link);
+        in->llvm_link = NULL;
+    }
+    if (!in->llvm_link || access(in->llvm_link, X_OK) != 0) {
+        free(in->llvm_link);
+        in->llvm_link = xstrdup("llvm-link");
+    }
+    in->on = true;
+}
+
+static void inline_free(struct inl *in)
+{
+    free(in->bc);
+    free(in->llvm_link);
+}
+
+/* Options that only the preprocessor or the dependency output use (with
+ * their value when it is the next argument): left off the bitcode's
+ * compile to an object. */
+static int preprocessor_only(const char *a)
+{
+    static const char *const sep[] = {
+        "-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote",
+        "-idirafter", "-MF", "-MT", "-MQ",
+    };
+    for (size_t i = 0; i < sizeof sep / sizeof sep[0]; i++)
+        if (!strcmp(a, sep[i]))
+            return 2;
+    if (!strncmp(a, "-I", 2) || !strncmp(a, "-D", 2) || !strncmp(a, "-U", 2) ||
+        !strncmp(a, "-M", 2) || !strncmp(a, "-std=", 5) ||
+        !strncmp(a, "-isystem", 8) || !strncmp(a, "-iquote", 7))
+        return 1;
+    return 0;
+}
+
+/* The start of a compile step for one source: the compiler with the
+ * instrumentation (and -g unless the options have one) and opts. */
+static void push_compile(struct argv_buf *a, const char *cc, char **opts, size_t nopts,
+                         bool has_g)
+{
+    push(a, cc);
+    push(a, "-fsanitize=thread");
+    if (!has_g)
+        push(a, "-g");
+    for (size_t j = 0; j < nopts; j++)
+        push(a, opts[j]);
+}
+
+/* The inline way of compile_obj: the compiler's status, or -1 when the
+ * bitcode could not be linked (nothing was written to obj). */
+static int compile_obj_inline(const struct inl *in, char **opts, size_t nopts, bool has_g,
+                              const char *src, const char *obj, const char *tmp, size_t k)
+{
+    bool deps = false, mf = false, mt = false;
+    for (size_t j = 0; j < nopts; j++) {
+        deps |= !strcmp(opts[j], "-MD") || !strcmp(opts[j], "-MMD");
+        mf |= !strncmp(opts[j], "-MF", 3);
+        mt |= !strncmp(opts[j], "-MT", 3) || !strncmp(opts[j], "-MQ", 3);
+    }
+    char *bc1 = xasprintf("%s/%zu.bc", tmp, k), *bc2 = xasprintf("%s/%zu.l.bc", tmp, k);
+    struct argv_buf a = {0};
+    push_compile(&a, in->cc, opts, nopts, has_g);
+    /* The dependency file and its target are named after the object, as
+     * they would be without the detour through bitcode. */
+    char *dfile = NULL;
+    if (deps && !mf) {
+        const char *dot = strrchr(obj, '.'), *slash = strrchr(obj, '/');
+        size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - obj) : strlen(obj);
+        dfile = xasprintf("%.*s.d", (int)stem, obj);
+        push(&a, "-MF");
+        push(&a, dfile);
+    }
+    if (deps && !mt) {
+        push(&a, "-MT");
+        push(&a, obj);
+    }
+    push(&a, "-emit-llvm");
+    push(&a, "-c");
+    push(&a, src);
+    push(&a, "-o");
+    push(&a, bc1);
+    int rc = run(a.v);
+    free(a.v);
+    free(dfile);
+    if (rc == 0) {
+        char *l[] = { in->llvm_link, "--only-needed", "--internalize", bc1, in->bc,
+                      "-o", bc2, NULL };
+        if (run_quiet(l) == 0) {
+            /* bitcode to object: the code generation options only */
+            a = (struct argv_buf){0};
+            push(&a, in->cc);
+            for (size_t j = 0; j < nopts; j++) {
+                int p = preprocessor_only(opts[j]);
+                if (p)
+                    j += (size_t)p - 1;
+                else if (!is_tsan_flag(opts[j]))
+                    push(&a, opts[j]);
+            }
+            push(&a, "-Wno-unused-command-line-argument");
+            push(&a, "-c");
+            push(&a, bc2);
+            push(&a, "-o");
+            push(&a, obj);
+            rc = run(a.v);
+            free(a.v);
+        } else {
+            rc = -1;
+        }
+    }
+    unlink(bc1);
+    unlink(bc2);
+    free(bc1);
+    free(bc2);
+    return rc;
+}
+
+/* Compiles the source `src` to `obj`. opts: the compiler's options for
+ * it (without the compiler, -c, -o and the source). The inline way is
+ * tried first when set up; if llvm-link fails (another LLVM's bitcode),
+ * the source is compiled the usual way, which calls the entry points. */
+static int compile_obj(const struct inl *in, char **opts, size_t nopts, bool has_g,
+                       const char *src, const char *obj, const char *tmp, size_t k)
+{
+    if (in->on) {
+        int rc = compile_obj_inline(in, opts, nopts, has_g, src, obj, tmp, k);
+        if (rc >= 0)
+            return rc;
+        if (getenv("TANGLE_CC_VERBOSE"))
+            fprintf(stderr, "tangle: %s cannot link %s; %s calls the race checker "
+                    "instead of inlining it\n", in->llvm_link, in->bc, src);
+    }
+    struct argv_buf a = {0};
+    push_compile(&a, in->cc, opts, nopts, has_g);
+    push(&a, "-c");
+    push(&a, src);
+    push(&a, "-o");
+    push(&a, obj);
+    int rc = run(a.v);
+    free(a.v);
+    return rc;
+}
+
+static char *make_tmpdir(void)
+{
+    const char *tmpbase = getenv("TMPDIR");
+    char *tmp = xasprintf("%s/tangle-cc.XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp");
+    if (!mkdtemp(tmp)) {
+        fprintf(stderr, "tangle: cannot create a temporary directory '%s': %s\n",
+                tmp, strerror(errno));
+        free(tmp);
+        return NULL;
+    }
+    return tmp;
+}
+
+/* The options of a compile step for one source: every argument but the
+ * inputs, -c, -o and its value, and link-only options. */
+static char **compile_opts(int first, int argc, char **argv, size_t *n)
+{
+    char **o = xcalloc((size_t)argc + 1, sizeof(char *));
+    size_t m = 0;
+    for (int j = first; j < argc; j++) {
+        const char *x = argv[j];
+        if (!strcmp(x, "-o") || (takes_value(x) && link_only(x))) {
+            j++;
+            continue;
+        }
+        if (link_only(x) || !strcmp(x, "-c"))
+            continue;
+        if (takes_value(x) && j + 1 < argc) {
+            o[m++] = argv[j];
+            o[m++] = argv[++j];
+            continue;
+        }
+        if (x[0] != '-')
+            continue;              /* an input */
+        o[m++] = argv[j];
+    }
+    *n = m;
+    return o;
+}
+
+/* The object a `cc -c src` writes without -o: the source's base name,
+ * its extension replaced by .o. */
+static char *default_obj(const char *src)
+{
+    const char *base = strrchr(src, '/');
+    base = base ? base + 1 : src;
+    const char *dot = strrchr(base, '.');
+    size_t n = dot ? (size_t)(dot - base) : strlen(base);
+    return xasprintf("%.*s.o", (int)n, base);
+}
+
+/* Compiles each source of the command line to an object, named in
+ * objs[i] (i: the source's index in argv): `out`, else the source's
+ * default object name, or with to_tmp a name in tmp. Stops at the first
+ * failure. */
+static int compile_sources(const struct inl *in, int first, int argc, char **argv,
+                           bool has_g, const char *tmp, bool to_tmp, const char *out,
+                           char **objs)
+{
+    size_t nopts;
+    char **opts = compile_opts(first, argc, argv, &nopts);
+    int rc = 0;
+    size_t k = 0;
+    for (int i = first; i < argc && rc == 0; i++) {
+        if (takes_value(argv[i])) {
+            i++;
+            continue;
+        }
+        if (!is_source(argv[i]))
+            continue;
+        const char *base = strrchr(argv[i], '/');
+        base = base ? base + 1 : argv[i];
+        objs[i] = to_tmp ? xasprintf("%s/%zu-%s.o", tmp, k, base)
+                         : out ? xstrdup(out) : default_obj(argv[i]);
+        rc = compile_obj(in, opts, nopts, has_g, argv[i], objs[i], tmp, k);
+        k++;
+    }
+    free(opts);
+    return rc;
+}
+
+/* `-c` with the access check inlined: each source to its object. */
+static int compile_only_inline(const struct inl *in, int first, int argc, char **argv,
+                               bool has_g, size_t nsrc)
+{
+    const char *out = NULL;
+    for (int i = first; i < argc; i++)
+        if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            out = argv[i + 1];
+    if (out && nsrc > 1) {
+        fprintf(stderr, "tangle: cannot specify -o with -c and multiple source files\n");
+        return 1;
+    }
+    char *tmp = make_tmpdir();
+    if (!tmp)
+        return EXIT_INTERNAL;
+    char **objs = xcalloc((size_t)argc, sizeof(char *));
+    int rc = compile_sources(in, first, argc, argv, has_g, tmp, false, out, objs);
+    for (int i = 0; i < argc; i++)
+        free(objs[i]);
+    free(objs);
+    rmdir(tmp);
+    free(tmp);
+    return rc;
+}
+
 int race_cc_main(int argc, char **argv, bool cxx)
 {
     const char *cc_flag = NULL;
@@ -178,12 +542,14 @@ int race_cc_main(int argc, char **argv, bool cxx)
     }
     const char *cc = cxx ? pick_compiler(cc_flag, "CXX", "c++")
                          : pick_compiler(cc_flag, "CC", "cc");
-    bool compile_only = false, has_g = false, preprocess = false;
+    bool compile_only = false, has_g = false, preprocess = false, dash_c = false;
     size_t nsrc = 0, ninputs = 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-c") || !strcmp(a, "-S"))
             compile_only = true;
+        if (!strcmp(a, "-c"))
+            dash_c = true;
         else if (!strcmp(a, "-E") || !strcmp(a, "-M") || !strcmp(a, "-MM"))
             preprocess = true;
         else if (!strncmp(a, "-g", 2) && strcmp(a, "-g0") != 0)
@@ -207,7 +573,15 @@ int race_cc_main(int argc, char **argv, bool cxx)
         return run(a.v);
     }
     char *libdir = lib_dir();
+    struct inl in;
+    inline_setup(&in, cc, libdir, first, argc, argv);
     int rc;
+    if (compile_only && dash_c && nsrc > 0 && nsrc == ninputs && in.on) {
+        rc = compile_only_inline(&in, first, argc, argv, has_g, nsrc);
+        inline_free(&in);
+        free(libdir);
+        return rc;
+    }
     if (compile_only || nsrc == 0) {
         struct argv_buf a = {0};
         push(&a, cc);
@@ -225,61 +599,20 @@ int race_cc_main(int argc, char **argv, bool cxx)
             add_link_libs(&a, libdir);
         rc = run(a.v);
         free(a.v);
+        inline_free(&in);
         free(libdir);
         return rc;
     }
 
     /* Compile and link in one: compile each source into tmp/, then link. */
-    const char *tmpbase = getenv("TMPDIR");
-    char *tmp = xasprintf("%s/tangle-cc.XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp");
-    if (!mkdtemp(tmp)) {
-        fprintf(stderr, "tangle: cannot create a temporary directory '%s': %s\n",
-                tmp, strerror(errno));
-        free(tmp);
+    char *tmp = make_tmpdir();
+    if (!tmp) {
+        inline_free(&in);
         free(libdir);
         return EXIT_INTERNAL;
     }
     char **objs = xcalloc((size_t)argc, sizeof(char *));
-    rc = 0;
-    size_t k = 0;
-    for (int i = first; i < argc && rc == 0; i++) {
-        if (takes_value(argv[i])) {
-            i++;
-            continue;
-        }
-        if (!is_source(argv[i]))
-            continue;
-        const char *base = strrchr(argv[i], '/');
-        base = base ? base + 1 : argv[i];
-        objs[i] = xasprintf("%s/%zu-%s.o", tmp, k++, base);
-        struct argv_buf a = {0};
-        push(&a, cc);
-        push(&a, "-fsanitize=thread");
-        if (!has_g)
-            push(&a, "-g");
-        push(&a, "-c");
-        for (int j = first; j < argc; j++) {
-            const char *x = argv[j];
-            if (!strcmp(x, "-o") || (takes_value(x) && link_only(x))) {
-                j++;
-                continue;
-            }
-            if (link_only(x))
-                continue;
-            if (x[0] != '-' && j != i) {
-                /* Another input: skip it (and a value-taking option's
-                 * value was already stepped over above). */
-                bool is_value = j > first && takes_value(argv[j - 1]);
-                if (!is_value)
-                    continue;
-            }
-            push(&a, x);
-        }
-        push(&a, "-o");
-        push(&a, objs[i]);
-        rc = run(a.v);
-        free(a.v);
-    }
+    rc = compile_sources(&in, first, argc, argv, has_g, tmp, true, NULL, objs);
     if (rc == 0) {
         struct argv_buf a = {0};
         push(&a, cc);
@@ -307,6 +640,7 @@ int race_cc_main(int argc, char **argv, bool cxx)
     free(objs);
     rmdir(tmp);
     free(tmp);
+    inline_free(&in);
     free(libdir);
     return rc;
 }

@@ -27,7 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../shim/race_abi.h"
+
 #define SC __ATOMIC_SEQ_CST
+
+/* What the access check inlined by `tangle cc` (with clang) reads: here,
+ * without the shim, a gate that says there is no checker, so each access
+ * costs a test and no call. The shim's definitions replace these. */
+__thread void *tg__rs __asm__(TG_RS_SYM);
+__thread unsigned tg__rs_off __asm__(TG_RS_OFF_SYM) = TG_RS_OFF_NONE;
+void *tg__rc_dir __asm__(TG_RC_DIR_SYM);
 
 #define NOOP1(name) void name(void *a); void name(void *a) { (void)a; }
 #define NOOP2(name) void name(void *a, void *b); \

@@ -13,6 +13,9 @@ for f in libtangle.so.1 libtangle.a libtangle-preload.so; do
 done
 ln -sf libtangle.so.1 "$root/lib/libtangle.so"
 chmod 0644 "$root/lib/libtangle.a" 2>/dev/null || true
+# the inline race check for `tangle cc` with clang (built where clang is)
+[ -e "$build/lib/tangle-race-inline.bc" ] &&
+  install -m 0644 "$build/lib/tangle-race-inline.bc" "$root/lib/tangle-race-inline.bc"
 [ -e "$build/bin/tangle" ] && install -m 0755 "$build/bin/tangle" "$root/bin/tangle"
 sed -e "s|@PREFIX@|$prefix|g" "$src/scripts/tangle.pc.in" > "$root/lib/pkgconfig/tangle.pc"
 echo "installed into $root"

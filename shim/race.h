@@ -30,6 +30,7 @@
 #define TANGLE_SHIM_RACE_H
 
 #include "shim.h"
+#include "race_abi.h"
 
 #define RC_MAX_TID     (1u << 14)
 #define RC_MAX_SITES   (1u << 14)
@@ -97,6 +98,7 @@ struct sample_ent {
 #define RS_OFF_NOVC    2u      /* the thread is not checked */
 #define RS_OFF_SAMPLE  4u      /* race_sample=1: accesses are sampled */
 #define RS_OFF_NOCHECK 8u      /* race=log, or the checker paused (fork) */
+#define RS_OFF_NONE    TG_RS_OFF_NONE  /* no checker: libtangle's copy */
 
 struct race_thread {
     /* the checker (race.c) */
@@ -172,7 +174,7 @@ struct race_thread {
 
 /* The calling thread's race state (created on first use in race mode), or
  * NULL outside race mode, for an untracked thread, or after its end. */
-extern __thread struct race_thread *tg__rs;
+extern __thread struct race_thread *tg__rs __asm__(TG_RS_SYM);
 struct race_thread *tg__rs_slow(void);
 static inline struct race_thread *tg__rs_get(void)
 {
@@ -186,12 +188,12 @@ extern bool tg__rc_on;
 /* Recomputes tg__rs_off after a change to what it sums up (ignore
  * nesting, the thread's clock, the checker's switch); tsan.c. r is the
  * calling thread's state. */
-extern __thread uint32_t tg__rs_off;
+extern __thread uint32_t tg__rs_off __asm__(TG_RS_OFF_SYM);
 void tg__rs_gate(struct race_thread *r);
 
 /* The shadow word of addr (rounded down to 8), created if absent; NULL if
  * no shadow could be mapped. */
-extern _Atomic(uint64_t *) *tg__rc_dir;
+extern _Atomic(uint64_t *) *tg__rc_dir __asm__(TG_RC_DIR_SYM);
 uint64_t *tg__rc_shadow_slow(uintptr_t addr);
 #define RC_REGION_SHIFT 22
 /* The shadow word of addr if its region is mapped, else NULL. */
@@ -355,6 +357,48 @@ tg__rc_check_fast(struct race_thread *r, uintptr_t addr, unsigned size,
     atomic_store_explicit(cell, replace ? nv : tg__rc_merge_own(r, old, nv, write),
                           RELAXED);
     return true;
+}
+
+/* The check's inline cases for one access that stays inside a word, or
+ * an aligned 16-byte one (a vector load or store: clang instruments
+ * vectorized loops so), each word checked inline. True when settled;
+ * false sends the access the long way, which starts over (a word the
+ * first check covered then costs one compare). */
+static inline __attribute__((always_inline)) bool
+tg__rc_access_fast(struct race_thread *r, uintptr_t addr, uint32_t size,
+                   bool write, bool atomic, uintptr_t pc)
+{
+    if (likely((addr & 7) + size <= 8))
+        return tg__rc_check_fast(r, addr, size, write, atomic, pc);
+    return size == 16 && !(addr & 7) &&
+           likely(tg__rc_check_fast(r, addr, 8, write, atomic, pc)) &&
+           likely(tg__rc_check_fast(r, addr + 8, 8, write, atomic, pc));
+}
+
+/* The slot of a function or an access site in a LiteRace table. Two
+ * access sites are often a few bytes apart (a load's call, one
+ * instruction, a store's): every bit of the address counts, or they would
+ * share an entry, reset each other's count and never be sampled. */
+static inline unsigned tg__rc_sample_slot(uintptr_t k)
+{
+    return (unsigned)(((uint64_t)k * 0x9e3779b97f4a7c15ull) >> 54) & (SAMPLE_SIZE - 1);
+}
+
+/* Sampled mode: the skips decided inline, before the table's full rule
+ * (tsan.c's sample_hit). True when the access at pc is not checked: the
+ * call of its function was not sampled, or the site is between two of
+ * its samples (one decrement). */
+static inline __attribute__((always_inline)) bool
+tg__rc_sample_skip(struct race_thread *r, uintptr_t pc)
+{
+    if (r->depth && r->depth <= RC_MAX_DEPTH && !r->sampled[r->depth - 1])
+        return true;
+    struct sample_ent *e = &r->sites_s[tg__rc_sample_slot(pc)];
+    if (likely(e->fn == pc && e->skip)) {
+        e->skip--;
+        return true;
+    }
+    return false;
 }
 
 /* Any access: split at word boundaries. */

@@ -285,21 +285,12 @@ static inline uint32_t cur_stack(struct race_thread *r, struct tg__thread *t)
     return id;
 }
 
-/* The table entry of a function or an access site. Two access sites are
- * often a few bytes apart (a load's call, one instruction, a store's):
- * every bit of the address counts, or they would share an entry, reset
- * each other's count and never be sampled. */
-static inline unsigned sample_slot(uintptr_t k)
-{
-    return (unsigned)(((uint64_t)k * 0x9e3779b97f4a7c15ull) >> 54) & (SAMPLE_SIZE - 1);
-}
-
 /* LiteRace: is this call of fn (or this execution of an access site) logged?
  * The first SAMPLE_COLD are; then one in a period that doubles each time,
  * up to SAMPLE_MAX_PERIOD. */
 static bool sample_hit(struct sample_ent *tab, uintptr_t fn)
 {
-    struct sample_ent *e = &tab[sample_slot(fn)];
+    struct sample_ent *e = &tab[tg__rc_sample_slot(fn)];
     if (e->fn != fn)
         *e = (struct sample_ent){ .fn = fn, .period = 1 };
     if (e->calls < SAMPLE_COLD) {
@@ -430,15 +421,7 @@ static inline bool sampled_out(struct race_thread *r, uintptr_t pc)
 {
     if (likely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) <= 0))
         return false;
-    if (r->depth && r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1])
-        return true;
-    /* A hot site between two of its samples: one decrement, inline. */
-    struct sample_ent *e = &r->sites_s[sample_slot(pc)];
-    if (likely(e->fn == pc && e->skip)) {
-        e->skip--;
-        return true;
-    }
-    return !sample_hit(r->sites_s, pc);
+    return tg__rc_sample_skip(r, pc) || !sample_hit(r->sites_s, pc);
 }
 
 static void log_access(uintptr_t addr, uint32_t size, bool write,
@@ -501,20 +484,9 @@ static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uin
             flags |= ACC_SAMPLED;
             off = 0;
         }
-        if (likely(off == 0)) {
-            bool atomic = flags & TG_EVF_ATOMIC;
-            if (likely((addr & 7) + size <= 8)) {
-                if (likely(tg__rc_check_fast(r, addr, size, write, atomic, pc)))
-                    return;
-            } else if (size == 16 && !(addr & 7)) {
-                /* A vector load or store (clang instruments vectorized
-                 * loops so): two words, each checked inline. A word the
-                 * first check covered costs the slow path one compare. */
-                if (likely(tg__rc_check_fast(r, addr, 8, write, atomic, pc)) &&
-                    likely(tg__rc_check_fast(r, addr + 8, 8, write, atomic, pc)))
-                    return;
-            }
-        }
+        if (likely(off == 0) &&
+            likely(tg__rc_access_fast(r, addr, size, write, flags & TG_EVF_ATOMIC, pc)))
+            return;
     }
     mem_access_slow(addr, size, write, pc, flags);
 }

@@ -10,9 +10,19 @@
  */
 #include "e2e.h"
 
+/* Built twice: as test_race, on the programs `tangle cc` builds with the
+ * default compiler (gcc here: every access a call into the shim), and
+ * with RACE_CLANG as test_race_clang, on the same programs built with
+ * clang, whose objects carry the access check inline. */
+#ifdef RACE_CLANG
+#define RACE_PROGDIR TANGLE_BUILD "/tests/progs-race-clang/"
+#define RACE_SUITE race_clang
+#else
 #define RACE_PROGDIR TANGLE_BUILD "/tests/progs-race/"
+#define RACE_SUITE race
+#endif
 
-TestSuite(race, .fini = e2e_cleanup);
+TestSuite(RACE_SUITE, .fini = e2e_cleanup);
 
 static void run_race(struct e2e_run *r, const char *prog, const char *mode)
 {
@@ -66,38 +76,38 @@ static json_object *planted(struct e2e_run *r, const char *mode,
     return f;
 }
 
-Test(race, mutex_protected_counter_is_not_a_race, .timeout = 180) { clean("mutex"); }
-Test(race, rwlock_readers_and_writer_are_not_a_race, .timeout = 180) { clean("rwlock"); }
-Test(race, cond_handoff_under_its_mutex_is_not_a_race, .timeout = 180) { clean("cond"); }
-Test(race, sem_post_orders_before_sem_wait, .timeout = 180) { clean("sem"); }
-Test(race, barrier_orders_every_arrival_before_every_departure, .timeout = 180) { clean("barrier"); }
-Test(race, once_routine_happens_before_every_once_return, .timeout = 180) { clean("once"); }
-Test(race, create_and_join_order_parent_and_child, .timeout = 180) { clean("create-join"); }
-Test(race, a_joined_threads_slot_passed_to_a_new_thread_is_not_a_race, .timeout = 180) { clean("slot-reuse"); }
-Test(race, a_lock_released_again_after_learning_more_passes_it_on, .timeout = 180) { clean("lock-relay"); }
-Test(race, a_mapping_unmapped_and_mapped_again_starts_without_history, .timeout = 180) { clean("mmap-reuse"); }
-Test(race, a_forked_child_is_ordered_after_everything_before_the_fork, .timeout = 180) { clean("fork"); }
-Test(race, buffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-buffered"); }
-Test(race, unbuffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-unbuffered"); }
-Test(race, unbuffered_receive_happens_before_send_completes, .timeout = 180) { clean("chan-recv-before-send"); }
-Test(race, buffered_channel_of_capacity_one_is_a_mutex, .timeout = 180) { clean("chan-sem"); }
-Test(race, a_value_relayed_through_two_channels_carries_its_history, .timeout = 180) { clean("chan-relay"); }
-Test(race, select_sends_and_receives_hand_over_like_plain_ones, .timeout = 180) { clean("chan-select"); }
-Test(race, threads_started_late_hand_over_through_sparse_clock_copies, .timeout = 180) { clean("chan-sparse"); }
-Test(race, c11_threads_mutexes_conditions_and_call_once_order_like_pthreads, .timeout = 180) { clean("c11"); }
-Test(race, a_lock_annotated_with_tsan_mutex_calls_orders_what_it_protects, .timeout = 180) { clean("annotated-lock"); }
-Test(race, close_happens_before_the_receive_that_sees_it, .timeout = 180) { clean("close"); }
-Test(race, release_and_acquire_fences_order_relaxed_atomics, .timeout = 180) { clean("fence"); }
-Test(race, waitgroup_done_happens_before_wait_returns, .timeout = 180) { clean("wg"); }
-Test(race, ctx_cancel_happens_before_done_is_seen, .timeout = 180) { clean("ctx"); }
-Test(race, errgroup_tasks_happen_before_wait_returns, .timeout = 180) { clean("group"); }
-Test(race, pool_jobs_ordered_by_submit_and_shutdown, .timeout = 180) { clean("pool"); }
-Test(race, release_store_acquire_load_publish_data, .timeout = 180) { clean("atomic"); }
-Test(race, neighbouring_bytes_of_one_word_do_not_race, .timeout = 180) { clean("neighbour-bytes"); }
-Test(race, errgroup_of_limit_one_hands_each_task_to_the_next, .timeout = 180) { clean("group-limit1"); }
-Test(race, a_detached_threads_stack_reused_by_the_next_is_not_a_race, .timeout = 180) { clean("stack-reuse"); }
+Test(RACE_SUITE, mutex_protected_counter_is_not_a_race, .timeout = 180) { clean("mutex"); }
+Test(RACE_SUITE, rwlock_readers_and_writer_are_not_a_race, .timeout = 180) { clean("rwlock"); }
+Test(RACE_SUITE, cond_handoff_under_its_mutex_is_not_a_race, .timeout = 180) { clean("cond"); }
+Test(RACE_SUITE, sem_post_orders_before_sem_wait, .timeout = 180) { clean("sem"); }
+Test(RACE_SUITE, barrier_orders_every_arrival_before_every_departure, .timeout = 180) { clean("barrier"); }
+Test(RACE_SUITE, once_routine_happens_before_every_once_return, .timeout = 180) { clean("once"); }
+Test(RACE_SUITE, create_and_join_order_parent_and_child, .timeout = 180) { clean("create-join"); }
+Test(RACE_SUITE, a_joined_threads_slot_passed_to_a_new_thread_is_not_a_race, .timeout = 180) { clean("slot-reuse"); }
+Test(RACE_SUITE, a_lock_released_again_after_learning_more_passes_it_on, .timeout = 180) { clean("lock-relay"); }
+Test(RACE_SUITE, a_mapping_unmapped_and_mapped_again_starts_without_history, .timeout = 180) { clean("mmap-reuse"); }
+Test(RACE_SUITE, a_forked_child_is_ordered_after_everything_before_the_fork, .timeout = 180) { clean("fork"); }
+Test(RACE_SUITE, buffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-buffered"); }
+Test(RACE_SUITE, unbuffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-unbuffered"); }
+Test(RACE_SUITE, unbuffered_receive_happens_before_send_completes, .timeout = 180) { clean("chan-recv-before-send"); }
+Test(RACE_SUITE, buffered_channel_of_capacity_one_is_a_mutex, .timeout = 180) { clean("chan-sem"); }
+Test(RACE_SUITE, a_value_relayed_through_two_channels_carries_its_history, .timeout = 180) { clean("chan-relay"); }
+Test(RACE_SUITE, select_sends_and_receives_hand_over_like_plain_ones, .timeout = 180) { clean("chan-select"); }
+Test(RACE_SUITE, threads_started_late_hand_over_through_sparse_clock_copies, .timeout = 180) { clean("chan-sparse"); }
+Test(RACE_SUITE, c11_threads_mutexes_conditions_and_call_once_order_like_pthreads, .timeout = 180) { clean("c11"); }
+Test(RACE_SUITE, a_lock_annotated_with_tsan_mutex_calls_orders_what_it_protects, .timeout = 180) { clean("annotated-lock"); }
+Test(RACE_SUITE, close_happens_before_the_receive_that_sees_it, .timeout = 180) { clean("close"); }
+Test(RACE_SUITE, release_and_acquire_fences_order_relaxed_atomics, .timeout = 180) { clean("fence"); }
+Test(RACE_SUITE, waitgroup_done_happens_before_wait_returns, .timeout = 180) { clean("wg"); }
+Test(RACE_SUITE, ctx_cancel_happens_before_done_is_seen, .timeout = 180) { clean("ctx"); }
+Test(RACE_SUITE, errgroup_tasks_happen_before_wait_returns, .timeout = 180) { clean("group"); }
+Test(RACE_SUITE, pool_jobs_ordered_by_submit_and_shutdown, .timeout = 180) { clean("pool"); }
+Test(RACE_SUITE, release_store_acquire_load_publish_data, .timeout = 180) { clean("atomic"); }
+Test(RACE_SUITE, neighbouring_bytes_of_one_word_do_not_race, .timeout = 180) { clean("neighbour-bytes"); }
+Test(RACE_SUITE, errgroup_of_limit_one_hands_each_task_to_the_next, .timeout = 180) { clean("group-limit1"); }
+Test(RACE_SUITE, a_detached_threads_stack_reused_by_the_next_is_not_a_race, .timeout = 180) { clean("stack-reuse"); }
 
-Test(race, unsynchronized_counter_is_found_with_both_stacks, .timeout = 180)
+Test(RACE_SUITE, unsynchronized_counter_is_found_with_both_stacks, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "counter", "counter_worker", "counter",
@@ -106,7 +116,7 @@ Test(race, unsynchronized_counter_is_found_with_both_stacks, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, loop_variable_address_is_found, .timeout = 180)
+Test(RACE_SUITE, loop_variable_address_is_found, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "loopvar", "loopvar_worker", "loopvar-read",
@@ -115,7 +125,7 @@ Test(race, loop_variable_address_is_found, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, sleeping_is_not_synchronization, .timeout = 180)
+Test(RACE_SUITE, sleeping_is_not_synchronization, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "sleep", "sleepy_writer", "sleep-write",
@@ -126,7 +136,7 @@ Test(race, sleeping_is_not_synchronization, .timeout = 180)
 
 /* A detached thread's slot must not pass to a thread that knows nothing
  * of its end. */
-Test(race, a_new_thread_is_not_the_continuation_of_an_unjoined_one, .timeout = 180)
+Test(RACE_SUITE, a_new_thread_is_not_the_continuation_of_an_unjoined_one, .timeout = 180)
 {
     struct e2e_run r;
     planted(&r, "after-detached", "detached_writer", "detached-write",
@@ -135,7 +145,7 @@ Test(race, a_new_thread_is_not_the_continuation_of_an_unjoined_one, .timeout = 1
 }
 
 /* The checker goes on in a forked child, and reports there. */
-Test(race, race_in_a_forked_child_is_found, .timeout = 180)
+Test(RACE_SUITE, race_in_a_forked_child_is_found, .timeout = 180)
 {
     struct e2e_run r;
     planted(&r, "fork-child", "counter_worker", "counter", "counter_worker", "counter");
@@ -144,21 +154,21 @@ Test(race, race_in_a_forked_child_is_found, .timeout = 180)
 }
 
 /* More threads in turn than the checker has slots: still checked. */
-Test(race, race_after_seventeen_thousand_threads_is_found, .timeout = 300)
+Test(RACE_SUITE, race_after_seventeen_thousand_threads_is_found, .timeout = 300)
 {
     struct e2e_run r;
     planted(&r, "late", "counter_worker", "counter", "counter_worker", "counter");
     e2e_free(&r);
 }
 
-Test(race, a_race_on_the_programs_own_mapping_is_found, .timeout = 180)
+Test(RACE_SUITE, a_race_on_the_programs_own_mapping_is_found, .timeout = 180)
 {
     struct e2e_run r;
     planted(&r, "mapped", "mapped_writer", "mapped-write", "mode_mapped", "mapped-read");
     e2e_free(&r);
 }
 
-Test(race, heap_race_names_the_block_and_its_allocation, .timeout = 180)
+Test(RACE_SUITE, heap_race_names_the_block_and_its_allocation, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "heap", "heap_writer", "heap-write",
@@ -199,17 +209,17 @@ static void check_free_race(const char *opts)
     e2e_free(&r);
 }
 
-Test(race, a_free_races_with_an_unordered_read_of_the_block, .timeout = 180)
+Test(RACE_SUITE, a_free_races_with_an_unordered_read_of_the_block, .timeout = 180)
 {
     check_free_race("--options race=1");
 }
 
-Test(race, logged_mode_checks_a_free_as_a_write_too, .timeout = 180)
+Test(RACE_SUITE, logged_mode_checks_a_free_as_a_write_too, .timeout = 180)
 {
     check_free_race("--options race=log");
 }
 
-Test(race, race_under_one_lock_only_lists_the_held_lock, .timeout = 180)
+Test(RACE_SUITE, race_under_one_lock_only_lists_the_held_lock, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "one-lock", "locked_writer", "lock-locked",
@@ -223,7 +233,7 @@ Test(race, race_under_one_lock_only_lists_the_held_lock, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, only_the_byte_both_threads_write_races, .timeout = 180)
+Test(RACE_SUITE, only_the_byte_both_threads_write_races, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "bytes", "byte_worker", "byte-shared",
@@ -236,7 +246,7 @@ Test(race, only_the_byte_both_threads_write_races, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, race_between_c11_threads_is_found, .timeout = 180)
+Test(RACE_SUITE, race_between_c11_threads_is_found, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "c11-counter", "c11_counter_worker", "c11-counter",
@@ -245,7 +255,7 @@ Test(race, race_between_c11_threads_is_found, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, sixteen_byte_stores_race_only_where_both_threads_write, .timeout = 180)
+Test(RACE_SUITE, sixteen_byte_stores_race_only_where_both_threads_write, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "wide", "wide_worker", "wide-shared",
@@ -256,7 +266,7 @@ Test(race, sixteen_byte_stores_race_only_where_both_threads_write, .timeout = 18
     e2e_free(&r);
 }
 
-Test(race, write_races_with_a_read_that_a_later_ordered_read_followed, .timeout = 180)
+Test(RACE_SUITE, write_races_with_a_read_that_a_later_ordered_read_followed, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "shared-readers", "early_reader", "readers-early",
@@ -265,7 +275,7 @@ Test(race, write_races_with_a_read_that_a_later_ordered_read_followed, .timeout 
     e2e_free(&r);
 }
 
-Test(race, a_release_fence_without_an_acquire_fence_publishes_nothing, .timeout = 180)
+Test(RACE_SUITE, a_release_fence_without_an_acquire_fence_publishes_nothing, .timeout = 180)
 {
     struct e2e_run r;
     planted(&r, "fence-missing", "fence_writer", "fence-write", "mode_fence_missing",
@@ -273,7 +283,7 @@ Test(race, a_release_fence_without_an_acquire_fence_publishes_nothing, .timeout 
     e2e_free(&r);
 }
 
-Test(race, a_longjmp_drops_the_frames_it_leaves_from_later_stacks, .timeout = 180)
+Test(RACE_SUITE, a_longjmp_drops_the_frames_it_leaves_from_later_stacks, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "longjmp", "lj_writer", "lj-write", "mode_longjmp",
@@ -289,7 +299,7 @@ Test(race, a_longjmp_drops_the_frames_it_leaves_from_later_stacks, .timeout = 18
     e2e_free(&r);
 }
 
-Test(race, relaxed_atomic_flag_publishes_nothing, .timeout = 180)
+Test(RACE_SUITE, relaxed_atomic_flag_publishes_nothing, .timeout = 180)
 {
     struct e2e_run r;
     planted(&r, "relaxed", "relaxed_writer", "relaxed-write", "mode_relaxed",
@@ -297,7 +307,7 @@ Test(race, relaxed_atomic_flag_publishes_nothing, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, annotated_benign_race_is_not_reported, .timeout = 180)
+Test(RACE_SUITE, annotated_benign_race_is_not_reported, .timeout = 180)
 {
     struct e2e_run r;
     run_race(&r, RACE_PROGDIR "race_bugs", "benign");
@@ -306,7 +316,7 @@ Test(race, annotated_benign_race_is_not_reported, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, tsan_dynamic_annotation_of_a_benign_race_is_honoured, .timeout = 180)
+Test(RACE_SUITE, tsan_dynamic_annotation_of_a_benign_race_is_honoured, .timeout = 180)
 {
     struct e2e_run r;
     run_race(&r, RACE_PROGDIR "race_bugs", "benign-tsan");
@@ -315,7 +325,7 @@ Test(race, tsan_dynamic_annotation_of_a_benign_race_is_honoured, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, race_suppression_moves_the_finding_to_suppressed, .timeout = 180)
+Test(RACE_SUITE, race_suppression_moves_the_finding_to_suppressed, .timeout = 180)
 {
     struct e2e_run r;
     e2e_init(&r);
@@ -332,7 +342,7 @@ Test(race, race_suppression_moves_the_finding_to_suppressed, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, without_race_mode_no_accesses_and_no_race, .timeout = 180)
+Test(RACE_SUITE, without_race_mode_no_accesses_and_no_race, .timeout = 180)
 {
     struct e2e_run r;
     e2e_init(&r);
@@ -347,7 +357,7 @@ Test(race, without_race_mode_no_accesses_and_no_race, .timeout = 180)
  * cannot stand in. It says so, checks leaks and deadlocks only, and
  * still writes its log (libtsan calls __tsan_init before libc has set up
  * the environment, which the shim must not read then). */
-Test(race, program_linked_with_libtsan_is_named_and_left_unchecked, .timeout = 180)
+Test(RACE_SUITE, program_linked_with_libtsan_is_named_and_left_unchecked, .timeout = 180)
 {
     struct e2e_run r;
     e2e_init(&r);
@@ -361,7 +371,7 @@ Test(race, program_linked_with_libtsan_is_named_and_left_unchecked, .timeout = 1
     e2e_free(&r);
 }
 
-Test(race, instrumented_program_runs_without_the_shim, .timeout = 180)
+Test(RACE_SUITE, instrumented_program_runs_without_the_shim, .timeout = 180)
 {
     struct e2e_run r;
     e2e_init(&r);
@@ -371,7 +381,35 @@ Test(race, instrumented_program_runs_without_the_shim, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, sampled_mode_still_finds_a_race_in_code_that_starts_cold, .timeout = 180)
+#ifdef RACE_CLANG
+/* The clang build really carries the check inline: its accesses call no
+ * __tsan_readN / __tsan_writeN entry point (only the _pc ones of the long
+ * way), and it reads the checker's thread state by its versioned name. */
+Test(RACE_SUITE, clang_objects_carry_the_access_check_inline, .timeout = 60)
+{
+    FILE *p = popen("nm -D --undefined-only " RACE_PROGDIR "race_bugs", "r");
+    cr_assert(p);
+    char line[256];
+    bool state = false, plain_entry = false, slow_entry = false;
+    while (fgets(line, sizeof line, p)) {
+        state |= strstr(line, " tg__rs_v1") != NULL;
+        slow_entry |= strstr(line, " __tsan_read8_pc") != NULL;
+        /* "U name" or "U name@VERSION" */
+        static const char *const plain[] = { " __tsan_read8", " __tsan_write8" };
+        for (size_t i = 0; i < 2; i++) {
+            const char *at = strstr(line, plain[i]);
+            char next = at ? at[strlen(plain[i])] : 0;
+            plain_entry |= next == '@' || next == '\n';
+        }
+    }
+    cr_assert_eq(pclose(p), 0, "nm failed");
+    cr_assert(state, "race_bugs does not read tg__rs_v1");
+    cr_assert(slow_entry, "race_bugs has no long-way call");
+    cr_assert(!plain_entry, "race_bugs still calls __tsan_read8/__tsan_write8");
+}
+#endif
+
+Test(RACE_SUITE, sampled_mode_still_finds_a_race_in_code_that_starts_cold, .timeout = 180)
 {
     struct e2e_run r;
     e2e_init(&r);
@@ -386,7 +424,7 @@ Test(race, sampled_mode_still_finds_a_race_in_code_that_starts_cold, .timeout = 
 
 /* A receive is ordered after the send of the value it received, not
  * after every send that had begun: the Go memory model's edge. */
-Test(race, receiving_one_senders_value_orders_nothing_of_another_sender, .timeout = 180)
+Test(RACE_SUITE, receiving_one_senders_value_orders_nothing_of_another_sender, .timeout = 180)
 {
     struct e2e_run r;
     json_object *f = planted(&r, "chan-other-send", "chan_sender_a", "chan-other-write",
@@ -397,7 +435,7 @@ Test(race, receiving_one_senders_value_orders_nothing_of_another_sender, .timeou
 
 /* race=log: every access logged, the check made by the analyzer from the
  * log; it must agree with the in-process checker on both programs. */
-Test(race, logged_mode_checked_offline_finds_the_same_race, .timeout = 180)
+Test(RACE_SUITE, logged_mode_checked_offline_finds_the_same_race, .timeout = 180)
 {
     struct e2e_run r;
     e2e_init(&r);
@@ -410,7 +448,7 @@ Test(race, logged_mode_checked_offline_finds_the_same_race, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, logged_mode_pairs_each_receive_with_its_own_send, .timeout = 180)
+Test(RACE_SUITE, logged_mode_pairs_each_receive_with_its_own_send, .timeout = 180)
 {
     struct e2e_run r;
     e2e_init(&r);
@@ -423,7 +461,7 @@ Test(race, logged_mode_pairs_each_receive_with_its_own_send, .timeout = 180)
     e2e_free(&r);
 }
 
-Test(race, logged_mode_checked_offline_adds_no_false_report, .timeout = 180)
+Test(RACE_SUITE, logged_mode_checked_offline_adds_no_false_report, .timeout = 180)
 {
     static const char *modes[] = { "chan-buffered", "wg", "group-limit1", "barrier",
                                    "chan-sem", "chan-select", "fence" };
@@ -437,7 +475,7 @@ Test(race, logged_mode_checked_offline_adds_no_false_report, .timeout = 180)
     }
 }
 
-Test(race, sampled_mode_adds_no_false_report, .timeout = 180)
+Test(RACE_SUITE, sampled_mode_adds_no_false_report, .timeout = 180)
 {
     struct e2e_run r;
     e2e_init(&r);

@@ -1,0 +1,32 @@
+/*
+ * shim/race_abi.h: what a program built by `tangle cc` with clang reads
+ * of the race checker directly. Such a program carries the access check's
+ * common cases inline (shim/bitcode/race_inline.c, linked into each of its
+ * objects), which read the calling thread's checker state and the shadow
+ * directory by these names instead of calling into the shim for every
+ * access. libtangle defines the same names (runtime/tsan_noop.c) with
+ * TG_RS_OFF_NONE set, so that without the shim the inline check returns
+ * at once; under the shim, the shim's definitions come first.
+ *
+ * The inline code knows struct race_thread's layout and the shadow word's
+ * encoding (shim/race.h). Their version is in the names: a change to
+ * either must give the three new names (below), so that a program built
+ * against another layout fails to load with an undefined symbol instead
+ * of misreading.
+ */
+#ifndef TANGLE_SHIM_RACE_ABI_H
+#define TANGLE_SHIM_RACE_ABI_H
+
+/* The symbol names of the three, version 1: the calling thread's state
+ * (struct race_thread *), its gate word (why accesses must take the long
+ * way; 0: the inline check may run), and the shadow directory. A new
+ * version renames all three, here and in shim/libtangle-preload.map and
+ * runtime/libtangle.map. */
+#define TG_RS_SYM      "tg__rs_v1"
+#define TG_RS_OFF_SYM  "tg__rs_off_v1"
+#define TG_RC_DIR_SYM  "tg__rc_dir_v1"
+
+/* Gate bit: no race checker in the process (libtangle's own copy). */
+#define TG_RS_OFF_NONE 16u
+
+#endif

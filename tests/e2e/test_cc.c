@@ -1,0 +1,171 @@
+/*
+ * test_cc.c: `tangle cc` as a compiler driver. With clang it compiles
+ * each source through bitcode so that the race checker's access check is
+ * inlined (shim/bitcode/race_inline.c); these tests check what a build
+ * system sees of that: the objects and dependency files it asked for,
+ * the fallback to plain calls, and the errors a compiler would give. The
+ * race tests (test_race_clang) check what the inlined code finds.
+ */
+#include "e2e.h"
+
+TestSuite(cc, .fini = e2e_cleanup);
+
+static const char b_src[] = "int bval;\nvoid bset(int v) { bval = v; }\n";
+static const char a_src[] = "void bset(int);\nint main(void) { bset(3); return 0; }\n";
+
+static bool have_clang(void)
+{
+    return access("/usr/bin/clang", X_OK) == 0;
+}
+
+static void in_dir(struct e2e_run *r)
+{
+    if (chdir(r->dir) != 0)
+        _exit(127);
+}
+
+static void write_sources(struct e2e_run *r)
+{
+    char p[160];
+    snprintf(p, sizeof p, "%s/a.c", r->dir);
+    e2e_write_file(p, a_src, strlen(a_src));
+    snprintf(p, sizeof p, "%s/b.c", r->dir);
+    e2e_write_file(p, b_src, strlen(b_src));
+}
+
+/* Is sym an undefined symbol of the object at path? */
+static bool calls(const char *path, const char *sym)
+{
+    char cmd[256], line[256];
+    snprintf(cmd, sizeof cmd, "nm --undefined-only %s", path);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    bool found = false;
+    while (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = 0;
+        const char *name = strrchr(line, ' ');
+        found |= name && !strcmp(name + 1, sym);
+    }
+    cr_assert_eq(pclose(p), 0, "nm %s failed", path);
+    return found;
+}
+
+static void cc(struct e2e_run *r, const char *compiler, const char *const *args)
+{
+    char *argv[E2E_MAX_ARGS];
+    int n = 0;
+    argv[n++] = E2E_TANGLE;
+    argv[n++] = "cc";
+    argv[n++] = "--cc";
+    argv[n++] = (char *)compiler;
+    for (; *args; args++)
+        argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    r->pre_exec = in_dir;
+    e2e_exec(r, argv);
+}
+
+Test(cc, clang_writes_each_object_and_dependency_file_with_the_check_inline, .timeout = 120)
+{
+    if (!have_clang())
+        cr_skip_test("no clang");
+    struct e2e_run r;
+    e2e_init(&r);
+    write_sources(&r);
+    cc(&r, "clang", (const char *const[]){ "-O2", "-MD", "-c", "a.c", "b.c", NULL });
+    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
+    char p[160];
+    snprintf(p, sizeof p, "%s/a.d", r.dir);
+    char *deps = e2e_slurp(p, NULL);
+    cr_assert(deps, "no a.d");
+    cr_assert(!strncmp(deps, "a.o: a.c", 8), "a.d names another target:\n%s", deps);
+    free(deps);
+    snprintf(p, sizeof p, "%s/b.o", r.dir);
+    cr_assert(calls(p, "__tsan_write4_pc"), "b.o has no long-way call");
+    cr_assert(!calls(p, "__tsan_write4"), "b.o calls __tsan_write4: not inlined");
+    cr_assert(calls(p, "tg__rs_v1"), "b.o does not read the thread's state");
+    e2e_free(&r);
+}
+
+Test(cc, clang_falls_back_to_calls_when_the_bitcode_cannot_be_linked, .timeout = 120)
+{
+    if (!have_clang())
+        cr_skip_test("no clang");
+    struct e2e_run r;
+    e2e_init(&r);
+    write_sources(&r);
+    char lib[160], env[200];
+    snprintf(lib, sizeof lib, "%s/tangle-race-inline.bc", r.dir);
+    e2e_write_file(lib, "not bitcode\n", 12);
+    snprintf(env, sizeof env, "TANGLE_LIBDIR=%s", r.dir);
+    r.env = (const char *[]){ env, NULL };
+    cc(&r, "clang", (const char *const[]){ "-c", "b.c", "-o", "b.o", NULL });
+    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
+    char p[160];
+    snprintf(p, sizeof p, "%s/b.o", r.dir);
+    cr_assert(calls(p, "__tsan_write4"), "b.o does not call the entry point");
+    cr_assert(!calls(p, "tg__rs_v1"));
+    e2e_free(&r);
+}
+
+Test(cc, inlining_can_be_turned_off, .timeout = 120)
+{
+    if (!have_clang())
+        cr_skip_test("no clang");
+    struct e2e_run r;
+    e2e_init(&r);
+    write_sources(&r);
+    r.env = (const char *[]){ "TANGLE_CC_INLINE=0", NULL };
+    cc(&r, "clang", (const char *const[]){ "-c", "b.c", NULL });
+    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
+    char p[160];
+    snprintf(p, sizeof p, "%s/b.o", r.dir);
+    cr_assert(calls(p, "__tsan_write4"));
+    e2e_free(&r);
+}
+
+Test(cc, gcc_objects_call_the_entry_points, .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    write_sources(&r);
+    cc(&r, "gcc", (const char *const[]){ "-O2", "-c", "b.c", NULL });
+    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
+    char p[160];
+    snprintf(p, sizeof p, "%s/b.o", r.dir);
+    cr_assert(calls(p, "__tsan_write4"));
+    cr_assert(!calls(p, "tg__rs_v1"));
+    e2e_free(&r);
+}
+
+Test(cc, one_output_for_two_sources_is_refused_like_the_compiler_does, .timeout = 120)
+{
+    if (!have_clang())
+        cr_skip_test("no clang");
+    struct e2e_run r;
+    e2e_init(&r);
+    write_sources(&r);
+    cc(&r, "clang", (const char *const[]){ "-c", "a.c", "b.c", "-o", "x.o", NULL });
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "-o"), "stderr: %s", r.err);
+    e2e_free(&r);
+}
+
+Test(cc, clang_compile_and_link_in_one_runs, .timeout = 120)
+{
+    if (!have_clang())
+        cr_skip_test("no clang");
+    struct e2e_run r;
+    e2e_init(&r);
+    write_sources(&r);
+    cc(&r, "clang", (const char *const[]){ "-O1", "a.c", "b.c", "-o", "ab", NULL });
+    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
+    struct e2e_run run;
+    e2e_init(&run);
+    char prog[160];
+    snprintf(prog, sizeof prog, "%s/ab", r.dir);
+    e2e_run(&run, "--options race=1", prog, NULL);
+    cr_assert_eq(run.status, 0, "exit %d\n%s", run.status, run.err);
+    e2e_free(&run);
+    e2e_free(&r);
+}
