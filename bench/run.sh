@@ -477,7 +477,7 @@ group_deadlock() {
 # "MODE analyzer ... accesses_per_s N" rows race/MODE analyzer.
 group_race() {
   local script=$TOP/bench/race/run.sh out
-  printf '\n== race (bench/race/run.sh, scale %s; ratio = variant / plain)\n' "$RACE_SCALE"
+  printf '\n== race (bench/race/run.sh, scale %s; ratio = variant / plain, clang-* / clang-plain)\n' "$RACE_SCALE"
   if [ ! -f "$script" ] || ! have_shim || ! have_tangle; then
     printf '   (skipped: needs bench/race/run.sh, the shim and build/bin/tangle)\n'
     return
@@ -500,17 +500,18 @@ group_race() {
     fi
     [[ $sec =~ ^[0-9.]+$ && $kb =~ ^[0-9]+$ && $tx =~ ^[0-9.]+$ ]] || continue
     local ns; ns=$(awk -v s="$sec" 'BEGIN { printf "%.0f", s * 1e9 }')
-    if [ "$variant" = plain ]; then
-      json_line "race/$mode" plain "$ns" "" "" ",\"max_rss_kb\":$kb"
+    if [ "$variant" = plain ] || [ "$variant" = clang-plain ]; then
+      json_line "race/$mode" "$variant" "$ns" "" "" ",\"max_rss_kb\":$kb"
     else
-      local tgt=""
-      case $variant in
+      local tgt="" base=plain
+      case $variant in clang-*) base=clang-plain ;; esac
+      case ${variant#clang-} in
         full) tgt=",\"target\":\"time<=3x,mem<=2x\",\"verdict\":\"$(verdict ratio 3 "$tx")/$(verdict ratio 2 "$mx")\"" ;;
         sampled) tgt=",\"target\":\"time<=1.5x\",\"verdict\":\"$(verdict ratio 1.5 "$tx")\"" ;;
       esac
-      json_line "race/$mode" "$variant" "$ns" plain "$tx" ",\"max_rss_kb\":$kb,\"mem_ratio\":$mx$tgt"
+      json_line "race/$mode" "$variant" "$ns" "$base" "$tx" ",\"max_rss_kb\":$kb,\"mem_ratio\":$mx$tgt"
       [ -n "$tgt" ] && printf '   race/%s %s: time %sx, memory %sx%s\n' "$mode" "$variant" "$tx" "$mx" \
-        "$( [ "$variant" = full ] && echo " (target 3x / 2x: $(verdict ratio 3 "$tx") / $(verdict ratio 2 "$mx"))" \
+        "$( [ "${variant#clang-}" = full ] && echo " (target 3x / 2x: $(verdict ratio 3 "$tx") / $(verdict ratio 2 "$mx"))" \
             || echo " (target 1.5x: $(verdict ratio 1.5 "$tx"))")"
     fi
   done <"$out"

@@ -10,6 +10,10 @@
 #   sampled   the same with race_sample=1
 #   log       the same with race=log: every access logged, checked offline
 #   tsan      gcc -O2 -fsanitize=thread (libtsan), reports off
+# and, where clang is installed, the same five built with clang
+# (clang-plain, clang-noshim, clang-full, clang-sampled, clang-tsan), whose
+# ratios are to clang-plain: `tangle cc` with clang inlines the access
+# check into the program (shim/bitcode/race_inline.c), gcc cannot.
 # printing wall time, max RSS and the ratio to plain (each the median-time
 # run of RACE_REPS, default 5, the variants taking turns), then the offline
 # analyzer's speed on the race=log log of each mode (bench/race/race_analyze).
@@ -30,6 +34,13 @@ LINK="-L$LIB -ltangle -Wl,-rpath,$LIB -pthread"
 $CC $COMMON "$SRC" -o "$OUT/plain" $LINK
 "$BUILD/bin/tangle" cc $COMMON "$SRC" -o "$OUT/tangle" $LINK
 $CC $COMMON -fsanitize=thread "$SRC" -o "$OUT/tsan" $LINK
+CLANG_VARIANTS=
+if command -v clang >/dev/null 2>&1; then
+  clang $COMMON "$SRC" -o "$OUT/clang-plain" $LINK
+  "$BUILD/bin/tangle" cc --cc clang $COMMON "$SRC" -o "$OUT/clang-tangle" $LINK
+  clang $COMMON -fsanitize=thread "$SRC" -o "$OUT/clang-tsan" $LINK
+  CLANG_VARIANTS="clang-plain clang-noshim clang-full clang-sampled clang-tsan"
+fi
 $CC -std=c11 -D_GNU_SOURCE -O2 -I"$TOP/include" -I"$TOP/analyzer" \
   "$TOP/bench/race/race_analyze.c" -o "$OUT/race_analyze" \
   "$LIB/libtangle-analyzer.a" -ldw -lelf -lm -pthread
@@ -45,18 +56,21 @@ measure_once() {
 # $OUT/reps.$1: "SECONDS KB".
 run_variant() {
   v=$1 mode=$2 n=$3
-  case $v in
-    plain) r=$(measure_once "$OUT/plain" $mode $n) ;;
-    noshim) r=$(measure_once "$OUT/tangle" $mode $n) ;;
+  # clang-X: variant X of the clang build
+  local p=""
+  case $v in clang-*) p=clang- ;; esac
+  case ${v#clang-} in
+    plain) r=$(measure_once "$OUT/${p}plain" $mode $n) ;;
+    noshim) r=$(measure_once "$OUT/${p}tangle" $mode $n) ;;
     shim) r=$(measure_once env LD_PRELOAD="$LIB/libtangle-preload.so" \
             TANGLE_DIR="$logs/s" TANGLE_OPTIONS=watchdog=0 "$OUT/plain" $mode $n) ;;
     full) r=$(measure_once env LD_PRELOAD="$LIB/libtangle-preload.so" \
             TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,watchdog=0 \
-            "$OUT/tangle" $mode $n) ;;
+            "$OUT/${p}tangle" $mode $n) ;;
     sampled) r=$(measure_once env LD_PRELOAD="$LIB/libtangle-preload.so" \
             TANGLE_DIR="$logs/s" TANGLE_OPTIONS=race=1,race_sample=1,watchdog=0 \
-            "$OUT/tangle" $mode $n) ;;
-    tsan) r=$(measure_once env TSAN_OPTIONS=report_bugs=0 "$OUT/tsan" $mode $n) ;;
+            "$OUT/${p}tangle" $mode $n) ;;
+    tsan) r=$(measure_once env TSAN_OPTIONS=report_bugs=0 "$OUT/${p}tsan" $mode $n) ;;
   esac
   rm -rf "$logs/s"; mkdir -p "$logs/s"
   echo "$r" >>"$OUT/reps.$v"
@@ -67,7 +81,7 @@ run_variant() {
 # its run of median time among RACE_REPS (default 5). On such a machine
 # one run of a two-thread program can take twice as long as the next.
 REPS=${RACE_REPS:-5}
-VARIANTS="plain noshim shim full sampled tsan"
+VARIANTS="plain noshim shim full sampled tsan $CLANG_VARIANTS"
 
 printf '%-9s %-8s %9s %9s %7s %7s\n' mode variant seconds max_kb time_x mem_x
 for mode in cpu lock pipeline; do
@@ -81,8 +95,9 @@ for mode in cpu lock pipeline; do
     for v in $VARIANTS; do run_variant $v $mode $n; done
     i=$((i + 1))
   done
-  set -- $(sort -n "$OUT/reps.plain" | sed -n "$(( (REPS + 1) / 2 ))p"); base_t=$1; base_m=$2
   for v in $VARIANTS; do
+    case $v in clang-*) base=clang-plain ;; *) base=plain ;; esac
+    set -- $(sort -n "$OUT/reps.$base" | sed -n "$(( (REPS + 1) / 2 ))p"); base_t=$1; base_m=$2
     set -- $(sort -n "$OUT/reps.$v" | sed -n "$(( (REPS + 1) / 2 ))p")
     printf '%-9s %-8s %9s %9s %7.2f %7.2f\n' $mode $v $1 $2 \
       "$(echo "$1 / ($base_t + 0.0001)" | bc -l)" "$(echo "$2 / $base_m" | bc -l)"
