@@ -15,8 +15,9 @@
  * With clang (a compiler whose name says so), each source goes to its
  * object through bitcode instead, so that the race checker's common
  * cases run inline (see "clang: the access check inlined" below); with
- * -S, -x, -flto, -emit-llvm, -save-temps or standard input as the
- * source, or TANGLE_CC_INLINE=0, it is compiled as with gcc.
+ * -S, -x, -flto, -emit-llvm, -save-temps, coverage or profiling options,
+ * standard input as the source, or TANGLE_CC_INLINE=0, it is compiled as
+ * with gcc.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -250,15 +251,24 @@ static char *first_line_of(char *const argv[])
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 && buf[0] ? xstrdup(buf) : NULL;
 }
 
+/* Coverage and profiling: their files are named after the compile's
+ * output, which the detour through bitcode would change. */
+static bool coverage_flag(const char *a)
+{
+    return !strcmp(a, "--coverage") || !strncmp(a, "-fprofile", 9) ||
+           !strcmp(a, "-ftest-coverage") || !strncmp(a, "-fcoverage", 10) ||
+           !strncmp(a, "-fsanitize-coverage", 19);
+}
+
 /* Options after which the access check is not inlined: output that is
  * not an object, the user's own LTO or bitcode, an explicit language, or
  * source from standard input. */
 static bool inline_blocked_by(const char *a)
 {
-    return !strcmp(a, "-S") || !strcmp(a, "-x") || !strncmp(a, "-x", 2) ||
-           !strncmp(a, "-flto", 5) || !strcmp(a, "-emit-llvm") ||
-           !strncmp(a, "-save-temps", 11) || !strcmp(a, "-") ||
-           !strcmp(a, "-fno-sanitize=thread");
+    return !strcmp(a, "-S") || !strncmp(a, "-x", 2) || !strncmp(a, "-flto", 5) ||
+           !strcmp(a, "-emit-llvm") || !strncmp(a, "-save-temps", 11) ||
+           !strcmp(a, "-") || !strcmp(a, "-fno-sanitize=thread") ||
+           coverage_flag(a);
 }
 
 static void inline_setup(struct inl *in, const char *cc, const char *libdir,
@@ -297,23 +307,20 @@ static void inline_free(struct inl *in)
     free(in->llvm_link);
 }
 
-/* Options that only the preprocessor or the dependency output use (with
- * their value when it is the next argument): left off the bitcode's
- * compile to an object. */
-static int preprocessor_only(const char *a)
+/* The options that compiling the linked bitcode on to an object takes
+ * from the command line: optimization, debug information, code
+ * generation (-f, -m) and the target. The rest (the preprocessor's,
+ * dependency output, warnings, the language standard, sanitizers) did
+ * their work in the first step. Returns how many arguments to pass (2:
+ * with the next as its value), 0 for none. */
+static int codegen_option(const char *a)
 {
-    static const char *const sep[] = {
-        "-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote",
-        "-idirafter", "-MF", "-MT", "-MQ",
-    };
-    for (size_t i = 0; i < sizeof sep / sizeof sep[0]; i++)
-        if (!strcmp(a, sep[i]))
-            return 2;
-    if (!strncmp(a, "-I", 2) || !strncmp(a, "-D", 2) || !strncmp(a, "-U", 2) ||
-        !strncmp(a, "-M", 2) || !strncmp(a, "-std=", 5) ||
-        !strncmp(a, "-isystem", 8) || !strncmp(a, "-iquote", 7))
-        return 1;
-    return 0;
+    if (!strcmp(a, "-target"))
+        return 2;
+    if (!strncmp(a, "-fsanitize", 10) || !strncmp(a, "-fno-sanitize", 13))
+        return 0;
+    return !strncmp(a, "-O", 2) || !strncmp(a, "-g", 2) || !strncmp(a, "-m", 2) ||
+           !strncmp(a, "-f", 2) || !strncmp(a, "--target=", 9) || !strcmp(a, "-w");
 }
 
 /* The start of a compile step for one source: the compiler with the
@@ -373,11 +380,11 @@ static int compile_obj_inline(const struct inl *in, char **opts, size_t nopts, b
             a = (struct argv_buf){0};
             push(&a, in->cc);
             for (size_t j = 0; j < nopts; j++) {
-                int p = preprocessor_only(opts[j]);
-                if (p)
-                    j += (size_t)p - 1;
-                else if (!is_tsan_flag(opts[j]))
+                int n = codegen_option(opts[j]);
+                if (n >= 1)
                     push(&a, opts[j]);
+                if (n == 2 && j + 1 < nopts)
+                    push(&a, opts[++j]);
             }
             push(&a, "-Wno-unused-command-line-argument");
             push(&a, "-c");

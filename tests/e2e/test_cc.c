@@ -169,3 +169,22 @@ Test(cc, clang_compile_and_link_in_one_runs, .timeout = 120)
     e2e_free(&run);
     e2e_free(&r);
 }
+
+/* Coverage names its notes file after the compile's output: the detour
+ * through bitcode would hide it, so coverage keeps the plain way. */
+Test(cc, clang_with_coverage_keeps_its_notes_file, .timeout = 120)
+{
+    if (!have_clang())
+        cr_skip_test("no clang");
+    struct e2e_run r;
+    e2e_init(&r);
+    write_sources(&r);
+    cc(&r, "clang", (const char *const[]){ "--coverage", "-c", "b.c", NULL });
+    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
+    char p[160];
+    snprintf(p, sizeof p, "%s/b.gcno", r.dir);
+    cr_assert_eq(access(p, F_OK), 0, "no b.gcno");
+    snprintf(p, sizeof p, "%s/b.o", r.dir);
+    cr_assert(calls(p, "__tsan_write4"));
+    e2e_free(&r);
+}
