@@ -37,6 +37,8 @@
 __thread void *tg__rs __asm__(TG_RS_SYM);
 __thread unsigned tg__rs_off __asm__(TG_RS_OFF_SYM) = TG_RS_OFF_NONE;
 void *tg__rc_dir __asm__(TG_RC_DIR_SYM);
+void tg__func_entry(void *pc) __asm__(TG_FUNC_ENTRY_SYM);
+void tg__func_entry(void *pc) { (void)pc; }
 
 #define NOOP1(name) void name(void *a); void name(void *a) { (void)a; }
 #define NOOP2(name) void name(void *a, void *b); \

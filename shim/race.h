@@ -359,6 +359,16 @@ tg__rc_check_fast(struct race_thread *r, uintptr_t addr, unsigned size,
     return true;
 }
 
+/* A function's return: its shadow frame goes (r: the calling thread's
+ * state, or NULL). */
+static inline __attribute__((always_inline)) void tg__rc_func_exit(struct race_thread *r)
+{
+    if (likely(r && r->depth)) {
+        r->depth--;
+        tg__rc_ctx_update(r);
+    }
+}
+
 /* The check's inline cases for one access that stays inside a word, or
  * an aligned 16-byte one (a vector load or store: clang instruments
  * vectorized loops so), each word checked inline. True when settled;

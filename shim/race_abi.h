@@ -10,7 +10,7 @@
  *
  * The inline code knows struct race_thread's layout and the shadow word's
  * encoding (shim/race.h). Their version is in the names: a change to
- * either must give the three new names (below), so that a program built
+ * either must give the names below new ones, so that a program built
  * against another layout fails to load with an undefined symbol instead
  * of misreading.
  */
@@ -19,12 +19,15 @@
 
 /* The symbol names of the three, version 1: the calling thread's state
  * (struct race_thread *), its gate word (why accesses must take the long
- * way; 0: the inline check may run), and the shadow directory. A new
- * version renames all three, here and in shim/libtangle-preload.map and
- * runtime/libtangle.map. */
+ * way; 0: the inline check may run), and the shadow directory; and
+ * below, the shim's function entry. A new version renames all four, here
+ * and in shim/libtangle-preload.map and runtime/libtangle.map. */
 #define TG_RS_SYM      "tg__rs_v1"
 #define TG_RS_OFF_SYM  "tg__rs_off_v1"
 #define TG_RC_DIR_SYM  "tg__rc_dir_v1"
+/* __tsan_func_entry under another name, for the inline code to call
+ * (its own definition takes __tsan_func_entry's). */
+#define TG_FUNC_ENTRY_SYM "tg__func_entry_v1"
 
 /* Gate bit: no race checker in the process (libtangle's own copy). */
 #define TG_RS_OFF_NONE 16u

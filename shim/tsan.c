@@ -323,13 +323,14 @@ void __tsan_func_entry(void *pc)
         r->sampled[d] = sample_hit(r->samples, (uintptr_t)__builtin_return_address(0));
 }
 
+/* The name that the inline code of programs built by `tangle cc` with
+ * clang calls (race_abi.h): it keeps __tsan_func_entry for itself. */
+void tg__func_entry(void *pc) __asm__(TG_FUNC_ENTRY_SYM)
+    __attribute__((alias("__tsan_func_entry")));
+
 void __tsan_func_exit(void)
 {
-    struct race_thread *r = tg__rs;
-    if (likely(r && r->depth)) {
-        r->depth--;
-        tg__rc_ctx_update(r);
-    }
+    tg__rc_func_exit(tg__rs);
 }
 
 /* ---- longjmp ------------------------------------------------------------ */

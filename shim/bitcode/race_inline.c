@@ -15,6 +15,8 @@
  *     points (shim/race.h: tg__rc_access_fast, and the inline half of
  *     sampling), and calls the shim's __tsan_readN_pc for anything else,
  *     which starts over the long way.
+ * Function entry and exit are here too: the entry gated the same way,
+ * the exit inline.
  * The access site is the address of the inlined code itself (one lea):
  * the inlined instructions carry the line of the load or store they
  * guard, so reports name it as they would the call's return address.
@@ -68,6 +70,23 @@ ALWAYS bool settle(uintptr_t addr, uint32_t size, bool write, uintptr_t pc)
     ENTRY(__tsan_write##N, N, true, __tsan_write##N##_pc)                    \
     ENTRY(__tsan_unaligned_read##N, N, false, __tsan_unaligned_read##N##_pc) \
     ENTRY(__tsan_unaligned_write##N, N, true, __tsan_unaligned_write##N##_pc)
+
+/* Function entry and exit: without the shim, one test each; under it,
+ * the shim's entry (by its other name: this one is taken here) and the
+ * exit's two steps inline. */
+void tg__func_entry(void *pc) __asm__(TG_FUNC_ENTRY_SYM);
+__attribute__((always_inline)) void __tsan_func_entry(void *pc);
+__attribute__((always_inline)) void __tsan_func_entry(void *pc)
+{
+    if (!(tg__rs_off & RS_OFF_NONE))
+        tg__func_entry(pc);
+}
+
+__attribute__((always_inline)) void __tsan_func_exit(void);
+__attribute__((always_inline)) void __tsan_func_exit(void)
+{
+    tg__rc_func_exit(tg__rs);
+}
 
 ENTRY(__tsan_read1, 1, false, __tsan_read1_pc)
 ENTRY(__tsan_write1, 1, true, __tsan_write1_pc)
