@@ -54,6 +54,7 @@ static const char *const wait_names[TG_WAIT_OP_COUNT] = {
     [TG_WAIT_POOL_SHUTDOWN] = "pool shutdown",
     [TG_WAIT_SLEEP] = "sleep",
     [TG_WAIT_GROUP_IDLE] = "group idle",
+    [TG_WAIT_LOCK] = "lock",
 };
 
 const char *an_wait_op_name(uint32_t op)

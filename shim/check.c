@@ -192,10 +192,17 @@ static bool ignored(const struct tg_log_thread *r, const struct tg_leak_opts *o)
 }
 
 static const char *const op_names[TG_WAIT_OP_COUNT] = {
-    "running", "mutex lock", "rwlock read", "rwlock write", "spin lock",
-    "cond wait", "sem wait", "barrier wait", "join", "once", "chan send",
-    "chan receive", "select", "wg wait", "ctx wait", "group wait",
-    "group go", "pool submit", "pool shutdown", "sleep",
+    [TG_WAIT_NONE] = "running", [TG_WAIT_MUTEX] = "mutex lock",
+    [TG_WAIT_RWLOCK_RD] = "rwlock read", [TG_WAIT_RWLOCK_WR] = "rwlock write",
+    [TG_WAIT_SPIN] = "spin lock", [TG_WAIT_COND] = "cond wait",
+    [TG_WAIT_SEM] = "sem wait", [TG_WAIT_BARRIER] = "barrier wait",
+    [TG_WAIT_JOIN] = "join", [TG_WAIT_ONCE] = "once",
+    [TG_WAIT_CHAN_SEND] = "chan send", [TG_WAIT_CHAN_RECV] = "chan receive",
+    [TG_WAIT_SELECT] = "select", [TG_WAIT_WG] = "wg wait",
+    [TG_WAIT_CTX] = "ctx wait", [TG_WAIT_GROUP] = "group wait",
+    [TG_WAIT_GROUP_GO] = "group go", [TG_WAIT_POOL_SUBMIT] = "pool submit",
+    [TG_WAIT_POOL_SHUTDOWN] = "pool shutdown", [TG_WAIT_SLEEP] = "sleep",
+    [TG_WAIT_GROUP_IDLE] = "group idle", [TG_WAIT_LOCK] = "lock",
 };
 
 /* Candidates for a leak now; fills ids (up to cap) and returns the count. */
@@ -234,7 +241,8 @@ static void summary(const uint32_t *ids, int n)
         const char *start = sym_of(r->start_routine + 1, sbuf, sizeof sbuf);
         const char *state = "running";
         char extra[128] = "";
-        if (r->state == TG_TS_BLOCKED && r->wait_op < TG_WAIT_OP_COUNT) {
+        if (r->state == TG_TS_BLOCKED && r->wait_op < TG_WAIT_OP_COUNT &&
+            op_names[r->wait_op]) {
             state = op_names[r->wait_op];
             snprintf(extra, sizeof extra, " on %#llx for %llu ms",
                      (unsigned long long)r->wait_obj,

@@ -697,7 +697,11 @@ int pthread_spin_unlock(pthread_spinlock_t *s)
  * lock of its own makes so that TSan knows it: the lock is taken (its
  * post_lock) and let go (its pre_unlock) like a pthread lock, so it orders
  * memory for the race checker and its orders enter the lock-order graph.
- * A thread spinning in such a lock is not seen as blocked. The flags are
+ * Between a (write, not try) pre_lock and its post_lock the thread counts
+ * as blocked on the lock, for the watchdog, when another thread held the
+ * lock at the pre_lock: the program's own code does the waiting, so that
+ * is the only sign of contention there is (a thread whose lock was taken
+ * in the instant after it looked is not seen waiting). The flags are
  * TSan's. */
 enum {
     TSAN_MUTEX_READ_LOCK = 1u << 3,
@@ -722,27 +726,52 @@ void __tsan_mutex_destroy(void *addr, unsigned flags)
         destroying(t, addr);
 }
 
-void __tsan_mutex_pre_lock(void *addr, unsigned flags)
+/* The acquisition's stack. The call site is inside the program's lock
+ * function, whose caller is the acquisition a report must show: a whole
+ * stack, then (cached per call path after the first). */
+static uint32_t own_lock_stack(struct tg__thread *t)
 {
-    (void)addr;
-    (void)flags;
+    t->guard++;
+    uint32_t stack = tg__stack_site();
+    t->guard--;
+    return stack;
 }
 
-void __tsan_mutex_post_lock(void *addr, unsigned flags, int recursion)
+void __tsan_mutex_pre_lock(void *addr, unsigned flags)
 {
-    (void)recursion;
-    if (!addr || (flags & TSAN_MUTEX_TRY_LOCK_FAILED))
+    /* A try does not wait; a reader waits only for writers, which hold
+     * no owner slot to name: neither is marked. Nor is a free lock, or a
+     * relock of a reentrant one. */
+    if (!addr || (flags & (TSAN_MUTEX_TRY_LOCK | TSAN_MUTEX_READ_LOCK)))
         return;
     struct tg__thread *t = hot_me();
     struct tg__lock *l;
     if (!t || !(l = tg__lock_get(addr)))
         return;
-    /* The call site is inside the program's lock function, whose caller
-     * is the acquisition a report must show: a whole stack, then (cached
-     * per call path after the first). */
-    t->guard++;
-    uint32_t stack = tg__stack_site();
-    t->guard--;
+    uint32_t owner = atomic_load_explicit(&l->owner, RELAXED);
+    if (owner && owner != t->id)
+        tg__block(t, TG_WAIT_LOCK, addr, 0, INT64_MAX, own_lock_stack(t));
+}
+
+void __tsan_mutex_post_lock(void *addr, unsigned flags, int recursion)
+{
+    (void)recursion;
+    struct tg__thread *t = hot_me();
+    if (!t)
+        return;
+    /* The stack pre_lock took, if it marked the wait. */
+    uint32_t stack = 0;
+    struct tg_log_thread *r = t->rec;
+    if (r && r->state == TG_TS_BLOCKED && r->wait_op == TG_WAIT_LOCK) {
+        if (r->wait_obj == (uintptr_t)addr)
+            stack = r->wait_stack;
+        tg__unblock(t);
+    }
+    struct tg__lock *l;
+    if (!addr || (flags & TSAN_MUTEX_TRY_LOCK_FAILED) || !(l = tg__lock_get(addr)))
+        return;
+    if (!stack)
+        stack = own_lock_stack(t);
     taken(t, l, addr, TG_LOBJ_LOCK, flags & TSAN_MUTEX_READ_LOCK ? 1 : 0,
           (flags & TSAN_MUTEX_TRY_LOCK) != 0, SITE_PC, SITE_CFA, stack);
 }

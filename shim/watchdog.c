@@ -166,6 +166,7 @@ static int successors(const struct snap *s, uint32_t *out, int max)
     switch (s->op) {
     case TG_WAIT_MUTEX:
     case TG_WAIT_SPIN:
+    case TG_WAIT_LOCK:
     case TG_WAIT_RWLOCK_RD:
     case TG_WAIT_RWLOCK_WR: {
         struct tg__lock *l = tg__lock_find((void *)(uintptr_t)s->obj);

@@ -180,6 +180,8 @@ enum tg_wait_op {
     TG_WAIT_SLEEP,        /* "sleep" (not a deadlock) */
     TG_WAIT_GROUP_IDLE,   /* "group idle": an errgroup's thread between
                              tasks; at exit, a group never waited for */
+    TG_WAIT_LOCK,         /* "lock": a lock of the program's own, annotated
+                             with __tsan_mutex_* calls */
     TG_WAIT_OP_COUNT
 };
 

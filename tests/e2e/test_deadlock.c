@@ -177,6 +177,36 @@ Test(deadlock, rwlock_read_against_write_inversion_is_a_lock_order_cycle,
     e2e_free(&r);
 }
 
+/* Locks of the program's own, annotated for TSan, spin in the program's
+ * code: the thread counts as waiting from pre_lock to post_lock, so the
+ * watchdog sees the cycle as it does with mutexes. */
+Test(deadlock, real_deadlock_on_locks_annotated_for_tsan_is_ended_by_watchdog,
+     .timeout = 120)
+{
+    struct e2e_run r;
+    e2e_init(&r);
+    r.timeout_s = 40;
+    e2e_run(&r, NULL, "deadlock", "own-real", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s\nreport:\n%s",
+                 r.err, E2E_REPORT(&r));
+    cr_assert_null(strstr(r.out, "not reached"));
+    json_object *f = e2e_must_find(&r, "deadlock", NULL, "own_real_ab");
+    json_object *t1 = e2e_thread_in(f, "own_real_ab");
+    json_object *t2 = e2e_thread_in(f, "own_real_ba");
+    cr_assert(t1 && t2, "both threads must be in the deadlock:\n%s", e2e_dump(f));
+    unsigned long long a = e2e_out_value(&r, "A"), b = e2e_out_value(&r, "B");
+    cr_assert_str_eq(e2e_str(t1, "state"), "lock", "%s", e2e_dump(t1));
+    cr_assert_str_eq(e2e_str(t2, "state"), "lock", "%s", e2e_dump(t2));
+    cr_assert_eq(e2e_addr(e2e_get(t1, "object"), "address"), b, "%s", e2e_dump(t1));
+    cr_assert_eq(e2e_addr(e2e_get(t2, "object"), "address"), a, "%s", e2e_dump(t2));
+    cr_assert_eq(e2e_int(t1, "holder", -1), e2e_int(t2, "id", -2), "%s", e2e_dump(f));
+    cr_assert_eq(e2e_int(t2, "holder", -1), e2e_int(t1, "id", -2), "%s", e2e_dump(f));
+    e2e_assert_frame(e2e_get(t1, "stack"), "own_real_ab", SRC, "own_real_ab_b");
+    e2e_assert_frame(e2e_get(t2, "stack"), "own_real_ba", SRC, "own_real_ba_a");
+    e2e_free(&r);
+}
+
 Test(deadlock, real_two_thread_deadlock_is_ended_by_watchdog_with_exit_66,
      .timeout = 120)
 {

@@ -249,6 +249,37 @@ static void *real_ba(void *arg)
     return NULL;
 }
 
+/* The same with locks of the program's own, annotated for TSan: each
+ * thread spins in the other's lock. */
+static void *own_real_ab(void *arg)
+{
+    prog_lock(&LA); /* LINE:own_real_ab_a */
+    pthread_barrier_wait(&both_hold);
+    prog_lock(&LB); /* LINE:own_real_ab_b */
+    return NULL;
+}
+
+static void *own_real_ba(void *arg)
+{
+    prog_lock(&LB); /* LINE:own_real_ba_b */
+    pthread_barrier_wait(&both_hold);
+    prog_lock(&LA); /* LINE:own_real_ba_a */
+    return NULL;
+}
+
+static int mode_own_real(int argc, char **argv)
+{
+    pthread_t t1, t2;
+    printf("A=%p B=%p\n", (void *)&LA, (void *)&LB);
+    pthread_barrier_init(&both_hold, NULL, 2);
+    pthread_create(&t1, NULL, own_real_ab, NULL);
+    pthread_create(&t2, NULL, own_real_ba, NULL);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    printf("not reached\n");
+    return 0;
+}
+
 /* Both threads hold one lock and wait for the other's: a real deadlock. */
 static int mode_real(int argc, char **argv)
 {
@@ -533,6 +564,7 @@ int main(int argc, char **argv)
         { "recursive", mode_recursive },
         { "rwlock", mode_rwlock },
         { "real", mode_real },
+        { "own-real", mode_own_real },
         { "asleep", mode_asleep },
         { "relock", mode_relock },
         { "half_gate", mode_half_gate },
