@@ -99,6 +99,9 @@ struct sample_ent {
 #define RS_OFF_SAMPLE  4u      /* race_sample=1: accesses are sampled */
 #define RS_OFF_NOCHECK 8u      /* race=log, or the checker paused (fork) */
 #define RS_OFF_NONE    TG_RS_OFF_NONE  /* no checker: libtangle's copy */
+#define RS_OFF_SKIP    32u     /* sampled mode: the call on top of the
+                                  shadow stack is not sampled, so none of
+                                  its accesses is checked (one test) */
 
 struct race_thread {
     /* the checker (race.c) */
@@ -359,13 +362,26 @@ tg__rc_check_fast(struct race_thread *r, uintptr_t addr, unsigned size,
     return true;
 }
 
-/* A function's return: its shadow frame goes (r: the calling thread's
- * state, or NULL). */
+/* Sampled mode: tg__rs_off's RS_OFF_SKIP for the call now on top of r's
+ * shadow stack (frames past RC_MAX_DEPTH were not sampled by call: not
+ * skipped). */
+static inline uint32_t tg__rs_skip_bit(const struct race_thread *r)
+{
+    uint32_t d = r->depth;
+    return d && d <= RC_MAX_DEPTH && !r->sampled[d - 1] ? RS_OFF_SKIP : 0;
+}
+
+/* A function's return: its shadow frame goes, and in sampled mode the
+ * caller's sampling decision comes back into the gate (r: the calling
+ * thread's state, or NULL). */
 static inline __attribute__((always_inline)) void tg__rc_func_exit(struct race_thread *r)
 {
     if (likely(r && r->depth)) {
         r->depth--;
         tg__rc_ctx_update(r);
+        uint32_t off = tg__rs_off;
+        if (off & RS_OFF_SAMPLE)
+            tg__rs_off = (off & ~RS_OFF_SKIP) | tg__rs_skip_bit(r);
     }
 }
 
@@ -395,14 +411,12 @@ static inline unsigned tg__rc_sample_slot(uintptr_t k)
 }
 
 /* Sampled mode: the skips decided inline, before the table's full rule
- * (tsan.c's sample_hit). True when the access at pc is not checked: the
- * call of its function was not sampled, or the site is between two of
- * its samples (one decrement). */
+ * (tsan.c's sample_hit), for an access of a sampled call (an unsampled
+ * one is RS_OFF_SKIP in the gate). True when the access at pc is not
+ * checked: the site is between two of its samples (one decrement). */
 static inline __attribute__((always_inline)) bool
 tg__rc_sample_skip(struct race_thread *r, uintptr_t pc)
 {
-    if (r->depth && r->depth <= RC_MAX_DEPTH && !r->sampled[r->depth - 1])
-        return true;
     struct sample_ent *e = &r->sites_s[tg__rc_sample_slot(pc)];
     if (likely(e->fn == pc && e->skip)) {
         e->skip--;

@@ -87,8 +87,10 @@ static void put_stack_event(uintptr_t lo, size_t size);
 
 void tg__rs_gate(struct race_thread *r)
 {
+    bool sample = sample_mode();
     tg__rs_off = (r->ignore ? RS_OFF_IGNORE : 0) | (!r->vc ? RS_OFF_NOVC : 0) |
-                 (sample_mode() ? RS_OFF_SAMPLE : 0) | (!tg__rc_on ? RS_OFF_NOCHECK : 0);
+                 (sample ? RS_OFF_SAMPLE | tg__rs_skip_bit(r) : 0) |
+                 (!tg__rc_on ? RS_OFF_NOCHECK : 0);
 }
 
 /* The thread's stack bounds, so a race on a local variable can name the
@@ -313,14 +315,21 @@ void __tsan_func_entry(void *pc)
     if (!r)
         return;
     uint32_t d = r->depth++;
-    if (unlikely(d >= MAX_DEPTH))
+    uint32_t off = tg__rs_off;
+    if (unlikely(d >= MAX_DEPTH)) {
+        if (off & RS_OFF_SKIP)
+            tg__rs_off = off & ~RS_OFF_SKIP;
         return;
+    }
     r->frames[d] = (uintptr_t)pc;
     r->cfa[d] = (uintptr_t)__builtin_dwarf_cfa();
     r->hash[d] = mix(d ? r->hash[d - 1] : 0x7461676c65ull, (uintptr_t)pc);
     tg__rc_ctx_update(r);
-    if (unlikely(sample_mode()))
-        r->sampled[d] = sample_hit(r->samples, (uintptr_t)__builtin_return_address(0));
+    if (unlikely(off & RS_OFF_SAMPLE)) {
+        bool hit = sample_hit(r->samples, (uintptr_t)__builtin_return_address(0));
+        r->sampled[d] = hit;
+        tg__rs_off = (off & ~RS_OFF_SKIP) | (hit ? 0 : RS_OFF_SKIP);
+    }
 }
 
 /* The name that the inline code of programs built by `tangle cc` with
@@ -379,6 +388,9 @@ static void shadow_unwind(const void *env)
         r->depth--;
     }
     tg__rc_ctx_update(r);
+    uint32_t off = tg__rs_off;
+    if (off & RS_OFF_SAMPLE)
+        tg__rs_off = (off & ~RS_OFF_SKIP) | tg__rs_skip_bit(r);
 }
 
 REAL_FN(void, longjmp, (struct __jmp_buf_tag *, int));
@@ -422,6 +434,8 @@ static inline bool sampled_out(struct race_thread *r, uintptr_t pc)
 {
     if (likely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) <= 0))
         return false;
+    if (r->depth && r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1])
+        return true;
     return tg__rc_sample_skip(r, pc) || !sample_hit(r->sites_s, pc);
 }
 
@@ -478,6 +492,8 @@ static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uin
     struct race_thread *r = tg__rs;
     if (likely(r != NULL)) {
         uint32_t off = tg__rs_off;
+        if (off & RS_OFF_SKIP)
+            return;            /* sampled mode, a call not sampled */
         if (off == RS_OFF_SAMPLE) {
             /* Sampled mode: the skip is decided inline too. */
             if (sampled_out(r, pc))

@@ -44,7 +44,7 @@
 ALWAYS bool settle(uintptr_t addr, uint32_t size, bool write, uintptr_t pc)
 {
     uint32_t off = tg__rs_off;
-    if (off & RS_OFF_NONE)
+    if (off & (RS_OFF_NONE | RS_OFF_SKIP))
         return true;
     struct race_thread *r = tg__rs;
     if (unlikely(r == NULL))
