@@ -407,6 +407,49 @@ Test(RACE_SUITE, clang_objects_carry_the_access_check_inline, .timeout = 60)
     cr_assert(slow_entry, "race_bugs has no long-way call");
     cr_assert(!plain_entry, "race_bugs still calls __tsan_read8/__tsan_write8");
 }
+
+/* C++ (race_cxx.cc, built with `tangle c++` and clang++): names come
+ * out demangled, and an exception unwound through instrumented frames
+ * leaves none of them in later stacks. */
+#define RACE_CXX RACE_PROGDIR "race_cxx"
+
+static json_object *cxx_race(struct e2e_run *r, const char *mode)
+{
+    if (access(RACE_CXX, X_OK) != 0)
+        cr_skip_test("race_cxx not built (no clang++)");
+    run_race(r, RACE_CXX, mode);
+    cr_assert_eq(r->status, E2E_EXIT_FINDINGS, "race_cxx %s: exit %d\n%s", mode,
+                 r->status, E2E_REPORT(r));
+    cr_assert_eq(e2e_count(r, "race", NULL), 1, "%s", E2E_REPORT(r));
+    return e2e_find(r, "race", NULL, NULL);
+}
+
+Test(RACE_SUITE, cxx_race_through_a_method_names_it_demangled, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = cxx_race(&r, "method");
+    int line = e2e_line("race_cxx.cc", "put");
+    json_object *acc = e2e_get(f, "accesses");
+    cr_assert_eq(e2e_len(acc), 2);
+    for (size_t i = 0; i < 2; i++)
+        cr_assert(e2e_stack_has(e2e_get(e2e_at(acc, i), "stack"), "ns::Cache::put(long)",
+                                line), "%s", e2e_dump(f));
+    cr_assert_str_eq(e2e_str(f, "location"), "global 'cache'");
+    e2e_free(&r);
+}
+
+Test(RACE_SUITE, cxx_caught_exception_leaves_no_frames_behind, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = cxx_race(&r, "exception");
+    json_object *rd = access_at(f, "mode_exception()", e2e_line("race_cxx.cc", "ex_read"));
+    cr_assert(rd, "no read in mode_exception():\n%s", e2e_dump(f));
+    cr_assert(access_at(f, "writer(void*)", e2e_line("race_cxx.cc", "ex_write")),
+              "%s", e2e_dump(f));
+    cr_assert(!e2e_mentions(e2e_get(rd, "stack"), "thrower(int)", 0),
+              "the read's stack still names thrower:\n%s", e2e_dump(rd));
+    e2e_free(&r);
+}
 #endif
 
 Test(RACE_SUITE, sampled_mode_still_finds_a_race_in_code_that_starts_cold, .timeout = 180)
