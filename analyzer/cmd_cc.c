@@ -430,13 +430,15 @@ static int compile_obj(const struct inl *in, char **opts, size_t nopts, bool has
     return rc;
 }
 
-static char *make_tmpdir(void)
+/* A private temporary directory, or NULL (said on stderr unless quiet). */
+static char *make_tmpdir(bool quiet)
 {
     const char *tmpbase = getenv("TMPDIR");
     char *tmp = xasprintf("%s/tangle-cc.XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp");
     if (!mkdtemp(tmp)) {
-        fprintf(stderr, "tangle: cannot create a temporary directory '%s': %s\n",
-                tmp, strerror(errno));
+        if (!quiet)
+            fprintf(stderr, "tangle: cannot create a temporary directory '%s': %s\n",
+                    tmp, strerror(errno));
         free(tmp);
         return NULL;
     }
@@ -511,7 +513,9 @@ static int compile_sources(const struct inl *in, int first, int argc, char **arg
     return rc;
 }
 
-/* `-c` with the access check inlined: each source to its object. */
+/* `-c` with the access check inlined: each source to its object. -1
+ * when there is no temporary directory for the bitcode: the caller then
+ * compiles the plain way, which needs none. */
 static int compile_only_inline(const struct inl *in, int first, int argc, char **argv,
                                bool has_g, size_t nsrc)
 {
@@ -523,9 +527,9 @@ static int compile_only_inline(const struct inl *in, int first, int argc, char *
         fprintf(stderr, "tangle: cannot specify -o with -c and multiple source files\n");
         return 1;
     }
-    char *tmp = make_tmpdir();
+    char *tmp = make_tmpdir(true);
     if (!tmp)
-        return EXIT_INTERNAL;
+        return -1;
     char **objs = xcalloc((size_t)argc, sizeof(char *));
     int rc = compile_sources(in, first, argc, argv, has_g, tmp, false, out, objs);
     for (int i = 0; i < argc; i++)
@@ -583,8 +587,8 @@ int race_cc_main(int argc, char **argv, bool cxx)
     struct inl in;
     inline_setup(&in, cc, libdir, first, argc, argv);
     int rc;
-    if (compile_only && dash_c && nsrc > 0 && nsrc == ninputs && in.on) {
-        rc = compile_only_inline(&in, first, argc, argv, has_g, nsrc);
+    if (compile_only && dash_c && nsrc > 0 && nsrc == ninputs && in.on &&
+        (rc = compile_only_inline(&in, first, argc, argv, has_g, nsrc)) >= 0) {
         inline_free(&in);
         free(libdir);
         return rc;
@@ -612,7 +616,7 @@ int race_cc_main(int argc, char **argv, bool cxx)
     }
 
     /* Compile and link in one: compile each source into tmp/, then link. */
-    char *tmp = make_tmpdir();
+    char *tmp = make_tmpdir(false);
     if (!tmp) {
         inline_free(&in);
         free(libdir);

@@ -188,3 +188,21 @@ Test(cc, clang_with_coverage_keeps_its_notes_file, .timeout = 120)
     cr_assert(calls(p, "__tsan_write4"));
     e2e_free(&r);
 }
+
+/* `-c` needs no temporary directory without the detour through bitcode:
+ * without one, it compiles the plain way rather than fail. */
+Test(cc, clang_without_a_temporary_directory_compiles_the_plain_way, .timeout = 120)
+{
+    if (!have_clang())
+        cr_skip_test("no clang");
+    struct e2e_run r;
+    e2e_init(&r);
+    write_sources(&r);
+    r.env = (const char *[]){ "TMPDIR=/nonexistent/tangle-e2e", NULL };
+    cc(&r, "clang", (const char *const[]){ "-c", "b.c", NULL });
+    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
+    char p[160];
+    snprintf(p, sizeof p, "%s/b.o", r.dir);
+    cr_assert(calls(p, "__tsan_write4"));
+    e2e_free(&r);
+}
