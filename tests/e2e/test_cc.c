@@ -13,11 +13,7 @@ TestSuite(cc, .fini = e2e_cleanup);
 static const char b_src[] = "int bval;\nvoid bset(int v) { bval = v; }\n";
 static const char a_src[] = "void bset(int);\nint main(void) { bset(3); return 0; }\n";
 
-static bool have_clang(void)
-{
-    return access("/usr/bin/clang", X_OK) == 0;
-}
-
+/* The child runs in the test's directory (a plain -c writes there). */
 static void in_dir(struct e2e_run *r)
 {
     if (chdir(r->dir) != 0)
@@ -65,86 +61,84 @@ static void cc(struct e2e_run *r, const char *compiler, const char *const *args)
     e2e_exec(r, argv);
 }
 
+/* A fresh run with a.c and b.c in its directory; the test is skipped
+ * when it needs clang and there is none. */
+static void setup(struct e2e_run *r, bool clang)
+{
+    if (clang && access("/usr/bin/clang", X_OK) != 0)
+        cr_skip_test("no clang");
+    e2e_init(r);
+    write_sources(r);
+}
+
+/* `tangle cc`, which must succeed. */
+static void cc_ok(struct e2e_run *r, const char *compiler, const char *const *args)
+{
+    cc(r, compiler, args);
+    cr_assert_eq(r->status, 0, "tangle cc: %d\n%s", r->status, r->err);
+}
+
+/* A file of r's directory (one at a time: a static buffer). */
+static const char *in_run(struct e2e_run *r, const char *name)
+{
+    static char p[160];
+    snprintf(p, sizeof p, "%s/%s", r->dir, name);
+    return p;
+}
+
 Test(cc, clang_writes_each_object_and_dependency_file_with_the_check_inline, .timeout = 120)
 {
-    if (!have_clang())
-        cr_skip_test("no clang");
     struct e2e_run r;
-    e2e_init(&r);
-    write_sources(&r);
-    cc(&r, "clang", (const char *const[]){ "-O2", "-MD", "-c", "a.c", "b.c", NULL });
-    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
-    char p[160];
-    snprintf(p, sizeof p, "%s/a.d", r.dir);
-    char *deps = e2e_slurp(p, NULL);
+    setup(&r, true);
+    cc_ok(&r, "clang", (const char *const[]){ "-O2", "-MD", "-c", "a.c", "b.c", NULL });
+    char *deps = e2e_slurp(in_run(&r, "a.d"), NULL);
     cr_assert(deps, "no a.d");
     cr_assert(!strncmp(deps, "a.o: a.c", 8), "a.d names another target:\n%s", deps);
     free(deps);
-    snprintf(p, sizeof p, "%s/b.o", r.dir);
-    cr_assert(calls(p, "__tsan_write4_pc"), "b.o has no long-way call");
-    cr_assert(!calls(p, "__tsan_write4"), "b.o calls __tsan_write4: not inlined");
-    cr_assert(calls(p, "tg__rs_v1"), "b.o does not read the thread's state");
+    cr_assert(calls(in_run(&r, "b.o"), "__tsan_write4_pc"), "b.o has no long-way call");
+    cr_assert(!calls(in_run(&r, "b.o"), "__tsan_write4"), "b.o calls __tsan_write4: not inlined");
+    cr_assert(calls(in_run(&r, "b.o"), "tg__rs_v1"), "b.o does not read the thread's state");
     e2e_free(&r);
 }
 
 Test(cc, clang_falls_back_to_calls_when_the_bitcode_cannot_be_linked, .timeout = 120)
 {
-    if (!have_clang())
-        cr_skip_test("no clang");
     struct e2e_run r;
-    e2e_init(&r);
-    write_sources(&r);
-    char lib[160], env[200];
-    snprintf(lib, sizeof lib, "%s/tangle-race-inline.bc", r.dir);
-    e2e_write_file(lib, "not bitcode\n", 12);
+    setup(&r, true);
+    e2e_write_file(in_run(&r, "tangle-race-inline.bc"), "not bitcode\n", 12);
+    char env[200];
     snprintf(env, sizeof env, "TANGLE_LIBDIR=%s", r.dir);
     r.env = (const char *[]){ env, NULL };
-    cc(&r, "clang", (const char *const[]){ "-c", "b.c", "-o", "b.o", NULL });
-    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
-    char p[160];
-    snprintf(p, sizeof p, "%s/b.o", r.dir);
-    cr_assert(calls(p, "__tsan_write4"), "b.o does not call the entry point");
-    cr_assert(!calls(p, "tg__rs_v1"));
+    cc_ok(&r, "clang", (const char *const[]){ "-c", "b.c", "-o", "b.o", NULL });
+    cr_assert(calls(in_run(&r, "b.o"), "__tsan_write4"), "b.o does not call the entry point");
+    cr_assert(!calls(in_run(&r, "b.o"), "tg__rs_v1"));
     e2e_free(&r);
 }
 
 Test(cc, inlining_can_be_turned_off, .timeout = 120)
 {
-    if (!have_clang())
-        cr_skip_test("no clang");
     struct e2e_run r;
-    e2e_init(&r);
-    write_sources(&r);
+    setup(&r, true);
     r.env = (const char *[]){ "TANGLE_CC_INLINE=0", NULL };
-    cc(&r, "clang", (const char *const[]){ "-c", "b.c", NULL });
-    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
-    char p[160];
-    snprintf(p, sizeof p, "%s/b.o", r.dir);
-    cr_assert(calls(p, "__tsan_write4"));
+    cc_ok(&r, "clang", (const char *const[]){ "-c", "b.c", NULL });
+    cr_assert(calls(in_run(&r, "b.o"), "__tsan_write4"));
     e2e_free(&r);
 }
 
 Test(cc, gcc_objects_call_the_entry_points, .timeout = 120)
 {
     struct e2e_run r;
-    e2e_init(&r);
-    write_sources(&r);
-    cc(&r, "gcc", (const char *const[]){ "-O2", "-c", "b.c", NULL });
-    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
-    char p[160];
-    snprintf(p, sizeof p, "%s/b.o", r.dir);
-    cr_assert(calls(p, "__tsan_write4"));
-    cr_assert(!calls(p, "tg__rs_v1"));
+    setup(&r, false);
+    cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-c", "b.c", NULL });
+    cr_assert(calls(in_run(&r, "b.o"), "__tsan_write4"));
+    cr_assert(!calls(in_run(&r, "b.o"), "tg__rs_v1"));
     e2e_free(&r);
 }
 
 Test(cc, one_output_for_two_sources_is_refused_like_the_compiler_does, .timeout = 120)
 {
-    if (!have_clang())
-        cr_skip_test("no clang");
     struct e2e_run r;
-    e2e_init(&r);
-    write_sources(&r);
+    setup(&r, true);
     cc(&r, "clang", (const char *const[]){ "-c", "a.c", "b.c", "-o", "x.o", NULL });
     cr_assert_neq(r.status, 0);
     cr_assert(strstr(r.err, "-o"), "stderr: %s", r.err);
@@ -153,17 +147,13 @@ Test(cc, one_output_for_two_sources_is_refused_like_the_compiler_does, .timeout 
 
 Test(cc, clang_compile_and_link_in_one_runs, .timeout = 120)
 {
-    if (!have_clang())
-        cr_skip_test("no clang");
     struct e2e_run r;
-    e2e_init(&r);
-    write_sources(&r);
-    cc(&r, "clang", (const char *const[]){ "-O1", "a.c", "b.c", "-o", "ab", NULL });
-    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
+    setup(&r, true);
+    cc_ok(&r, "clang", (const char *const[]){ "-O1", "a.c", "b.c", "-o", "ab", NULL });
     struct e2e_run run;
     e2e_init(&run);
     char prog[160];
-    snprintf(prog, sizeof prog, "%s/ab", r.dir);
+    snprintf(prog, sizeof prog, "%s", in_run(&r, "ab"));
     e2e_run(&run, "--options race=1", prog, NULL);
     cr_assert_eq(run.status, 0, "exit %d\n%s", run.status, run.err);
     e2e_free(&run);
@@ -174,18 +164,11 @@ Test(cc, clang_compile_and_link_in_one_runs, .timeout = 120)
  * through bitcode would hide it, so coverage keeps the plain way. */
 Test(cc, clang_with_coverage_keeps_its_notes_file, .timeout = 120)
 {
-    if (!have_clang())
-        cr_skip_test("no clang");
     struct e2e_run r;
-    e2e_init(&r);
-    write_sources(&r);
-    cc(&r, "clang", (const char *const[]){ "--coverage", "-c", "b.c", NULL });
-    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
-    char p[160];
-    snprintf(p, sizeof p, "%s/b.gcno", r.dir);
-    cr_assert_eq(access(p, F_OK), 0, "no b.gcno");
-    snprintf(p, sizeof p, "%s/b.o", r.dir);
-    cr_assert(calls(p, "__tsan_write4"));
+    setup(&r, true);
+    cc_ok(&r, "clang", (const char *const[]){ "--coverage", "-c", "b.c", NULL });
+    cr_assert_eq(access(in_run(&r, "b.gcno"), F_OK), 0, "no b.gcno");
+    cr_assert(calls(in_run(&r, "b.o"), "__tsan_write4"));
     e2e_free(&r);
 }
 
@@ -193,16 +176,10 @@ Test(cc, clang_with_coverage_keeps_its_notes_file, .timeout = 120)
  * without one, it compiles the plain way rather than fail. */
 Test(cc, clang_without_a_temporary_directory_compiles_the_plain_way, .timeout = 120)
 {
-    if (!have_clang())
-        cr_skip_test("no clang");
     struct e2e_run r;
-    e2e_init(&r);
-    write_sources(&r);
+    setup(&r, true);
     r.env = (const char *[]){ "TMPDIR=/nonexistent/tangle-e2e", NULL };
-    cc(&r, "clang", (const char *const[]){ "-c", "b.c", NULL });
-    cr_assert_eq(r.status, 0, "tangle cc: %d\n%s", r.status, r.err);
-    char p[160];
-    snprintf(p, sizeof p, "%s/b.o", r.dir);
-    cr_assert(calls(p, "__tsan_write4"));
+    cc_ok(&r, "clang", (const char *const[]){ "-c", "b.c", NULL });
+    cr_assert(calls(in_run(&r, "b.o"), "__tsan_write4"));
     e2e_free(&r);
 }

@@ -177,6 +177,45 @@ Test(deadlock, rwlock_read_against_write_inversion_is_a_lock_order_cycle,
     e2e_free(&r);
 }
 
+/* Runs deadlock MODE, where threads running fab and fba each hold one
+ * lock (printed as A and B) and wait in `state` for the other's, and
+ * checks that the watchdog ended it with that cycle: its threads, the
+ * locks each waits on, their holders and the waiting lines (markers
+ * fab "_b" and fba "_a"). */
+static void two_thread_deadlock(struct e2e_run *r, const char *mode, const char *fab,
+                                const char *fba, const char *state)
+{
+    e2e_init(r);
+    /* Far below the test's timeout: the default watchdog (1 s) must end
+     * the program within a few intervals. */
+    r->timeout_s = 40;
+    e2e_run(r, NULL, "deadlock", mode, NULL);
+    e2e_assert_report(r);
+    cr_assert_eq(r->status, E2E_EXIT_FINDINGS, "stderr:\n%s\nreport:\n%s",
+                 r->err, E2E_REPORT(r));
+    cr_assert_null(strstr(r->out, "not reached"));
+    json_object *f = e2e_must_find(r, "deadlock", NULL, fab);
+    json_object *t1 = e2e_thread_in(f, fab);
+    json_object *t2 = e2e_thread_in(f, fba);
+    cr_assert(t1 && t2, "both threads must be in the deadlock:\n%s", e2e_dump(f));
+    unsigned long long a = e2e_out_value(r, "A"), b = e2e_out_value(r, "B");
+    cr_assert_str_eq(e2e_str(t1, "state"), state, "%s", e2e_dump(t1));
+    cr_assert_str_eq(e2e_str(t2, "state"), state, "%s", e2e_dump(t2));
+    cr_assert_eq(e2e_addr(e2e_get(t1, "object"), "address"), b,
+                 "%s waits on B:\n%s", fab, e2e_dump(t1));
+    cr_assert_eq(e2e_addr(e2e_get(t2, "object"), "address"), a,
+                 "%s waits on A:\n%s", fba, e2e_dump(t2));
+    cr_assert_eq(e2e_int(t1, "holder", -1), e2e_int(t2, "id", -2),
+                 "B is held by %s:\n%s", fba, e2e_dump(f));
+    cr_assert_eq(e2e_int(t2, "holder", -1), e2e_int(t1, "id", -2),
+                 "A is held by %s:\n%s", fab, e2e_dump(f));
+    char m1[64], m2[64];
+    snprintf(m1, sizeof m1, "%s_b", fab);
+    snprintf(m2, sizeof m2, "%s_a", fba);
+    e2e_assert_frame(e2e_get(t1, "stack"), fab, SRC, m1);
+    e2e_assert_frame(e2e_get(t2, "stack"), fba, SRC, m2);
+}
+
 /* Locks of the program's own, annotated for TSan, spin in the program's
  * code: the thread counts as waiting from pre_lock to post_lock, so the
  * watchdog sees the cycle as it does with mutexes. */
@@ -184,26 +223,7 @@ Test(deadlock, real_deadlock_on_locks_annotated_for_tsan_is_ended_by_watchdog,
      .timeout = 120)
 {
     struct e2e_run r;
-    e2e_init(&r);
-    r.timeout_s = 40;
-    e2e_run(&r, NULL, "deadlock", "own-real", NULL);
-    e2e_assert_report(&r);
-    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s\nreport:\n%s",
-                 r.err, E2E_REPORT(&r));
-    cr_assert_null(strstr(r.out, "not reached"));
-    json_object *f = e2e_must_find(&r, "deadlock", NULL, "own_real_ab");
-    json_object *t1 = e2e_thread_in(f, "own_real_ab");
-    json_object *t2 = e2e_thread_in(f, "own_real_ba");
-    cr_assert(t1 && t2, "both threads must be in the deadlock:\n%s", e2e_dump(f));
-    unsigned long long a = e2e_out_value(&r, "A"), b = e2e_out_value(&r, "B");
-    cr_assert_str_eq(e2e_str(t1, "state"), "lock", "%s", e2e_dump(t1));
-    cr_assert_str_eq(e2e_str(t2, "state"), "lock", "%s", e2e_dump(t2));
-    cr_assert_eq(e2e_addr(e2e_get(t1, "object"), "address"), b, "%s", e2e_dump(t1));
-    cr_assert_eq(e2e_addr(e2e_get(t2, "object"), "address"), a, "%s", e2e_dump(t2));
-    cr_assert_eq(e2e_int(t1, "holder", -1), e2e_int(t2, "id", -2), "%s", e2e_dump(f));
-    cr_assert_eq(e2e_int(t2, "holder", -1), e2e_int(t1, "id", -2), "%s", e2e_dump(f));
-    e2e_assert_frame(e2e_get(t1, "stack"), "own_real_ab", SRC, "own_real_ab_b");
-    e2e_assert_frame(e2e_get(t2, "stack"), "own_real_ba", SRC, "own_real_ba_a");
+    two_thread_deadlock(&r, "own-real", "own_real_ab", "own_real_ba", "lock");
     e2e_free(&r);
 }
 
@@ -211,33 +231,7 @@ Test(deadlock, real_two_thread_deadlock_is_ended_by_watchdog_with_exit_66,
      .timeout = 120)
 {
     struct e2e_run r;
-    e2e_init(&r);
-    /* Far below the test's timeout: the default watchdog (1 s) must end
-     * the program within a few intervals. */
-    r.timeout_s = 40;
-    e2e_run(&r, NULL, "deadlock", "real", NULL);
-    e2e_assert_report(&r);
-    cr_assert_eq(r.status, E2E_EXIT_FINDINGS, "stderr:\n%s\nreport:\n%s",
-                 r.err, E2E_REPORT(&r));
-    cr_assert_null(strstr(r.out, "not reached"));
-    json_object *f = e2e_must_find(&r, "deadlock", NULL, "real_ab");
-    json_object *t1 = e2e_thread_in(f, "real_ab");
-    json_object *t2 = e2e_thread_in(f, "real_ba");
-    cr_assert(t1 && t2, "both threads must be in the deadlock:\n%s",
-              e2e_dump(f));
-    unsigned long long a = e2e_out_value(&r, "A"), b = e2e_out_value(&r, "B");
-    cr_assert_str_eq(e2e_str(t1, "state"), "mutex lock", "%s", e2e_dump(t1));
-    cr_assert_str_eq(e2e_str(t2, "state"), "mutex lock", "%s", e2e_dump(t2));
-    cr_assert_eq(e2e_addr(e2e_get(t1, "object"), "address"), b,
-                 "real_ab waits on B:\n%s", e2e_dump(t1));
-    cr_assert_eq(e2e_addr(e2e_get(t2, "object"), "address"), a,
-                 "real_ba waits on A:\n%s", e2e_dump(t2));
-    cr_assert_eq(e2e_int(t1, "holder", -1), e2e_int(t2, "id", -2),
-                 "B is held by real_ba:\n%s", e2e_dump(f));
-    cr_assert_eq(e2e_int(t2, "holder", -1), e2e_int(t1, "id", -2),
-                 "A is held by real_ab:\n%s", e2e_dump(f));
-    e2e_assert_frame(e2e_get(t1, "stack"), "real_ab", SRC, "real_ab_b");
-    e2e_assert_frame(e2e_get(t2, "stack"), "real_ba", SRC, "real_ba_a");
+    two_thread_deadlock(&r, "real", "real_ab", "real_ba", "mutex lock");
     const char *st = e2e_str(e2e_process(&r, 0), "state");
     cr_assert(st && !strcmp(st, "deadlocked"), "process state '%s':\n%s",
               st ? st : "(none)", E2E_REPORT(&r));
