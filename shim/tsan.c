@@ -546,19 +546,16 @@ static void access_range(uintptr_t addr, size_t len, bool write, uintptr_t pc)
         mem_access(addr, (uint32_t)len, write, pc, 0);
         return;
     }
+    /* Sampled like any access at pc: a loop's sweep, checked before the
+     * loop as one range (`tangle cc` with clang), is one site. */
     struct race_thread *r;
     if (tg__rc_on) {
-        if ((r = rs_get()) && !r->ignore && r->vc &&
-            !(__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0 && r->depth &&
-              r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1]))
+        if ((r = rs_get()) && !r->ignore && r->vc && !sampled_out(r, pc))
             tg__rc_check_range(r, addr, len, write, false, pc);
         return;
     }
     struct tg__thread *t = tg__g.opt.race_log ? racer() : NULL;
-    if (!t || !(r = rs_get()) || r->ignore)
-        return;
-    if (__atomic_load_n(&sampling, __ATOMIC_RELAXED) > 0 && r->depth && r->depth <= MAX_DEPTH &&
-        !r->sampled[r->depth - 1])
+    if (!t || !(r = rs_get()) || r->ignore || sampled_out(r, pc))
         return;
     sync_epoch(r, t);
     uint32_t stack = intern(r, t, pc);
