@@ -17,7 +17,7 @@
  * cases run inline (see "clang: the access check inlined" below); with
  * -S, -x, -flto, -emit-llvm, -save-temps, coverage or profiling options,
  * standard input as the source, or TANGLE_CC_INLINE=0, it is compiled as
- * with gcc.
+ * with gcc. The same step checks loops that sweep arrays as ranges.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -155,25 +155,45 @@ static int run(char **argv)
     return 128 + WTERMSIG(st);
 }
 
+/* run(), with the command's messages (its standard error) sent to the
+ * file `to` instead. */
+static int run_to(char **argv, const char *to)
+{
+    fflush(NULL);
+    int saved = dup(2);
+    int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (saved >= 0 && fd >= 0)
+        dup2(fd, 2);
+    int rc = run(argv);
+    if (saved >= 0 && fd >= 0)
+        dup2(saved, 2);
+    if (fd >= 0)
+        close(fd);
+    if (saved >= 0)
+        close(saved);
+    return rc;
+}
+
 /* run(), with the command's own messages kept back unless
  * TANGLE_CC_VERBOSE is set: for a step whose failure has a fallback. */
 static int run_quiet(char **argv)
 {
     if (getenv("TANGLE_CC_VERBOSE"))
         return run(argv);
-    fflush(NULL);
-    int saved = dup(2);
-    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (saved >= 0 && null >= 0)
-        dup2(null, 2);
-    int rc = run(argv);
-    if (saved >= 0 && null >= 0)
-        dup2(saved, 2);
-    if (null >= 0)
-        close(null);
-    if (saved >= 0)
-        close(saved);
-    return rc;
+    return run_to(argv, "/dev/null");
+}
+
+/* Copies the file at path to standard error. */
+static void replay(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, stderr);
+    fclose(f);
 }
 
 static void add_link_libs(struct argv_buf *a, const char *libdir)
@@ -202,11 +222,15 @@ static bool is_tsan_flag(const char *a)
  * source is compiled to bitcode with the instrumentation, linked with
  * libdir/tangle-race-inline.bc (llvm-link --internalize) and compiled on
  * to the object. gcc instruments too late for any inlining: its objects
- * call the entry points. */
+ * call the entry points. That last compile also loads the loop-range
+ * pass (libdir/tangle-loops.so, shim/bitcode/loop_ranges.cpp) where it
+ * was built, unless TANGLE_LOOP_RANGES=0: a loop that sweeps an array is
+ * then checked as one range before or after it, not element by element. */
 struct inl {
     const char *cc;
     char *bc;                  /* the entry points' bitcode */
     char *llvm_link;
+    char *loops;               /* the loop-range pass, or NULL */
     bool on;
 };
 
@@ -298,6 +322,14 @@ static void inline_setup(struct inl *in, const char *cc, const char *libdir,
         free(in->llvm_link);
         in->llvm_link = xstrdup("llvm-link");
     }
+    /* The loop-range pass (shim/bitcode/loop_ranges.cpp), where it was
+     * built: a loop's sweep of an array is checked as one range. */
+    env = getenv("TANGLE_LOOP_RANGES");
+    in->loops = xasprintf("%s/tangle-loops.so", libdir);
+    if ((env && !strcmp(env, "0")) || access(in->loops, R_OK) != 0) {
+        free(in->loops);
+        in->loops = NULL;
+    }
     in->on = true;
 }
 
@@ -305,13 +337,15 @@ static void inline_free(struct inl *in)
 {
     free(in->bc);
     free(in->llvm_link);
+    free(in->loops);
 }
 
 /* The options that compiling the linked bitcode on to an object takes
  * from the command line: optimization, debug information, code
- * generation (-f, -m) and the target. The rest (the preprocessor's,
- * dependency output, warnings, the language standard, sanitizers) did
- * their work in the first step. Returns how many arguments to pass (2:
+ * generation (-f, -m), the target, and optimization remarks (-Rpass...,
+ * such as the loop-range pass's -Rpass=tangle-loop-ranges). The rest
+ * (the preprocessor's, dependency output, warnings, the language
+ * standard, sanitizers) did their work in the first step. Returns how many arguments to pass (2:
  * with the next as its value), 0 for none. */
 static int codegen_option(const char *a)
 {
@@ -320,7 +354,8 @@ static int codegen_option(const char *a)
     if (!strncmp(a, "-fsanitize", 10) || !strncmp(a, "-fno-sanitize", 13))
         return 0;
     return !strncmp(a, "-O", 2) || !strncmp(a, "-g", 2) || !strncmp(a, "-m", 2) ||
-           !strncmp(a, "-f", 2) || !strncmp(a, "--target=", 9) || !strcmp(a, "-w");
+           !strncmp(a, "-f", 2) || !strncmp(a, "--target=", 9) || !strcmp(a, "-w") ||
+           !strncmp(a, "-Rpass", 6);
 }
 
 /* The start of a compile step for one source: the compiler with the
@@ -391,7 +426,31 @@ static int compile_obj_inline(const struct inl *in, char **opts, size_t nopts, b
             push(&a, bc2);
             push(&a, "-o");
             push(&a, obj);
-            rc = run(a.v);
+            rc = -1;
+            if (in->loops) {
+                /* With the loop-range pass first; a clang that cannot
+                 * load it (another LLVM's) compiles without it. The
+                 * messages wait until it is known which attempt counts. */
+                char *plug = xasprintf("-fpass-plugin=%s", in->loops);
+                char *err = xasprintf("%s/%zu.err", tmp, k);
+                struct argv_buf b = {0};
+                push(&b, in->cc);
+                push(&b, plug);
+                for (size_t j = 1; j < a.n; j++)
+                    push(&b, a.v[j]);
+                rc = run_to(b.v, err);
+                if (rc == 0)
+                    replay(err);
+                else if (getenv("TANGLE_CC_VERBOSE"))
+                    fprintf(stderr, "tangle: %s cannot use %s; %s is compiled without "
+                            "it\n", in->cc, in->loops, src);
+                unlink(err);
+                free(b.v);
+                free(plug);
+                free(err);
+            }
+            if (rc != 0)
+                rc = run(a.v);
             free(a.v);
         } else {
             rc = -1;

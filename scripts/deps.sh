@@ -18,6 +18,15 @@ have_header gelf.h                 || need+=(libelf-dev)
 have_header criterion/criterion.h  || need+=(libcriterion-dev)
 have_header json-c/json.h          || need+=(libjson-c-dev)
 have_cmd valgrind                  || need+=(valgrind)
+# Where clang is, its own LLVM's development files build the loop-range
+# pass that `tangle cc` hands to clang (shim/bitcode/loop_ranges.cpp).
+if have_cmd clang; then
+  major=$(clang -dumpversion 2>/dev/null | cut -d. -f1)
+  inc=$(llvm-config-"$major" --includedir 2>/dev/null || true)
+  if [ -n "$major" ] && ! { [ -n "$inc" ] && [ -e "$inc/llvm/Passes/PassPlugin.h" ]; }; then
+    need+=("llvm-$major-dev")
+  fi
+fi
 if [ "${TANGLE_BENCH_DEPS:-0}" = 1 ]; then
   have_cmd go        || need+=(golang-go)
   have_cmd hyperfine || need+=(hyperfine)

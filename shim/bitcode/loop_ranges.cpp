@@ -1,0 +1,369 @@
+/*
+ * shim/bitcode/loop_ranges.cpp: an LLVM pass plugin that `tangle cc`
+ * loads (clang -fpass-plugin) when it compiles a program's instrumented
+ * bitcode on to an object, so that a loop which sweeps an array costs one
+ * range check instead of one check per element.
+ *
+ * By then the sanitizer has put a call to __tsan_read8 (and so on) before
+ * each load and store. In an innermost loop that
+ *   - runs a number of times known on entry (SCEV's backedge-taken count,
+ *     its only exit at the latch),
+ *   - calls nothing but those entry points (no function, no atomic, no
+ *     fence, no inline assembly: nothing that could synchronize, so every
+ *     access of the loop falls in one synchronization epoch of the thread),
+ * an access that runs on every iteration (its block dominates the latch)
+ * at an address that moves by exactly its own size each time (an affine
+ * recurrence of step +size or -size) touches one contiguous range, known
+ * before the loop starts. The pass checks that range once, in the
+ * preheader (__tsan_read_range / __tsan_write_range, carrying the
+ * access's own line), and removes the per-iteration call. The loop is
+ * left without calls, so the optimizer may vectorize it again.
+ *
+ * Why the verdicts do not change: all of the loop's accesses would be
+ * checked with the same clock; checking them before the loop instead is
+ * the same check at an earlier moment of that epoch, as if the loop had
+ * run faster. A loop that cannot be shown to complete its count (another
+ * exit, a call that might not return) is left alone, so a range never
+ * names bytes the program did not touch. A write range makes a read range
+ * of the same bytes redundant (a write is checked against earlier reads
+ * and writes alike, and a later access of another thread races with it
+ * whenever it would with the read).
+ *
+ * `tangle cc` leaves it out when TANGLE_LOOP_RANGES=0.
+ */
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Analysis/LoopInfo.h"
+#include "llvm/Analysis/OptimizationRemarkEmitter.h"
+#include "llvm/Analysis/ScalarEvolution.h"
+#include "llvm/Analysis/ScalarEvolutionExpressions.h"
+#include "llvm/IR/Dominators.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Instructions.h"
+#include "llvm/IR/IntrinsicInst.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/PassManager.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Passes/PassPlugin.h"
+#include "llvm/Transforms/Utils/LoopSimplify.h"
+#include "llvm/Transforms/Utils/ScalarEvolutionExpander.h"
+
+#include <algorithm>
+#include <cstdint>
+
+using namespace llvm;
+
+namespace {
+
+#define DEBUG_NAME "tangle-loop-ranges"
+
+/* The size of the access an entry point checks (__tsan_read8,
+ * __tsan_unaligned_write4, ...), 0 for any other callee; *write says
+ * which kind. The _pc, _range and volatile variants are not loop
+ * accesses this pass moves. */
+unsigned accessSize(const CallInst *c, bool *write)
+{
+    const Function *f = c->getCalledFunction();
+    if (!f)
+        return 0;
+    StringRef n = f->getName();
+    if (!n.consume_front("__tsan_"))
+        return 0;
+    n.consume_front("unaligned_");
+    if (n.consume_front("read"))
+        *write = false;
+    else if (n.consume_front("write"))
+        *write = true;
+    else
+        return 0;
+    unsigned size;
+    if (n.getAsInteger(10, size))
+        return 0;
+    return size == 1 || size == 2 || size == 4 || size == 8 || size == 16 ? size : 0;
+}
+
+/* Calls a loop may hold besides the access entry points: intrinsics that
+ * touch no memory, and the debugger's and the optimizer's markers. */
+bool harmlessCall(const CallBase *cb)
+{
+    const auto *ii = dyn_cast<IntrinsicInst>(cb);
+    if (!ii)
+        return false;
+    if (isa<DbgInfoIntrinsic>(ii))
+        return true;
+    switch (ii->getIntrinsicID()) {
+    case Intrinsic::lifetime_start:
+    case Intrinsic::lifetime_end:
+    case Intrinsic::assume:
+    case Intrinsic::experimental_noalias_scope_decl:
+        return true;
+    default:
+        return ii->doesNotAccessMemory();
+    }
+}
+
+/* A range checked before the loop ([lo, lo + len) known on entry), or
+ * after it, and the calls it replaces. After the loop, the range runs
+ * from `first` (the lowest byte of the first iteration's accesses) to
+ * `last` (the same in the last iteration, a value the loop computed),
+ * plus `span` bytes, or from last to first + span when step < 0. */
+struct Moved {
+    const SCEV *lo;
+    const SCEV *len;            /* nullptr: checked after the loop */
+    Value *last;
+    int64_t step, span;
+    bool write;
+    SmallVector<CallInst *, 4> calls;
+};
+
+struct LoopRanges : PassInfoMixin<LoopRanges> {
+    PreservedAnalyses run(Function &f, FunctionAnalysisManager &am);
+};
+
+/* The accesses of loop l that may move before it. None if l may
+ * synchronize or its trip count is not known on entry: *why then says
+ * which, for the optimization remark (-Rpass-missed=tangle-loop-ranges);
+ * *kept counts the loop's other accesses, left in the loop. */
+SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
+                              const char **why, unsigned *kept)
+{
+    SmallVector<Moved, 8> out;
+    BasicBlock *latch = l->getLoopLatch();
+    *why = nullptr;
+    *kept = 0;
+    SmallVector<std::pair<CallInst *, std::pair<unsigned, bool>>, 8> acc;
+    for (BasicBlock *bb : l->blocks()) {
+        for (Instruction &i : *bb) {
+            if (i.isAtomic() || isa<FenceInst>(i)) {
+                *why = "the loop has an atomic operation or a fence";
+                return {};
+            }
+            auto *cb = dyn_cast<CallBase>(&i);
+            if (!cb)
+                continue;
+            bool write = false;
+            auto *ci = dyn_cast<CallInst>(cb);
+            unsigned size = ci && !ci->isInlineAsm() ? accessSize(ci, &write) : 0;
+            if (size) {
+                acc.push_back({ ci, { size, write } });
+            } else if (!harmlessCall(cb)) {
+                *why = "the loop calls a function, which may synchronize";
+                return {};
+            }
+        }
+    }
+    if (acc.empty())
+        return out;
+    if (!l->isInnermost())
+        *why = "the loop holds another loop";
+    else if (!l->getLoopPreheader() || !latch)
+        *why = "the loop is not in simple form";
+    else if (l->getExitingBlock() != latch || !l->getExitBlock() ||
+             l->getExitBlock()->getSinglePredecessor() != latch)
+        *why = "the loop has more than one exit";
+    if (*why)
+        return out;
+    /* With the trip count known on entry, the ranges are checked before
+     * the loop; otherwise after it, from the addresses the loop reached
+     * (the same check, as if the loop had run at its end). */
+    const SCEV *btc = se.getBackedgeTakenCount(l);
+    bool before = !isa<SCEVCouldNotCompute>(btc);
+    /* Group the accesses that run every iteration at an affine address of
+     * constant step by step and by a constant distance between their
+     * starts: each group sweeps [first, last) when together they leave no
+     * gap between one iteration's bytes and the next's. */
+    struct Acc {
+        CallInst *call;
+        const SCEVAddRecExpr *ar;
+        int64_t step, off;     /* off: from the group's first start */
+        unsigned size;
+        bool write;
+        int group;
+    };
+    SmallVector<Acc, 8> cand;
+    SmallVector<std::pair<const SCEVAddRecExpr *, int64_t>, 4> groups;
+    for (auto &a : acc) {
+        CallInst *ci = a.first;
+        unsigned size = a.second.first;
+        if (!dt.dominates(ci->getParent(), latch))
+            continue;
+        const auto *ar = dyn_cast<SCEVAddRecExpr>(se.getSCEV(ci->getArgOperand(0)));
+        if (!ar || ar->getLoop() != l || !ar->isAffine())
+            continue;
+        const auto *step = dyn_cast<SCEVConstant>(ar->getStepRecurrence(se));
+        if (!step || step->getAPInt().getMinSignedBits() > 32)
+            continue;
+        int64_t st = step->getAPInt().getSExtValue();
+        if (st == 0 || (st < 0 ? -st : st) < (int64_t)size)
+            continue;
+        Acc c = { ci, ar, st, 0, size, a.second.second, -1 };
+        for (size_t g = 0; g < groups.size() && c.group < 0; g++) {
+            if (groups[g].second != st)
+                continue;
+            const auto *d = dyn_cast<SCEVConstant>(se.getMinusSCEV(ar, groups[g].first));
+            if (d && d->getAPInt().getMinSignedBits() <= 32) {
+                c.group = (int)g;
+                c.off = d->getAPInt().getSExtValue();
+            }
+        }
+        if (c.group < 0) {
+            c.group = (int)groups.size();
+            groups.push_back({ ar, st });
+        }
+        cand.push_back(c);
+    }
+    Type *ity = Type::getInt64Ty(l->getHeader()->getContext());
+    const SCEV *ibtc = before ? se.getTruncateOrZeroExtend(btc, ity) : nullptr;
+    for (size_t g = 0; g < groups.size(); g++) {
+        for (int pass = 0; pass < 2; pass++) {
+            /* pass 0: the writes; pass 1: the reads the writes do not
+             * cover. [lo, hi): the union of their bytes in one
+             * iteration, when it has no hole. */
+            bool write = pass == 0;
+            int64_t lo = INT64_MAX, hi = INT64_MIN;
+            SmallVector<Acc *, 8> in;
+            for (Acc &c : cand)
+                if (c.group == (int)g && c.call && c.write == write)
+                    in.push_back(&c);
+            if (in.empty())
+                continue;
+            std::sort(in.begin(), in.end(),
+                      [](const Acc *x, const Acc *y) { return x->off < y->off; });
+            bool hole = false;
+            for (Acc *c : in) {
+                if (lo != INT64_MAX && c->off > hi)
+                    hole = true;
+                lo = std::min(lo, c->off);
+                hi = std::max(hi, c->off + (int64_t)c->size);
+            }
+            int64_t st = groups[g].second, ast = st < 0 ? -st : st;
+            if (hole || hi - lo < ast)
+                continue;
+            const SCEVAddRecExpr *rep = groups[g].first;
+            const SCEV *first = se.getAddExpr(rep->getStart(), se.getConstant(ity, lo));
+            Moved m = { first, nullptr, in.front()->call->getArgOperand(0), st, hi - lo,
+                        write, {} };
+            if (before) {
+                if (st < 0)
+                    m.lo = se.getAddExpr(first, se.getMulExpr(ibtc, se.getConstant(ity, st)));
+                m.len = se.getAddExpr(se.getMulExpr(ibtc, se.getConstant(ity, ast)),
+                                      se.getConstant(ity, hi - lo));
+                if (!isSafeToExpand(m.lo, se) || !isSafeToExpand(m.len, se))
+                    continue;
+            } else if (!isSafeToExpand(first, se)) {
+                continue;
+            }
+            for (Acc *c : in) {
+                m.calls.push_back(c->call);
+                c->call = nullptr;
+            }
+            /* The reads inside the written bytes go with the writes. */
+            if (write)
+                for (Acc &c : cand)
+                    if (c.group == (int)g && c.call && !c.write && c.off >= lo &&
+                        c.off + (int64_t)c.size <= hi) {
+                        m.calls.push_back(c.call);
+                        c.call = nullptr;
+                    }
+            out.push_back(m);
+        }
+    }
+    for (Acc &c : cand)
+        *kept += c.call != nullptr;
+    *kept += acc.size() - cand.size();
+    if (out.empty())
+        *why = "no access sweeps a range (each iteration's bytes leave holes, or the "
+               "access does not run every time)";
+    return out;
+}
+
+PreservedAnalyses LoopRanges::run(Function &f, FunctionAnalysisManager &am)
+{
+    if (!f.hasFnAttribute(Attribute::SanitizeThread) || f.isDeclaration() ||
+        f.hasOptNone())
+        return PreservedAnalyses::all();
+    auto &li = am.getResult<LoopAnalysis>(f);
+    auto &se = am.getResult<ScalarEvolutionAnalysis>(f);
+    auto &dt = am.getResult<DominatorTreeAnalysis>(f);
+    Module *m = f.getParent();
+    LLVMContext &cx = f.getContext();
+    const DataLayout &dl = m->getDataLayout();
+    Type *ptr = Type::getInt8PtrTy(cx);
+    Type *ity = Type::getInt64Ty(cx);
+    FunctionCallee rr = m->getOrInsertFunction("__tsan_read_range", Type::getVoidTy(cx), ptr, ity);
+    FunctionCallee wr = m->getOrInsertFunction("__tsan_write_range", Type::getVoidTy(cx), ptr, ity);
+    bool changed = false;
+    auto &ore = am.getResult<OptimizationRemarkEmitterAnalysis>(f);
+    for (Loop *l : li.getLoopsInPreorder()) {
+        const char *why;
+        unsigned kept;
+        SmallVector<Moved, 8> mv = movable(l, se, dt, &why, &kept);
+        if (mv.empty()) {
+            if (why)
+                ore.emit([&]() {
+                    return OptimizationRemarkMissed(DEBUG_NAME, "Kept", l->getStartLoc(),
+                                                    l->getHeader())
+                           << "race checks kept in the loop: " << why;
+                });
+            continue;
+        }
+        unsigned moved = 0;
+        for (const Moved &a : mv)
+            moved += a.calls.size();
+        ore.emit([&]() {
+            return OptimizationRemark(DEBUG_NAME, "Range", l->getStartLoc(), l->getHeader())
+                   << "race checks of " << ore::NV("Moved", moved) << " access(es) done as "
+                   << ore::NV("Ranges", (unsigned)mv.size())
+                   << (mv.front().len ? " range check(s) before the loop; "
+                                      : " range check(s) after the loop; ")
+                   << ore::NV("Kept", kept) << " kept in it";
+        });
+        Instruction *at = l->getLoopPreheader()->getTerminator();
+        SCEVExpander ex(se, dl, "tangle.range");
+        for (Moved &a : mv) {
+            CallInst *c;
+            if (a.len) {
+                Value *lo = ex.expandCodeFor(a.lo, ptr, at);
+                Value *len = ex.expandCodeFor(a.len, ity, at);
+                IRBuilder<> b(at);
+                c = b.CreateCall(a.write ? wr : rr, { lo, len });
+            } else {
+                /* after the loop: [first, last] or [last, first], plus
+                 * the span of one iteration's accesses */
+                Value *first = ex.expandCodeFor(a.lo, ptr, at);
+                IRBuilder<> b(&*l->getExitBlock()->getFirstInsertionPt());
+                Value *fi = b.CreatePtrToInt(first, ity), *li = b.CreatePtrToInt(a.last, ity);
+                Value *lo = a.step > 0 ? first : b.CreatePointerCast(a.last, ptr);
+                Value *len = b.CreateAdd(a.step > 0 ? b.CreateSub(li, fi) : b.CreateSub(fi, li),
+                                         ConstantInt::get(ity, a.span));
+                c = b.CreateCall(a.write ? wr : rr, { lo, len });
+            }
+            c->setDebugLoc(a.calls.front()->getDebugLoc());
+            for (CallInst *ci : a.calls)
+                ci->eraseFromParent();
+        }
+        changed = true;
+    }
+    if (!changed)
+        return PreservedAnalyses::all();
+    PreservedAnalyses pa;
+    pa.preserveSet<CFGAnalyses>();
+    return pa;
+}
+
+} // namespace
+
+extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo llvmGetPassPluginInfo()
+{
+    return { LLVM_PLUGIN_API_VERSION, "tangle-loop-ranges", "1",
+             [](PassBuilder &pb) {
+                 pb.registerPipelineStartEPCallback(
+                     [](ModulePassManager &mpm, OptimizationLevel) {
+                         /* The loops as the first compile left them may
+                          * lack preheaders: loop-simplify gives them one. */
+                         FunctionPassManager fpm;
+                         fpm.addPass(LoopSimplifyPass());
+                         fpm.addPass(LoopRanges());
+                         mpm.addPass(createModuleToFunctionPassAdaptor(std::move(fpm)));
+                     });
+             } };
+}
