@@ -183,3 +183,67 @@ Test(cc, clang_without_a_temporary_directory_compiles_the_plain_way, .timeout = 
     cr_assert(calls(in_run(&r, "b.o"), "__tsan_write4"));
     e2e_free(&r);
 }
+
+/* The loop-range pass (shim/bitcode/loop_ranges.cpp): with clang, a
+ * loop's sweep of an array is checked as one range. */
+static const char loop_src[] =
+    "void fill(long *a, long n)\n"
+    "{\n"
+    "    for (long i = 0; i < n; i++)\n"
+    "        a[i] = a[i] * 3 + i;\n"
+    "}\n";
+
+static void setup_loops(struct e2e_run *r)
+{
+    setup(r, true);
+    if (access(TANGLE_BUILD "/lib/tangle-loops.so", R_OK) != 0)
+        cr_skip_test("the loop-range pass was not built (no llvm-dev)");
+    e2e_write_file(in_run(r, "loop.c"), loop_src, strlen(loop_src));
+}
+
+Test(cc, clang_checks_a_loop_sweep_as_one_range_and_remarks_on_it, .timeout = 120)
+{
+    struct e2e_run r;
+    setup_loops(&r);
+    cc_ok(&r, "clang", (const char *const[]){ "-O2", "-Rpass=tangle-loop-ranges", "-c",
+                                              "loop.c", NULL });
+    cr_assert(calls(in_run(&r, "loop.o"), "__tsan_write_range"), "no range check");
+    cr_assert(!calls(in_run(&r, "loop.o"), "__tsan_write8_pc"),
+              "the loop still checks each element");
+    cr_assert(strstr(r.err, "loop.c:3:") && strstr(r.err, "before the loop"),
+              "no remark on the loop:\n%s", r.err);
+    e2e_free(&r);
+}
+
+Test(cc, loop_ranges_can_be_turned_off, .timeout = 120)
+{
+    struct e2e_run r;
+    setup_loops(&r);
+    r.env = (const char *[]){ "TANGLE_LOOP_RANGES=0", NULL };
+    cc_ok(&r, "clang", (const char *const[]){ "-O2", "-c", "loop.c", NULL });
+    cr_assert(!calls(in_run(&r, "loop.o"), "__tsan_write_range"));
+    cr_assert(calls(in_run(&r, "loop.o"), "__tsan_write8_pc"));
+    e2e_free(&r);
+}
+
+/* A pass clang cannot load (built for another LLVM) is left out, and
+ * its failure is not shown: the object is built as without it. */
+Test(cc, a_loop_pass_clang_cannot_load_is_left_out_quietly, .timeout = 120)
+{
+    struct e2e_run r;
+    setup_loops(&r);
+    size_t n = 0;
+    char *bc = e2e_slurp(TANGLE_BUILD "/lib/tangle-race-inline.bc", &n);
+    cr_assert(bc);
+    e2e_write_file(in_run(&r, "tangle-race-inline.bc"), bc, n);
+    free(bc);
+    e2e_write_file(in_run(&r, "tangle-loops.so"), "not a plugin\n", 13);
+    char env[200];
+    snprintf(env, sizeof env, "TANGLE_LIBDIR=%s", r.dir);
+    r.env = (const char *[]){ env, NULL };
+    cc_ok(&r, "clang", (const char *const[]){ "-O2", "-c", "loop.c", NULL });
+    cr_assert(!calls(in_run(&r, "loop.o"), "__tsan_write_range"));
+    cr_assert(calls(in_run(&r, "loop.o"), "tg__rs_v1"), "the access check is not inline");
+    cr_assert(!strstr(r.err, "plugin"), "the failed load shows:\n%s", r.err);
+    e2e_free(&r);
+}

@@ -51,21 +51,22 @@ static json_object *access_at(json_object *f, const char *func, int line)
     return NULL;
 }
 
-/* Runs race_bugs MODE and checks the one race between (f1, m1) and
- * (f2, m2) (marker lines of race_bugs.c). Returns the finding. */
-static json_object *planted(struct e2e_run *r, const char *mode,
-                            const char *f1, const char *m1,
-                            const char *f2, const char *m2)
+/* Runs program prog (source src in tests/e2e/progs) in MODE and checks
+ * the one race between (f1, m1) and (f2, m2) (marker lines of src).
+ * Returns the finding. */
+static json_object *planted_in(struct e2e_run *r, const char *prog, const char *src,
+                               const char *mode, const char *f1, const char *m1,
+                               const char *f2, const char *m2)
 {
-    run_race(r, RACE_PROGDIR "race_bugs", mode);
-    cr_assert_eq(r->status, E2E_EXIT_FINDINGS, "race_bugs %s: exit %d\n%s",
-                 mode, r->status, E2E_REPORT(r));
+    run_race(r, prog, mode);
+    cr_assert_eq(r->status, E2E_EXIT_FINDINGS, "%s %s: exit %d\n%s",
+                 src, mode, r->status, E2E_REPORT(r));
     cr_assert_eq(e2e_count(r, "race", NULL), 1,
-                 "race_bugs %s: expected one race:\n%s", mode, E2E_REPORT(r));
+                 "%s %s: expected one race:\n%s", src, mode, E2E_REPORT(r));
     json_object *f = e2e_find(r, "race", NULL, NULL);
     cr_assert(f);
     cr_assert_eq(e2e_len(e2e_get(f, "accesses")), 2);
-    int l1 = e2e_line("race_bugs.c", m1), l2 = e2e_line("race_bugs.c", m2);
+    int l1 = e2e_line(src, m1), l2 = e2e_line(src, m2);
     json_object *a1 = access_at(f, f1, l1), *a2 = access_at(f, f2, l2);
     cr_assert(a1, "no access in %s at line %d:\n%s", f1, l1, e2e_dump(f));
     cr_assert(a2, "no access in %s at line %d:\n%s", f2, l2, e2e_dump(f));
@@ -74,6 +75,14 @@ static json_object *planted(struct e2e_run *r, const char *mode,
                   a1 == e2e_at(e2e_get(f, "accesses"), 0) ? 1 : 0), "thread", 0),
                   "a race needs two threads:\n%s", e2e_dump(f));
     return f;
+}
+
+/* The same for race_bugs.c. */
+static json_object *planted(struct e2e_run *r, const char *mode,
+                            const char *f1, const char *m1,
+                            const char *f2, const char *m2)
+{
+    return planted_in(r, RACE_PROGDIR "race_bugs", "race_bugs.c", mode, f1, m1, f2, m2);
 }
 
 Test(RACE_SUITE, mutex_protected_counter_is_not_a_race, .timeout = 180) { clean("mutex"); }
@@ -528,3 +537,143 @@ Test(RACE_SUITE, sampled_mode_adds_no_false_report, .timeout = 180)
     cr_assert_eq(e2e_count(&r, "race", NULL), 0, "%s", E2E_REPORT(&r));
     e2e_free(&r);
 }
+
+/* Loops that sweep arrays (race_loops.c, built with -O2). Built with
+ * clang, the sweeps whose extent is known are checked as one range before
+ * or after the loop; built with gcc, access by access. Both must agree:
+ * no finding where the threads keep to their own bytes or the loop
+ * synchronizes or stops early, and the race, with both lines, where two
+ * sweeps meet, even in one word or one byte. */
+#define RACE_LOOPS RACE_PROGDIR "race_loops"
+
+static void loops_clean(const char *mode)
+{
+    struct e2e_run r;
+    run_race(&r, RACE_LOOPS, mode);
+    cr_assert_eq(r.status, 0, "race_loops %s: exit %d\n%s", mode, r.status, E2E_REPORT(&r));
+    e2e_assert_clean(&r);
+    e2e_free(&r);
+}
+
+Test(RACE_SUITE, loop_sweeps_of_two_halves_do_not_race, .timeout = 180) { loops_clean("halves"); }
+Test(RACE_SUITE, downward_loop_sweeps_of_two_halves_do_not_race, .timeout = 180) { loops_clean("halves-down"); }
+Test(RACE_SUITE, loops_of_two_elements_an_iteration_over_two_halves_do_not_race, .timeout = 180) { loops_clean("halves-pairs"); }
+Test(RACE_SUITE, loops_over_even_and_odd_elements_do_not_race, .timeout = 180) { loops_clean("odd-even"); }
+Test(RACE_SUITE, loops_over_two_fields_of_an_array_of_structs_do_not_race, .timeout = 180) { loops_clean("fields"); }
+Test(RACE_SUITE, loops_that_lock_around_each_element_do_not_race, .timeout = 180) { loops_clean("locked"); }
+Test(RACE_SUITE, byte_loops_meeting_inside_a_word_do_not_race, .timeout = 180) { loops_clean("bytes-halves"); }
+Test(RACE_SUITE, a_loop_that_stops_early_is_checked_only_where_it_went, .timeout = 180) { loops_clean("early-exit"); }
+Test(RACE_SUITE, a_loop_after_joining_the_thread_that_swept_first_does_not_race, .timeout = 180) { loops_clean("after-join"); }
+
+/* Runs race_loops MODE: one race on the global `var` between (f1, m1)
+ * and (f2, m2). */
+static json_object *loops_race(struct e2e_run *r, const char *mode, const char *var,
+                               const char *f1, const char *m1, const char *f2,
+                               const char *m2)
+{
+    json_object *f = planted_in(r, RACE_LOOPS, "race_loops.c", mode, f1, m1, f2, m2);
+    char want[64];
+    snprintf(want, sizeof want, "global '%s'", var);
+    cr_assert_str_eq(e2e_str(f, "location"), want);
+    return f;
+}
+
+/* Both accesses of race f cover the byte the program printed as
+ * "shared ADDRESS". */
+static void assert_on_shared_byte(struct e2e_run *r, json_object *f)
+{
+    const char *at = strstr(r->out, "shared 0x");
+    cr_assert(at, "no address printed:\n%s", r->out);
+    unsigned long long shared = strtoull(at + 7, NULL, 16);
+    json_object *acc = e2e_get(f, "accesses");
+    for (size_t i = 0; i < e2e_len(acc); i++) {
+        json_object *a = e2e_at(acc, i);
+        unsigned long long lo = strtoull(e2e_str(a, "address"), NULL, 16);
+        int64_t size = e2e_int(a, "size", 0);
+        cr_assert(lo <= shared && shared < lo + (unsigned long long)size,
+                  "access %zu does not cover %#llx:\n%s", i, shared, e2e_dump(f));
+    }
+}
+
+Test(RACE_SUITE, two_loops_sweeping_one_array_race, .timeout = 180)
+{
+    struct e2e_run r;
+    loops_race(&r, "both", "arr", "sweep_up", "up", "sweep_up", "up");
+    e2e_free(&r);
+}
+
+Test(RACE_SUITE, a_loop_reading_what_another_writes_races, .timeout = 180)
+{
+    struct e2e_run r;
+    loops_race(&r, "write-read", "arr", "sweep_up", "up", "sum_up", "sum");
+    e2e_free(&r);
+}
+
+Test(RACE_SUITE, an_upward_and_a_downward_sweep_race, .timeout = 180)
+{
+    struct e2e_run r;
+    loops_race(&r, "up-down", "arr", "sweep_up", "up", "sweep_down", "down");
+    e2e_free(&r);
+}
+
+Test(RACE_SUITE, sweeps_sharing_one_word_race_on_that_word, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = loops_race(&r, "one-word", "arr", "sweep_up", "up", "sweep_down", "down");
+    assert_on_shared_byte(&r, f);
+    e2e_free(&r);
+}
+
+Test(RACE_SUITE, byte_sweeps_sharing_one_byte_race_on_that_byte, .timeout = 180)
+{
+    struct e2e_run r;
+    json_object *f = loops_race(&r, "one-byte", "bytes", "sweep_bytes", "bytes", "sweep_bytes",
+                                "bytes");
+    assert_on_shared_byte(&r, f);
+    e2e_free(&r);
+}
+
+/* The same loops logged (race=log) and checked offline, sampled too. */
+Test(RACE_SUITE, loop_sweeps_logged_and_checked_offline_agree, .timeout = 180)
+{
+    static const char *const opts[] = { "--options race=log",
+                                         "--options race=1,race_sample=1" };
+    for (size_t i = 0; i < 2; i++) {
+        struct e2e_run r;
+        e2e_init(&r);
+        e2e_run(&r, opts[i], RACE_LOOPS, "halves-down", NULL);
+        e2e_assert_report(&r);
+        cr_assert_eq(e2e_count(&r, "race", NULL), 0, "%s: %s", opts[i], E2E_REPORT(&r));
+        e2e_free(&r);
+    }
+    struct e2e_run r;
+    e2e_init(&r);
+    e2e_run(&r, "--options race=log", RACE_LOOPS, "one-word", NULL);
+    e2e_assert_report(&r);
+    cr_assert_eq(e2e_count(&r, "race", NULL), 1, "%s", E2E_REPORT(&r));
+    json_object *f = e2e_find(&r, "race", NULL, NULL);
+    cr_assert(e2e_mentions(f, "sweep_down", e2e_line("race_loops.c", "down")), "%s",
+              e2e_dump(f));
+    assert_on_shared_byte(&r, f);
+    e2e_free(&r);
+}
+
+#ifdef RACE_CLANG
+/* The clang build checks the sweeps as ranges: race_loops calls the
+ * range entry points, which none of its sources does. */
+Test(RACE_SUITE, clang_checks_loop_sweeps_as_ranges, .timeout = 60)
+{
+    if (access(TANGLE_BUILD "/lib/tangle-loops.so", R_OK) != 0)
+        cr_skip_test("the loop-range pass was not built (no llvm-dev)");
+    FILE *p = popen("nm -D --undefined-only " RACE_LOOPS, "r");
+    cr_assert(p);
+    char line[256];
+    bool rd = false, wr = false;
+    while (fgets(line, sizeof line, p)) {
+        rd |= strstr(line, " __tsan_read_range") != NULL;
+        wr |= strstr(line, " __tsan_write_range") != NULL;
+    }
+    cr_assert_eq(pclose(p), 0, "nm failed");
+    cr_assert(rd && wr, "race_loops checks no range (read %d, write %d)", rd, wr);
+}
+#endif

@@ -1,0 +1,197 @@
+/*
+ * race_loops.c: loops that sweep arrays, built with `tangle cc -O2` (the
+ * other race programs are built with -O0). Built with clang, the loops
+ * whose sweep is known on entry are checked as one range before they run
+ * (shim/bitcode/loop_ranges.cpp); built with gcc, access by access. The
+ * verdicts must be the same: the clean modes give no finding (each thread
+ * keeps to its own bytes, or the loop synchronizes, or it stops early),
+ * the others one race between the marked lines.
+ * Every worker runs between pthread_create and pthread_join only, so
+ * nothing else orders two workers' sweeps.
+ */
+#include "progs.h"
+
+enum { N = 4096 };
+
+static long arr[N];
+static unsigned char bytes[N];
+static struct pair { long x, y; } pairs[N];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The part of an array a worker sweeps. */
+struct span {
+    long lo, hi;
+};
+
+static void *sweep_up(void *p)
+{
+    long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi;
+    for (long i = lo; i < hi; i++)
+        arr[i] = arr[i] * 3 + i;             /* LINE:up */
+    return NULL;
+}
+
+static void *sweep_down(void *p)
+{
+    long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi;
+    for (long i = hi - 1; i >= lo; i--)
+        arr[i] = arr[i] * 5 + i;             /* LINE:down */
+    return NULL;
+}
+
+static void *sum_up(void *p)
+{
+    long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi, sum = 0;
+    for (long i = lo; i < hi; i++)
+        sum += arr[i] >> 2;                  /* LINE:sum */
+    return (void *)sum;
+}
+
+/* Two elements an iteration, together a contiguous sweep. */
+static void *sweep_pairs(void *p)
+{
+    long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi;
+    for (long i = lo; i + 1 < hi; i += 2) {
+        arr[i] = arr[i] + 1;
+        arr[i + 1] = arr[i + 1] + 2;
+    }
+    return NULL;
+}
+
+/* Every other element: a strided sweep, never one range. */
+static void *sweep_stride2(void *p)
+{
+    long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi;
+    for (long i = lo; i < hi; i += 2)
+        arr[i] = arr[i] * 7 + 1;
+    return NULL;
+}
+
+/* A loop that stops early: [lo, hi) is its count, stop where it leaves. */
+static long stop_at;
+static void *sweep_until(void *p)
+{
+    long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi, stop = stop_at;
+    for (long i = lo; i < hi; i++) {
+        if (i == stop)
+            break;
+        arr[i] = arr[i] * 3 + 1;
+    }
+    return NULL;
+}
+
+/* A lock taken around each element: the loop synchronizes. */
+static void *sweep_locked(void *p)
+{
+    long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi;
+    for (long i = lo; i < hi; i++) {
+        pthread_mutex_lock(&mu);
+        arr[i] = arr[i] * 3 + 1;
+        pthread_mutex_unlock(&mu);
+    }
+    return NULL;
+}
+
+static void *sweep_x(void *p)
+{
+    long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi;
+    for (long i = lo; i < hi; i++)
+        pairs[i].x = pairs[i].x * 3 + i;
+    return NULL;
+}
+
+static void *sweep_y(void *p)
+{
+    long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi;
+    for (long i = lo; i < hi; i++)
+        pairs[i].y = pairs[i].y * 3 + i;
+    return NULL;
+}
+
+static void *sweep_bytes(void *p)
+{
+    long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi;
+    for (long i = lo; i < hi; i++)
+        bytes[i] = (unsigned char)(bytes[i] * 3 + i);    /* LINE:bytes */
+    return NULL;
+}
+
+/* Runs f on a and g on b in two threads at once, and joins them. */
+static int two(void *(*f)(void *), struct span a, void *(*g)(void *), struct span b)
+{
+    pthread_t t[2];
+    pthread_create(&t[0], NULL, f, &a);
+    pthread_create(&t[1], NULL, g, &b);
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    return 0;
+}
+
+#define SPAN(lo, hi) ((struct span){ (lo), (hi) })
+#define MODE(name, body) \
+    static int name(int argc, char **argv) { (void)argc; (void)argv; return body; }
+
+/* clean */
+MODE(mode_halves, two(sweep_up, SPAN(0, N / 2), sweep_up, SPAN(N / 2, N)))
+MODE(mode_halves_down, two(sweep_down, SPAN(0, N / 2), sweep_down, SPAN(N / 2, N)))
+MODE(mode_halves_pairs, two(sweep_pairs, SPAN(0, N / 2), sweep_pairs, SPAN(N / 2, N)))
+MODE(mode_odd_even, two(sweep_stride2, SPAN(0, N), sweep_stride2, SPAN(1, N)))
+MODE(mode_fields, two(sweep_x, SPAN(0, N), sweep_y, SPAN(0, N)))
+MODE(mode_locked, two(sweep_locked, SPAN(0, N), sweep_locked, SPAN(0, N)))
+MODE(mode_bytes_halves, two(sweep_bytes, SPAN(0, N / 2 + 3), sweep_bytes, SPAN(N / 2 + 3, N)))
+static int mode_early_exit(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    stop_at = N / 2;
+    return two(sweep_until, SPAN(0, N), sweep_up, SPAN(N / 2, N));
+}
+static int mode_after_join(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    struct span all = SPAN(0, N);
+    pthread_create(&t, NULL, sweep_up, &all);
+    pthread_join(t, NULL);
+    sweep_down(&all);
+    return 0;
+}
+
+/* one race each */
+MODE(mode_both, two(sweep_up, SPAN(0, N), sweep_up, SPAN(0, N)))
+MODE(mode_write_read, two(sweep_up, SPAN(0, N), sum_up, SPAN(0, N)))
+MODE(mode_up_down, two(sweep_up, SPAN(0, N), sweep_down, SPAN(0, N)))
+static int mode_one_word(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    printf("shared %p\n", (void *)&arr[N / 2]);
+    return two(sweep_up, SPAN(0, N / 2 + 1), sweep_down, SPAN(N / 2, N));
+}
+static int mode_one_byte(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    printf("shared %p\n", (void *)&bytes[N / 2 + 3]);
+    return two(sweep_bytes, SPAN(0, N / 2 + 4), sweep_bytes, SPAN(N / 2 + 3, N));
+}
+
+static const struct prog_mode modes[] = {
+    {"halves", mode_halves},
+    {"halves-down", mode_halves_down},
+    {"halves-pairs", mode_halves_pairs},
+    {"odd-even", mode_odd_even},
+    {"fields", mode_fields},
+    {"locked", mode_locked},
+    {"bytes-halves", mode_bytes_halves},
+    {"early-exit", mode_early_exit},
+    {"after-join", mode_after_join},
+    {"both", mode_both},
+    {"write-read", mode_write_read},
+    {"up-down", mode_up_down},
+    {"one-word", mode_one_word},
+    {"one-byte", mode_one_byte},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return prog_main(modes, argc, argv);
+}
