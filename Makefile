@@ -64,6 +64,7 @@ uninstall:
 	rm -rf "$(DESTDIR)$(PREFIX)/include/tangle" \
 	  "$(DESTDIR)$(PREFIX)/lib/libtangle.so"* "$(DESTDIR)$(PREFIX)/lib/libtangle.a" \
 	  "$(DESTDIR)$(PREFIX)/lib/libtangle-preload.so" \
+	  "$(DESTDIR)$(PREFIX)/lib/tangle-race-inline.bc" "$(DESTDIR)$(PREFIX)/lib/tangle-loops.so" \
 	  "$(DESTDIR)$(PREFIX)/lib/pkgconfig/tangle.pc" "$(DESTDIR)$(PREFIX)/bin/tangle"
 
 clean:
