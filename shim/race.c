@@ -941,19 +941,32 @@ static void report(struct race_thread *r, uint64_t old, uintptr_t addr,
 
 /* A word two threads touched concurrently without conflict (different
  * bytes, both read, both atomic) would lose one of them in a single shadow
- * word. Such a word moves to an extension record of RC_EXT_CELLS words,
+ * word. Such a word moves to an extension record of RC_EXT_CELLS cells,
  * and its shadow word says where: thread 0 (no real access has it), the
  * write bit, the record's index above RC_SITE_SH. Few words are shared
  * that way, so records stay few; when they run out, the word keeps only
- * the later access. */
+ * the later access.
+ * A record is laid out for data that many threads read: each cell has a
+ * cache line of its own, and a thread keeps to the cell its id picks
+ * where it can, so a reader that records its read in a new epoch writes
+ * only its own line. A header line says which cells hold (or held) a
+ * write, which is all a read must compare with; it changes only when a
+ * cell first takes a write. The shadow word itself no longer changes.
+ * Without that, every read of a word all threads read (a global
+ * setting, read in every round of a loop) moved one line between the
+ * readers' cores. */
 #define RC_EXT_CELLS 4
-#define RC_EXT_MAX   (1u << 24)
-static uint64_t (*ext_tab)[RC_EXT_CELLS];
+#define RC_EXT_LINE  8                         /* words in a cache line */
+#define RC_EXT_MAX   (1u << 21)
+#define EXT_HDR(rec)     ((_Atomic uint64_t *)(rec))
+#define EXT_CELL(rec, i) ((_Atomic uint64_t *)(rec) + RC_EXT_LINE * (1 + (i)))
+static uint64_t (*ext_tab)[RC_EXT_LINE * (1 + RC_EXT_CELLS)];
 static _Atomic uint32_t ext_next = 1;
 
-static inline bool is_ext(uint64_t c)
+/* The cell a thread tries first. */
+static inline int ext_home(const struct race_thread *r)
 {
-    return c && !(c & RC_TID_BITS);
+    return (int)(r->tid % RC_EXT_CELLS);
 }
 
 static uint64_t *ext_new(uint32_t *idx)
@@ -972,6 +985,37 @@ static uint64_t *ext_new(uint32_t *idx)
         return NULL;
     *idx = i;
     return ext_tab[i];
+}
+
+/* Marks cell i of rec in the header when v, stored there, is a write. */
+static inline void ext_mark(uint64_t *rec, int i, uint64_t v)
+{
+    if ((v & RC_W) && !(atomic_load_explicit(EXT_HDR(rec), RELAXED) & (1u << i)))
+        atomic_fetch_or_explicit(EXT_HDR(rec), 1u << i, RELAXED);
+}
+
+/* Stores v into cell i of rec, marked in the header if a write. The mark
+ * comes first: a reader that sees no mark has not missed the write by
+ * more than the instants of the store. */
+static inline void ext_put(uint64_t *rec, int i, uint64_t v)
+{
+    ext_mark(rec, i, v);
+    atomic_store_explicit(EXT_CELL(rec, i), v, RELAXED);
+}
+
+/* A new record holding a and b (b in the accessing thread's cell). */
+static uint64_t ext_make(const struct race_thread *r, uint64_t a, uint64_t b)
+{
+    uint32_t idx;
+    uint64_t *rec = ext_new(&idx);
+    if (!rec)
+        return b;
+    int home = ext_home(r);
+    uint32_t u = (uint32_t)((a & RC_TID_BITS) >> RC_TID_SH);
+    int other = (int)(u % RC_EXT_CELLS);
+    ext_put(rec, home, b);
+    ext_put(rec, other != home ? other : (home + 1) % RC_EXT_CELLS, a);
+    return RC_W | ((uint64_t)idx << RC_SITE_SH);
 }
 
 /* Is the access recorded in c (by another thread) ordered before the
@@ -1000,15 +1044,51 @@ static inline uint64_t cell_of(const struct race_thread *r, uint32_t site,
            (write ? RC_W : 0) | (atomic ? RC_A : 0);
 }
 
+/* A read of a word with a record, the common case: only the cells that
+ * hold a write can conflict with it; then the thread's own cell, in its
+ * home. True when settled so. */
+static inline bool ext_read(struct race_thread *r, uint64_t *rec, uint64_t mask, bool atomic,
+                            uintptr_t pc)
+{
+    uint64_t my_tid = (uint64_t)r->tid << RC_TID_SH;
+    uint32_t w = (uint32_t)atomic_load_explicit(EXT_HDR(rec), RELAXED);
+    for (int i = 0; w >> i; i++) {
+        if (!(w & (1u << i)))
+            continue;
+        uint64_t c = atomic_load_explicit(EXT_CELL(rec, i), RELAXED);
+        if (c && (c & RC_TID_BITS) != my_tid && conflicts(c, mask, false, atomic) &&
+            !ordered(r, c))
+            return false;
+    }
+    int home = ext_home(r);
+    uint64_t c = atomic_load_explicit(EXT_CELL(rec, home), RELAXED);
+    if ((c & RC_TID_BITS) != my_tid)
+        return false;
+    if ((c & RC_EPOCH_BITS) != r->epoch_bits || (c & mask) != mask)
+        ext_put(rec, home, tg__rc_merge_own(r, c, cell_of(r, tg__rc_site(r, pc), mask, false,
+                                                          atomic), false));
+    return true;
+}
+
+bool tg__rc_ext_read(struct race_thread *r, uint64_t old, uint64_t mask, bool atomic,
+                     uintptr_t pc)
+{
+    uint32_t i = (uint32_t)(old >> RC_SITE_SH);
+    return ext_tab && i < RC_EXT_MAX && ext_read(r, ext_tab[i], mask, atomic, pc);
+}
+
 static void check_ext(struct race_thread *r, uint64_t *rec, uintptr_t addr,
                       uint64_t mask, bool write, bool atomic, uintptr_t pc)
 {
-    _Atomic uint64_t *cells = (_Atomic uint64_t *)rec;
     uint64_t my_tid = (uint64_t)r->tid << RC_TID_SH;
+    int home = ext_home(r);
+    if (!write && ext_read(r, rec, mask, atomic, pc))
+        return;
     int own = -1, empty = -1, stale = -1;
     bool reported = false;
-    for (int i = 0; i < RC_EXT_CELLS; i++) {
-        uint64_t c = atomic_load_explicit(&cells[i], RELAXED);
+    for (int k = 0; k < RC_EXT_CELLS; k++) {
+        int i = (home + k) % RC_EXT_CELLS;     /* home first */
+        uint64_t c = atomic_load_explicit(EXT_CELL(rec, i), RELAXED);
         if (!c) {
             if (empty < 0)
                 empty = i;
@@ -1018,7 +1098,8 @@ static void check_ext(struct race_thread *r, uint64_t *rec, uintptr_t addr,
             if ((c & RC_EPOCH_BITS) == r->epoch_bits && (c & mask) == mask &&
                 (!write || (c & RC_W)))
                 return;             /* covered */
-            own = i;
+            if (own < 0)
+                own = i;
             continue;
         }
         if (ordered(r, c)) {
@@ -1030,17 +1111,29 @@ static void check_ext(struct race_thread *r, uint64_t *rec, uintptr_t addr,
         }
     }
     uint64_t nv = cell_of(r, tg__rc_site(r, pc), mask, write, atomic);
+    /* The thread's own cell moves home when home is free (empty, or
+     * another thread's access already ordered before this one). */
+    if (own >= 0 && own != home && (empty == home || stale == home)) {
+        uint64_t o = atomic_load_explicit(EXT_CELL(rec, own), RELAXED);
+        if ((o & RC_TID_BITS) == my_tid) {
+            atomic_store_explicit(EXT_CELL(rec, own), 0, RELAXED);
+            ext_put(rec, home, tg__rc_merge_own(r, o, nv, write));
+            return;
+        }
+    }
     int slot = own >= 0 ? own : empty >= 0 ? empty : stale >= 0 ? stale
                                               : (int)((pc >> 4) % RC_EXT_CELLS);
-    uint64_t cur = atomic_load_explicit(&cells[slot], RELAXED);
+    _Atomic uint64_t *cell = EXT_CELL(rec, slot);
+    uint64_t cur = atomic_load_explicit(cell, RELAXED);
     if (slot == own && (cur & RC_TID_BITS) == my_tid) {
-        atomic_store_explicit(&cells[slot], tg__rc_merge_own(r, cur, nv, write), RELAXED);
+        ext_put(rec, slot, tg__rc_merge_own(r, cur, nv, write));
         return;
     }
     for (int tries = 0; tries < 4; tries++) {
         uint64_t v = slot == own && (cur & RC_TID_BITS) == my_tid
                          ? tg__rc_merge_own(r, cur, nv, write) : nv;
-        if (atomic_compare_exchange_strong_explicit(&cells[slot], &cur, v, RELAXED, RELAXED))
+        ext_mark(rec, slot, v);
+        if (atomic_compare_exchange_strong_explicit(cell, &cur, v, RELAXED, RELAXED))
             return;
         if (cur && (cur & RC_TID_BITS) != my_tid && !ordered(r, cur) && !reported &&
             conflicts(cur, mask, write, atomic)) {
@@ -1064,7 +1157,7 @@ void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
     uint32_t site = tg__rc_site(r, pc);
     bool reported = false;
     for (int tries = 0; tries < 8; tries++) {
-        if (is_ext(old)) {
+        if (tg__rc_is_ext(old)) {
             uint32_t i = (uint32_t)(old >> RC_SITE_SH);
             if (ext_tab && i < RC_EXT_MAX)
                 check_ext(r, ext_tab[i], addr, mask, write, atomic, pc);
@@ -1082,17 +1175,11 @@ void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
                 reported = true;
             }
             /* Concurrent: keep both. */
-            uint32_t idx;
-            uint64_t *rec = ext_new(&idx);
-            if (rec) {
-                rec[0] = old;
-                rec[1] = nv;
-                nv = RC_W | ((uint64_t)idx << RC_SITE_SH);
-            }
+            nv = ext_make(r, old, nv);
         }
         /* Without a slow step since the load, a plain store: the window
          * for a lost update is a few instructions, as in TSan. */
-        if (likely(!r->site_made && !is_ext(nv))) {
+        if (likely(!r->site_made && !tg__rc_is_ext(nv))) {
             atomic_store_explicit(ac, nv, RELAXED);
             return;
         }
@@ -1118,7 +1205,7 @@ void tg__rc_free_check(struct race_thread *r, uintptr_t p, size_t len, uintptr_t
         }
         for (; a < stop; a += 8, c++) {
             uint64_t old = atomic_load_explicit((_Atomic uint64_t *)c, RELAXED);
-            if (!old || (!is_ext(old) && ((old & RC_TID_BITS) == my_tid ||
+            if (!old || (!tg__rc_is_ext(old) && ((old & RC_TID_BITS) == my_tid ||
                                           tg__rc_known_before(r, old))))
                 continue;
             uintptr_t lo = a < p ? p : a, hi = a + 8 < end ? a + 8 : end;

@@ -295,6 +295,16 @@ void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
                        uintptr_t addr, uint64_t mask, bool write, bool atomic,
                        uintptr_t pc);
 
+/* A read of a word that several threads share (its shadow word `old`
+ * points to an extension record): true when settled without the slow
+ * path, which is the rule for data that all threads read. */
+bool tg__rc_ext_read(struct race_thread *r, uint64_t old, uint64_t mask, bool atomic,
+                     uintptr_t pc);
+static inline bool tg__rc_is_ext(uint64_t c)
+{
+    return c && !(c & RC_TID_BITS);
+}
+
 /* Checks an access of `size` bytes at addr that stays inside one 8-byte
  * word (the caller splits others). */
 static inline void tg__rc_check_word(struct race_thread *r, uintptr_t addr,
@@ -320,6 +330,8 @@ static inline void tg__rc_check_word(struct race_thread *r, uintptr_t addr,
                               tg__rc_merge_own(r, old, nv, write), RELAXED);
         return;
     }
+    if (!write && tg__rc_is_ext(old) && tg__rc_ext_read(r, old, mask, atomic, pc))
+        return;
     tg__rc_check_slow(r, cell, old, addr, mask, write, atomic, pc);
 }
 

@@ -284,6 +284,13 @@ Test(RACE_SUITE, write_races_with_a_read_that_a_later_ordered_read_followed, .ti
     e2e_free(&r);
 }
 
+Test(RACE_SUITE, a_read_of_a_shared_word_races_with_a_write_it_is_not_ordered_after, .timeout = 180)
+{
+    struct e2e_run r;
+    planted(&r, "reread", "cfg_rereader", "cfg-reread", "mode_reread", "cfg-write");
+    e2e_free(&r);
+}
+
 Test(RACE_SUITE, a_release_fence_without_an_acquire_fence_publishes_nothing, .timeout = 180)
 {
     struct e2e_run r;

@@ -328,6 +328,46 @@ static int mode_shared_readers(int argc, char **argv)
     return 0;
 }
 
+/* Two threads read a word (it gets an extension record); main, ordered
+ * after both reads, writes it; one reader then reads it again, ordered
+ * after nothing main did since (a relaxed flag): that read races with
+ * the write, which a reader's quick check of the record must see. */
+static long shared_cfg = 1;
+static _Atomic int cfg_written;
+static sem_t cfg_read;
+static void *cfg_rereader(void *a)
+{
+    (void)a;
+    long v = shared_cfg;
+    sem_post(&cfg_read);
+    while (!atomic_load_explicit(&cfg_written, memory_order_relaxed))
+        sched_yield();
+    v += shared_cfg;                         /* LINE:cfg-reread */
+    return (void *)v;
+}
+static void *cfg_reader(void *a)
+{
+    (void)a;
+    long v = shared_cfg;
+    sem_post(&cfg_read);
+    return (void *)v;
+}
+static int mode_reread(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    sem_init(&cfg_read, 0, 0);
+    pthread_t t[2];
+    pthread_create(&t[0], NULL, cfg_rereader, NULL);
+    pthread_create(&t[1], NULL, cfg_reader, NULL);
+    sem_wait(&cfg_read);
+    sem_wait(&cfg_read);
+    shared_cfg = 2;                          /* LINE:cfg-write */
+    atomic_store_explicit(&cfg_written, 1, memory_order_relaxed);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    return 0;
+}
+
 /* A benign race, annotated: not reported. */
 static long stat_hits;
 static void *benign_worker(void *a)
@@ -548,6 +588,7 @@ static const struct prog_mode modes[] = {
     {"benign", mode_benign},
     {"benign-tsan", mode_benign_tsan},
     {"shared-readers", mode_shared_readers},
+    {"reread", mode_reread},
     {"chan-other-send", mode_chan_other_send},
     {"wide", mode_wide},
     {"c11-counter", mode_c11_counter},
