@@ -36,6 +36,7 @@
 #include "llvm/Analysis/OptimizationRemarkEmitter.h"
 #include "llvm/Analysis/ScalarEvolution.h"
 #include "llvm/Analysis/ScalarEvolutionExpressions.h"
+#include "llvm/IR/DebugInfoMetadata.h"
 #include "llvm/IR/Dominators.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Instructions.h"
@@ -99,6 +100,19 @@ bool harmlessCall(const CallBase *cb)
     default:
         return ii->doesNotAccessMemory();
     }
+}
+
+/* Do the accesses checked by a and b come from one line of the source
+ * (the copies of one access that vectorizing or unrolling made)? Only
+ * those share a range: a report names the range's line, which must be
+ * the line of every access it stands for. */
+bool sameLine(const CallInst *a, const CallInst *b)
+{
+    const DILocation *x = a->getDebugLoc().get(), *y = b->getDebugLoc().get();
+    if (!x || !y)
+        return !x && !y;
+    return x->getLine() == y->getLine() && x->getScope() == y->getScope() &&
+           x->getInlinedAt() == y->getInlinedAt();
 }
 
 /* A range checked before the loop ([lo, lo + len) known on entry), or
@@ -167,10 +181,10 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
      * (the same check, as if the loop had run at its end). */
     const SCEV *btc = se.getBackedgeTakenCount(l);
     bool before = !isa<SCEVCouldNotCompute>(btc);
-    /* Group the accesses that run every iteration at an affine address of
-     * constant step by step and by a constant distance between their
-     * starts: each group sweeps [first, last) when together they leave no
-     * gap between one iteration's bytes and the next's. */
+    /* Group the accesses of one source line that run every iteration at an
+     * affine address of constant step by step and by a constant distance
+     * between their starts: each group sweeps [first, last) when together
+     * they leave no gap between one iteration's bytes and the next's. */
     struct Acc {
         CallInst *call;
         const SCEVAddRecExpr *ar;
@@ -180,7 +194,12 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
         int group;
     };
     SmallVector<Acc, 8> cand;
-    SmallVector<std::pair<const SCEVAddRecExpr *, int64_t>, 4> groups;
+    struct Group {
+        const SCEVAddRecExpr *first;
+        int64_t second;         /* the step */
+        CallInst *first_call;
+    };
+    SmallVector<Group, 4> groups;
     for (auto &a : acc) {
         CallInst *ci = a.first;
         unsigned size = a.second.first;
@@ -197,7 +216,7 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
             continue;
         Acc c = { ci, ar, st, 0, size, a.second.second, -1 };
         for (size_t g = 0; g < groups.size() && c.group < 0; g++) {
-            if (groups[g].second != st)
+            if (groups[g].second != st || !sameLine(ci, groups[g].first_call))
                 continue;
             const auto *d = dyn_cast<SCEVConstant>(se.getMinusSCEV(ar, groups[g].first));
             if (d && d->getAPInt().getMinSignedBits() <= 32) {
@@ -207,7 +226,7 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
         }
         if (c.group < 0) {
             c.group = (int)groups.size();
-            groups.push_back({ ar, st });
+            groups.push_back({ ar, st, ci });
         }
         cand.push_back(c);
     }

@@ -623,6 +623,26 @@ Test(RACE_SUITE, an_upward_and_a_downward_sweep_race, .timeout = 180)
     e2e_free(&r);
 }
 
+/* A loop with accesses on two lines races on both: one finding per
+ * line, each naming its own. */
+Test(RACE_SUITE, a_loop_racing_from_two_lines_is_reported_at_each, .timeout = 180)
+{
+    struct e2e_run r;
+    run_race(&r, RACE_LOOPS, "pairs-up");
+    cr_assert_eq(e2e_count(&r, "race", NULL), 2, "%s", E2E_REPORT(&r));
+    static const char *const marks[] = { "pair-first", "pair-second" };
+    for (int m = 0; m < 2; m++) {
+        int line = e2e_line("race_loops.c", marks[m]), up = e2e_line("race_loops.c", "up");
+        bool found = false;
+        for (size_t i = 0; i < e2e_len(e2e_get(r.json, "findings")); i++) {
+            json_object *f = e2e_at(e2e_get(r.json, "findings"), i);
+            found |= access_at(f, "sweep_pairs", line) && access_at(f, "sweep_up", up);
+        }
+        cr_assert(found, "no race between %s and up:\n%s", marks[m], E2E_REPORT(&r));
+    }
+    e2e_free(&r);
+}
+
 Test(RACE_SUITE, sweeps_sharing_one_word_race_on_that_word, .timeout = 180)
 {
     struct e2e_run r;

@@ -47,13 +47,14 @@ static void *sum_up(void *p)
     return (void *)sum;
 }
 
-/* Two elements an iteration, together a contiguous sweep. */
+/* Two elements an iteration, together a contiguous sweep, but from two
+ * lines: each keeps its own check (and its own line in reports). */
 static void *sweep_pairs(void *p)
 {
     long lo = ((struct span *)p)->lo, hi = ((struct span *)p)->hi;
     for (long i = lo; i + 1 < hi; i += 2) {
-        arr[i] = arr[i] + 1;
-        arr[i + 1] = arr[i + 1] + 2;
+        arr[i] = arr[i] + 1;                 /* LINE:pair-first */
+        arr[i + 1] = arr[i + 1] + 2;         /* LINE:pair-second */
     }
     return NULL;
 }
@@ -160,6 +161,7 @@ static int mode_after_join(int argc, char **argv)
 MODE(mode_both, two(sweep_up, SPAN(0, N), sweep_up, SPAN(0, N)))
 MODE(mode_write_read, two(sweep_up, SPAN(0, N), sum_up, SPAN(0, N)))
 MODE(mode_up_down, two(sweep_up, SPAN(0, N), sweep_down, SPAN(0, N)))
+MODE(mode_pairs_up, two(sweep_pairs, SPAN(0, N), sweep_up, SPAN(0, N)))
 static int mode_one_word(int argc, char **argv)
 {
     (void)argc; (void)argv;
@@ -186,6 +188,7 @@ static const struct prog_mode modes[] = {
     {"both", mode_both},
     {"write-read", mode_write_read},
     {"up-down", mode_up_down},
+    {"pairs-up", mode_pairs_up},
     {"one-word", mode_one_word},
     {"one-byte", mode_one_byte},
     {NULL, NULL},
