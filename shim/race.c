@@ -1228,21 +1228,31 @@ static void check_words(struct race_thread *r, uint64_t *cell, uintptr_t addr, s
                         bool write, bool atomic, uintptr_t pc)
 {
     const uint64_t tidm = (uint64_t)r->tid << RC_TID_SH, eb = r->epoch_bits;
+    const uint64_t covers = RC_EPOCH_BITS | RC_MASK | (write ? RC_W : 0);
+    const uint64_t covered = eb | RC_MASK | (write ? RC_W : 0);
     uint64_t nv = 0;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t *c = cell + i;
         /* in pairs: one 16-byte load, xor, and, or each (GCC's vector
-         * extension: SSE2 on x86-64, NEON on aarch64) */
+         * extension: SSE2 on x86-64, NEON on aarch64). `other`: a record
+         * of another thread (or none); `stale`: one that does not cover
+         * this access already (this epoch, every byte, a write if this
+         * is one). */
         typedef uint64_t u64x2 __attribute__((vector_size(16), aligned(8)));
-        u64x2 other = { 0, 0 };
-        for (int k = 0; k < 8; k += 2)
-            other |= (*(const u64x2 *)(c + k) ^ tidm) & RC_TID_BITS;
+        u64x2 other = { 0, 0 }, stale = { 0, 0 };
+        for (int k = 0; k < 8; k += 2) {
+            u64x2 v = *(const u64x2 *)(c + k);
+            other |= (v ^ tidm) & RC_TID_BITS;
+            stale |= (v & covers) ^ covered;
+        }
         if (unlikely(other[0] | other[1])) {
             for (int k = 0; k < 8; k++)
                 tg__rc_check_word(r, addr + 8 * (i + k), 8, write, atomic, pc);
             continue;
         }
+        if (!(stale[0] | stale[1]))
+            continue;           /* a sweep repeated in one epoch */
         if (!nv)
             nv = eb | ((uint64_t)tg__rc_site(r, pc) << RC_SITE_SH) | RC_MASK |
                  (write ? RC_W : 0) | (atomic ? RC_A : 0);
