@@ -6,28 +6,33 @@
  *
  * By then the sanitizer has put a call to __tsan_read8 (and so on) before
  * each load and store. In an innermost loop that
- *   - runs a number of times known on entry (SCEV's backedge-taken count,
- *     its only exit at the latch),
+ *   - leaves only at its latch (one exit, taken at the end of an
+ *     iteration),
  *   - calls nothing but those entry points (no function, no atomic, no
  *     fence, no inline assembly: nothing that could synchronize, so every
  *     access of the loop falls in one synchronization epoch of the thread),
- * an access that runs on every iteration (its block dominates the latch)
- * at an address that moves by exactly its own size each time (an affine
- * recurrence of step +size or -size) touches one contiguous range, known
- * before the loop starts. The pass checks that range once, in the
- * preheader (__tsan_read_range / __tsan_write_range, carrying the
- * access's own line), and removes the per-iteration call. The loop is
- * left without calls, so the optimizer may vectorize it again.
+ * the accesses of one source line that run on every iteration (their
+ * blocks dominate the latch) at addresses that move by a constant step,
+ * and that together cover each step's bytes without a hole (a[i]; or its
+ * copies a[i], a[i + 2] after unrolling or vectorizing), touch one
+ * contiguous range. The pass checks that range once and removes the
+ * per-iteration calls (__tsan_read_range / __tsan_write_range, carrying
+ * the line of the accesses). The loop is left without calls, so the
+ * optimizer may vectorize it again. Where SCEV knows the trip count on
+ * entry, the range is known then and is checked in the preheader;
+ * otherwise it is checked on the exit, from the addresses the last
+ * iteration reached.
  *
  * Why the verdicts do not change: all of the loop's accesses would be
- * checked with the same clock; checking them before the loop instead is
- * the same check at an earlier moment of that epoch, as if the loop had
- * run faster. A loop that cannot be shown to complete its count (another
- * exit, a call that might not return) is left alone, so a range never
- * names bytes the program did not touch. A write range makes a read range
- * of the same bytes redundant (a write is checked against earlier reads
- * and writes alike, and a later access of another thread races with it
- * whenever it would with the read).
+ * checked with the same clock; checking them before or after the loop
+ * instead is the same check at another moment of that epoch, as if the
+ * loop had run in an instant. A loop that may leave early (another exit,
+ * a call that might not return) is left alone, so a range never names
+ * bytes the program did not touch. A write range makes a read range of
+ * the same bytes redundant (a write is checked against earlier reads and
+ * writes alike, and a later access of another thread races with it
+ * whenever it would with the read). Accesses of different lines are not
+ * merged: a report names the range's line, which must be theirs.
  *
  * `tangle cc` leaves it out when TANGLE_LOOP_RANGES=0.
  */
@@ -133,10 +138,10 @@ struct LoopRanges : PassInfoMixin<LoopRanges> {
     PreservedAnalyses run(Function &f, FunctionAnalysisManager &am);
 };
 
-/* The accesses of loop l that may move before it. None if l may
- * synchronize or its trip count is not known on entry: *why then says
- * which, for the optimization remark (-Rpass-missed=tangle-loop-ranges);
- * *kept counts the loop's other accesses, left in the loop. */
+/* The accesses of loop l that may move out of it, as ranges. None if l
+ * may synchronize or leave early: *why then says which, for the
+ * optimization remark (-Rpass-missed=tangle-loop-ranges); *kept counts
+ * the loop's other accesses, left in the loop. */
 SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
                               const char **why, unsigned *kept)
 {
