@@ -1274,6 +1274,12 @@ static void check_words(struct race_thread *r, uint64_t *cell, uintptr_t addr, s
 void tg__rc_check_range(struct race_thread *r, uintptr_t addr, size_t len,
                         bool write, bool atomic, uintptr_t pc)
 {
+    /* User memory ends at 2^47: a range past it (a corrupt length) stops
+     * there. */
+    if (addr >> 47)
+        return;
+    if (len > (1ull << 47) - addr)
+        len = (1ull << 47) - addr;
     while (len) {
         unsigned off = addr & 7;
         if (off == 0 && len >= 64) {
