@@ -21,7 +21,9 @@
  * optimizer may vectorize it again. Where SCEV knows the trip count on
  * entry, the range is known then and is checked in the preheader;
  * otherwise it is checked on the exit, from the addresses the last
- * iteration reached.
+ * iteration reached. An access at an address the loop does not change
+ * (a counter updated in place) is checked once, in the preheader: the
+ * loop runs at least once from there.
  *
  * Why the verdicts do not change: all of the loop's accesses would be
  * checked with the same clock; checking them before or after the loop
@@ -205,12 +207,38 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
         CallInst *first_call;
     };
     SmallVector<Group, 4> groups;
+    Type *i64 = Type::getInt64Ty(l->getHeader()->getContext());
+    unsigned fixed = 0;
     for (auto &a : acc) {
         CallInst *ci = a.first;
         unsigned size = a.second.first;
+        bool write = a.second.second;
         if (!dt.dominates(ci->getParent(), latch))
             continue;
-        const auto *ar = dyn_cast<SCEVAddRecExpr>(se.getSCEV(ci->getArgOperand(0)));
+        const SCEV *sp = se.getSCEV(ci->getArgOperand(0));
+        if (se.isLoopInvariant(sp, l)) {
+            /* The same address every iteration (a counter the loop
+             * updates in place): one check, before the loop, which runs
+             * at least once. A write covers a read of the same bytes on
+             * its line. */
+            if (!isSafeToExpand(sp, se))
+                continue;
+            bool merged = false;
+            for (Moved &m : out) {
+                if (m.step || m.lo != sp || m.span != (int64_t)size || !sameLine(ci, m.calls[0]))
+                    continue;
+                m.write |= write;
+                m.calls.push_back(ci);
+                merged = true;
+                break;
+            }
+            if (!merged)
+                out.push_back({ sp, se.getConstant(i64, size), nullptr, 0, (int64_t)size, write,
+                                { ci } });
+            fixed++;
+            continue;
+        }
+        const auto *ar = dyn_cast<SCEVAddRecExpr>(sp);
         if (!ar || ar->getLoop() != l || !ar->isAffine())
             continue;
         const auto *step = dyn_cast<SCEVConstant>(ar->getStepRecurrence(se));
@@ -219,7 +247,7 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
         int64_t st = step->getAPInt().getSExtValue();
         if (st == 0 || (st < 0 ? -st : st) < (int64_t)size)
             continue;
-        Acc c = { ci, ar, st, 0, size, a.second.second, -1 };
+        Acc c = { ci, ar, st, 0, size, write, -1 };
         for (size_t g = 0; g < groups.size() && c.group < 0; g++) {
             if (groups[g].second != st || !sameLine(ci, groups[g].first_call))
                 continue;
@@ -293,7 +321,7 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
     }
     for (Acc &c : cand)
         *kept += c.call != nullptr;
-    *kept += acc.size() - cand.size();
+    *kept += acc.size() - cand.size() - fixed;
     if (out.empty())
         *why = "no access sweeps a range (each iteration's bytes leave holes, or the "
                "access does not run every time)";
@@ -330,15 +358,16 @@ PreservedAnalyses LoopRanges::run(Function &f, FunctionAnalysisManager &am)
                 });
             continue;
         }
-        unsigned moved = 0;
-        for (const Moved &a : mv)
+        unsigned moved = 0, before = 0;
+        for (const Moved &a : mv) {
             moved += a.calls.size();
+            before += a.len != nullptr;
+        }
         ore.emit([&]() {
             return OptimizationRemark(DEBUG_NAME, "Range", l->getStartLoc(), l->getHeader())
                    << "race checks of " << ore::NV("Moved", moved) << " access(es) done as "
-                   << ore::NV("Ranges", (unsigned)mv.size())
-                   << (mv.front().len ? " range check(s) before the loop; "
-                                      : " range check(s) after the loop; ")
+                   << ore::NV("Before", before) << " check(s) before the loop and "
+                   << ore::NV("After", (unsigned)mv.size() - before) << " after it; "
                    << ore::NV("Kept", kept) << " kept in it";
         });
         Instruction *at = l->getLoopPreheader()->getTerminator();

@@ -571,6 +571,7 @@ Test(RACE_SUITE, loops_that_lock_around_each_element_do_not_race, .timeout = 180
 Test(RACE_SUITE, byte_loops_meeting_inside_a_word_do_not_race, .timeout = 180) { loops_clean("bytes-halves"); }
 Test(RACE_SUITE, a_loop_that_stops_early_is_checked_only_where_it_went, .timeout = 180) { loops_clean("early-exit"); }
 Test(RACE_SUITE, a_loop_after_joining_the_thread_that_swept_first_does_not_race, .timeout = 180) { loops_clean("after-join"); }
+Test(RACE_SUITE, loops_updating_their_own_tallies_in_place_do_not_race, .timeout = 180) { loops_clean("own-tallies"); }
 
 /* Runs race_loops MODE: one race on the global `var` between (f1, m1)
  * and (f2, m2). */
@@ -620,6 +621,13 @@ Test(RACE_SUITE, an_upward_and_a_downward_sweep_race, .timeout = 180)
 {
     struct e2e_run r;
     loops_race(&r, "up-down", "arr", "sweep_up", "up", "sweep_down", "down");
+    e2e_free(&r);
+}
+
+Test(RACE_SUITE, loops_updating_one_tally_in_place_race, .timeout = 180)
+{
+    struct e2e_run r;
+    loops_race(&r, "one-tally", "tallies", "tally", "tally", "tally", "tally");
     e2e_free(&r);
 }
 

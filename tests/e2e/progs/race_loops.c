@@ -117,6 +117,35 @@ static void *sweep_bytes(void *p)
     return NULL;
 }
 
+/* A sum and a count kept in memory the loop updates in place (the
+ * compiler cannot keep them in registers: arr might alias them). One
+ * line, so that a race on either is one finding. */
+static struct tally { long n, sum; } tallies[2];
+struct tally_span {
+    struct tally *t;
+    long lo, hi;
+};
+static void *tally(void *p)
+{
+    struct tally_span *ts = p;
+    struct tally *t = ts->t;
+    long lo = ts->lo, hi = ts->hi;
+    for (long i = lo; i < hi; i++) {
+        t->sum += arr[i], t->n++;            /* LINE:tally */
+    }
+    return NULL;
+}
+static int tally_two(struct tally *a, struct tally *b)
+{
+    struct tally_span s[2] = { { a, 0, N / 2 }, { b, N / 2, N } };
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, tally, &s[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    return 0;
+}
+
 /* Runs f on a and g on b in two threads at once, and joins them. */
 static int two(void *(*f)(void *), struct span a, void *(*g)(void *), struct span b)
 {
@@ -157,7 +186,10 @@ static int mode_after_join(int argc, char **argv)
     return 0;
 }
 
+MODE(mode_own_tallies, tally_two(&tallies[0], &tallies[1]))
+
 /* one race each */
+MODE(mode_one_tally, tally_two(&tallies[0], &tallies[0]))
 MODE(mode_both, two(sweep_up, SPAN(0, N), sweep_up, SPAN(0, N)))
 MODE(mode_write_read, two(sweep_up, SPAN(0, N), sum_up, SPAN(0, N)))
 MODE(mode_up_down, two(sweep_up, SPAN(0, N), sweep_down, SPAN(0, N)))
@@ -185,6 +217,8 @@ static const struct prog_mode modes[] = {
     {"bytes-halves", mode_bytes_halves},
     {"early-exit", mode_early_exit},
     {"after-join", mode_after_join},
+    {"own-tallies", mode_own_tallies},
+    {"one-tally", mode_one_tally},
     {"both", mode_both},
     {"write-read", mode_write_read},
     {"up-down", mode_up_down},
