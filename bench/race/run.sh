@@ -14,8 +14,8 @@
 # (clang-plain, clang-noshim, clang-full, clang-sampled, clang-tsan), whose
 # ratios are to clang-plain: `tangle cc` with clang inlines the access
 # check into the program (shim/bitcode/race_inline.c), gcc cannot.
-# printing wall time, max RSS and the ratio to plain (each the median-time
-# run of RACE_REPS, default 5, the variants taking turns), then the offline
+# printing wall time, max RSS and the ratio to plain (each the median of
+# RACE_REPS runs, default 5, the variants taking turns), then the offline
 # analyzer's speed on the race=log log of each mode (bench/race/race_analyze).
 # Usage: bench/race/run.sh [SCALE]   (run `make runtime shim analyzer` first)
 set -eu
@@ -77,9 +77,11 @@ run_variant() {
 }
 
 # Each repetition runs every variant once, in turn, so that a slow spell
-# of a shared machine falls on all of them alike; a variant's figure is
-# its run of median time among RACE_REPS (default 5). On such a machine
-# one run of a two-thread program can take twice as long as the next.
+# of a shared machine falls on all of them alike; a variant's figures are
+# the median time and the median peak RSS among RACE_REPS (default 5),
+# each taken on its own: on such a machine one run of a two-thread
+# program can take twice as long as the next, and a run's RSS moves by a
+# few hundred KB with the library pages it happened to fault in.
 REPS=${RACE_REPS:-5}
 VARIANTS="plain noshim shim full sampled tsan $CLANG_VARIANTS"
 
@@ -97,10 +99,13 @@ for mode in cpu lock pipeline; do
   done
   for v in $VARIANTS; do
     case $v in clang-*) base=clang-plain ;; *) base=plain ;; esac
-    set -- $(sort -n "$OUT/reps.$base" | sed -n "$(( (REPS + 1) / 2 ))p"); base_t=$1; base_m=$2
-    set -- $(sort -n "$OUT/reps.$v" | sed -n "$(( (REPS + 1) / 2 ))p")
-    printf '%-9s %-8s %9s %9s %7.2f %7.2f\n' $mode $v $1 $2 \
-      "$(echo "$1 / ($base_t + 0.0001)" | bc -l)" "$(echo "$2 / $base_m" | bc -l)"
+    mid=$(( (REPS + 1) / 2 ))
+    base_t=$(cut -d' ' -f1 "$OUT/reps.$base" | sort -n | sed -n "${mid}p")
+    base_m=$(cut -d' ' -f2 "$OUT/reps.$base" | sort -n | sed -n "${mid}p")
+    t=$(cut -d' ' -f1 "$OUT/reps.$v" | sort -n | sed -n "${mid}p")
+    m=$(cut -d' ' -f2 "$OUT/reps.$v" | sort -n | sed -n "${mid}p")
+    printf '%-9s %-8s %9s %9s %7.2f %7.2f\n' $mode $v $t $m \
+      "$(echo "$t / ($base_t + 0.0001)" | bc -l)" "$(echo "$m / $base_m" | bc -l)"
   done
   # race=log: a 24-byte event per access; 1/30 of the work keeps the log
   # to a few hundred MB. Its time is not comparable, so no ratios; the
