@@ -43,6 +43,7 @@
 #include "llvm/Analysis/OptimizationRemarkEmitter.h"
 #include "llvm/Analysis/ScalarEvolution.h"
 #include "llvm/Analysis/ScalarEvolutionExpressions.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/IR/DebugInfoMetadata.h"
 #include "llvm/IR/Dominators.h"
 #include "llvm/IR/IRBuilder.h"
@@ -63,6 +64,18 @@ using namespace llvm;
 namespace {
 
 #define DEBUG_NAME "tangle-loop-ranges"
+
+/* Can s be computed in the preheader without a fault (a division by a
+ * value that may be zero)? LLVM 15 made this a method of the expander. */
+bool safeToExpand(const SCEV *s, ScalarEvolution &se)
+{
+#if LLVM_VERSION_MAJOR >= 15
+    SCEVExpander ex(se, se.getDataLayout(), DEBUG_NAME);
+    return ex.isSafeToExpand(s);
+#else
+    return isSafeToExpand(s, se);
+#endif
+}
 
 /* The size of the access an entry point checks (__tsan_read8,
  * __tsan_unaligned_write4, ...), 0 for any other callee; *write says
@@ -221,7 +234,7 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
              * updates in place): one check, before the loop, which runs
              * at least once. A write covers a read of the same bytes on
              * its line. */
-            if (!isSafeToExpand(sp, se))
+            if (!safeToExpand(sp, se))
                 continue;
             bool merged = false;
             for (Moved &m : out) {
@@ -242,7 +255,7 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
         if (!ar || ar->getLoop() != l || !ar->isAffine())
             continue;
         const auto *step = dyn_cast<SCEVConstant>(ar->getStepRecurrence(se));
-        if (!step || step->getAPInt().getMinSignedBits() > 32)
+        if (!step || !step->getAPInt().isSignedIntN(32))
             continue;
         int64_t st = step->getAPInt().getSExtValue();
         if (st == 0 || (st < 0 ? -st : st) < (int64_t)size)
@@ -252,7 +265,7 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
             if (groups[g].second != st || !sameLine(ci, groups[g].first_call))
                 continue;
             const auto *d = dyn_cast<SCEVConstant>(se.getMinusSCEV(ar, groups[g].first));
-            if (d && d->getAPInt().getMinSignedBits() <= 32) {
+            if (d && d->getAPInt().isSignedIntN(32)) {
                 c.group = (int)g;
                 c.off = d->getAPInt().getSExtValue();
             }
@@ -299,9 +312,9 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
                     m.lo = se.getAddExpr(first, se.getMulExpr(ibtc, se.getConstant(ity, st)));
                 m.len = se.getAddExpr(se.getMulExpr(ibtc, se.getConstant(ity, ast)),
                                       se.getConstant(ity, hi - lo));
-                if (!isSafeToExpand(m.lo, se) || !isSafeToExpand(m.len, se))
+                if (!safeToExpand(m.lo, se) || !safeToExpand(m.len, se))
                     continue;
-            } else if (!isSafeToExpand(first, se)) {
+            } else if (!safeToExpand(first, se)) {
                 continue;
             }
             for (Acc *c : in) {
@@ -339,7 +352,7 @@ PreservedAnalyses LoopRanges::run(Function &f, FunctionAnalysisManager &am)
     Module *m = f.getParent();
     LLVMContext &cx = f.getContext();
     const DataLayout &dl = m->getDataLayout();
-    Type *ptr = Type::getInt8PtrTy(cx);
+    Type *ptr = PointerType::get(Type::getInt8Ty(cx), 0);
     Type *ity = Type::getInt64Ty(cx);
     FunctionCallee rr = m->getOrInsertFunction("__tsan_read_range", Type::getVoidTy(cx), ptr, ity);
     FunctionCallee wr = m->getOrInsertFunction("__tsan_write_range", Type::getVoidTy(cx), ptr, ity);
