@@ -383,6 +383,26 @@ static inline uint32_t tg__rs_skip_bit(const struct race_thread *r)
     return d && d <= RC_MAX_DEPTH && !r->sampled[d - 1] ? RS_OFF_SKIP : 0;
 }
 
+/* The call-path hash of a shadow frame: the caller's hash and the pc. */
+static inline uint64_t tg__rc_mix(uint64_t h, uintptr_t pc)
+{
+    h ^= (uint64_t)pc + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+
+/* A call's shadow frame, at depth d < RC_MAX_DEPTH (the caller counted
+ * it in r->depth): its call site pc, and the stack pointer at the entry
+ * hook's call (the caller's, which a longjmp's unwinding compares with
+ * the stack pointer the jump restores). */
+static inline __attribute__((always_inline)) void
+tg__rc_func_push(struct race_thread *r, uint32_t d, uintptr_t pc, uintptr_t cfa)
+{
+    r->frames[d] = pc;
+    r->cfa[d] = cfa;
+    r->hash[d] = tg__rc_mix(d ? r->hash[d - 1] : 0x7461676c65ull, pc);
+    tg__rc_ctx_update(r);
+}
+
 /* A function's return: its shadow frame goes, and in sampled mode the
  * caller's sampling decision comes back into the gate (r: the calling
  * thread's state, or NULL). */

@@ -234,11 +234,7 @@ static inline void note_pos(struct race_thread *r, struct tg__thread *t)
 
 /* ---- the shadow stack -------------------------------------------------- */
 
-static inline uint64_t mix(uint64_t h, uintptr_t pc)
-{
-    h ^= (uint64_t)pc + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    return h * 0xff51afd7ed558ccdull;
-}
+#define mix tg__rc_mix
 
 /* Interns the shadow stack (innermost first), with `pc` in front when
  * non-zero. */
@@ -321,10 +317,7 @@ void __tsan_func_entry(void *pc)
             tg__rs_off = off & ~RS_OFF_SKIP;
         return;
     }
-    r->frames[d] = (uintptr_t)pc;
-    r->cfa[d] = (uintptr_t)__builtin_dwarf_cfa();
-    r->hash[d] = mix(d ? r->hash[d - 1] : 0x7461676c65ull, (uintptr_t)pc);
-    tg__rc_ctx_update(r);
+    tg__rc_func_push(r, d, (uintptr_t)pc, (uintptr_t)__builtin_dwarf_cfa());
     if (unlikely(off & RS_OFF_SAMPLE)) {
         bool hit = sample_hit(r->samples, (uintptr_t)__builtin_return_address(0));
         r->sampled[d] = hit;

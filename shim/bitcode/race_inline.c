@@ -15,8 +15,9 @@
  *     points (shim/race.h: tg__rc_access_fast, and the inline half of
  *     sampling), and calls the shim's __tsan_readN_pc for anything else,
  *     which starts over the long way.
- * Function entry and exit are here too: the entry gated the same way,
- * the exit inline.
+ * Function entry and exit are here too: gated the same way, and under
+ * the shim both inline (the entry calls the shim only to sample, or for
+ * a thread's first call).
  * The access site is the address of the inlined code itself (one lea):
  * the inlined instructions carry the line of the load or store they
  * guard, so reports name it as they would the call's return address.
@@ -72,14 +73,35 @@ ALWAYS bool settle(uintptr_t addr, uint32_t size, bool write, uintptr_t pc)
     ENTRY(__tsan_unaligned_write##N, N, true, __tsan_unaligned_write##N##_pc)
 
 /* Function entry and exit: without the shim, one test each; under it,
- * the shim's entry (by its other name: this one is taken here) and the
- * exit's two steps inline. */
+ * both push and pop the shadow frame inline. The entry calls the shim's
+ * (by its other name: this one is taken here) for a thread without state
+ * yet, in sampled mode (the sampling decision is the table's), or past
+ * the deepest frame kept. The frame's stack pointer is this function's
+ * own at this point, which is the one the shim's entry records (the
+ * stack pointer at its call). */
+#if defined(__x86_64__)
+#define STACK_POINTER(sp) __asm__ volatile("mov %%rsp, %0" : "=r"(sp))
+#elif defined(__aarch64__)
+#define STACK_POINTER(sp) __asm__ volatile("mov %0, sp" : "=r"(sp))
+#endif
+
 void tg__func_entry(void *pc) __asm__(TG_FUNC_ENTRY_SYM);
 __attribute__((always_inline)) void __tsan_func_entry(void *pc);
 __attribute__((always_inline)) void __tsan_func_entry(void *pc)
 {
-    if (!(tg__rs_off & RS_OFF_NONE))
+    uint32_t off = tg__rs_off;
+    if (off & RS_OFF_NONE)
+        return;
+    struct race_thread *r = tg__rs;
+    uint32_t d;
+    if (unlikely(!r || (off & RS_OFF_SAMPLE) || (d = r->depth) >= RC_MAX_DEPTH)) {
         tg__func_entry(pc);
+        return;
+    }
+    uintptr_t sp;
+    STACK_POINTER(sp);
+    r->depth = d + 1;
+    tg__rc_func_push(r, d, (uintptr_t)pc, sp);
 }
 
 __attribute__((always_inline)) void __tsan_func_exit(void);
