@@ -345,8 +345,8 @@ static void inline_free(struct inl *in)
  * generation (-f, -m), the target, and optimization remarks (-Rpass...,
  * such as the loop-range pass's -Rpass=tangle-loop-ranges). The rest
  * (the preprocessor's, dependency output, warnings, the language
- * standard, sanitizers) did their work in the first step. Returns how many arguments to pass (2:
- * with the next as its value), 0 for none. */
+ * standard, sanitizers) did their work in the first step. Returns how
+ * many arguments to pass (2: with the next as its value), 0 for none. */
 static int codegen_option(const char *a)
 {
     if (!strcmp(a, "-target"))
