@@ -22,8 +22,8 @@
  * entry, the range is known then and is checked in the preheader;
  * otherwise it is checked on the exit, from the addresses the last
  * iteration reached. An access at an address the loop does not change
- * (a counter updated in place) is checked once, in the preheader: the
- * loop runs at least once from there.
+ * (a counter updated in place) is checked once, in the preheader, by
+ * its own entry point: the loop runs at least once from there.
  *
  * Why the verdicts do not change: all of the loop's accesses would be
  * checked with the same clock; checking them before or after the loop
@@ -387,7 +387,19 @@ PreservedAnalyses LoopRanges::run(Function &f, FunctionAnalysisManager &am)
         SCEVExpander ex(se, dl, "tangle.range");
         for (Moved &a : mv) {
             CallInst *c;
-            if (a.len) {
+            if (!a.step) {
+                /* one address: its own entry point (inlined like the
+                 * others), the write's where the line also reads */
+                CallInst *w = a.calls.front();
+                for (CallInst *ci : a.calls) {
+                    bool write = false;
+                    if (accessSize(ci, &write) && write)
+                        w = ci;
+                }
+                Value *p = ex.expandCodeFor(a.lo, ptr, at);
+                IRBuilder<> b(at);
+                c = b.CreateCall(w->getFunctionType(), w->getCalledOperand(), { p });
+            } else if (a.len) {
                 Value *lo = ex.expandCodeFor(a.lo, ptr, at);
                 Value *len = ex.expandCodeFor(a.len, ity, at);
                 IRBuilder<> b(at);
