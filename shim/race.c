@@ -1082,8 +1082,8 @@ static void check_ext(struct race_thread *r, uint64_t *rec, uintptr_t addr,
 {
     uint64_t my_tid = (uint64_t)r->tid << RC_TID_SH;
     int home = ext_home(r);
-    if (!write && ext_read(r, rec, mask, atomic, pc))
-        return;
+    /* A read here already failed ext_read's quick check (in
+     * tg__rc_check_word): the full scan, home first. */
     int own = -1, empty = -1, stale = -1;
     bool reported = false;
     for (int k = 0; k < RC_EXT_CELLS; k++) {

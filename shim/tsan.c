@@ -234,8 +234,6 @@ static inline void note_pos(struct race_thread *r, struct tg__thread *t)
 
 /* ---- the shadow stack -------------------------------------------------- */
 
-#define mix tg__rc_mix
-
 /* Interns the shadow stack (innermost first), with `pc` in front when
  * non-zero. */
 static uint32_t intern(struct race_thread *r, struct tg__thread *t, uintptr_t pc)
