@@ -65,6 +65,7 @@ uninstall:
 	  "$(DESTDIR)$(PREFIX)/lib/libtangle.so"* "$(DESTDIR)$(PREFIX)/lib/libtangle.a" \
 	  "$(DESTDIR)$(PREFIX)/lib/libtangle-preload.so" \
 	  "$(DESTDIR)$(PREFIX)/lib/tangle-race-inline.bc" "$(DESTDIR)$(PREFIX)/lib/tangle-loops.so" \
+	  "$(DESTDIR)$(PREFIX)/lib/tangle-loops-gcc.so" \
 	  "$(DESTDIR)$(PREFIX)/lib/pkgconfig/tangle.pc" "$(DESTDIR)$(PREFIX)/bin/tangle"
 
 clean:

@@ -27,6 +27,15 @@ if have_cmd clang; then
     need+=("llvm-$major-dev")
   fi
 fi
+# gcc's plugin headers for its own version build the same pass for gcc
+# (shim/gccplugin/loop_ranges.cc).
+if have_cmd gcc; then
+  gmajor=$(gcc -dumpversion 2>/dev/null | cut -d. -f1)
+  pdir=$(gcc -print-file-name=plugin 2>/dev/null || true)
+  if [ -n "$gmajor" ] && [ ! -e "$pdir/include/gcc-plugin.h" ]; then
+    need+=("gcc-$gmajor-plugin-dev")
+  fi
+fi
 if [ "${TANGLE_BENCH_DEPS:-0}" = 1 ]; then
   have_cmd go        || need+=(golang-go)
   have_cmd hyperfine || need+=(hyperfine)

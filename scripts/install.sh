@@ -17,8 +17,11 @@ chmod 0644 "$root/lib/libtangle.a" 2>/dev/null || true
 [ -e "$build/lib/tangle-race-inline.bc" ] &&
   install -m 0644 "$build/lib/tangle-race-inline.bc" "$root/lib/tangle-race-inline.bc"
 # the loop-range pass for `tangle cc` with clang (built where llvm-dev is)
+# and with gcc (where gcc-N-plugin-dev is)
 [ -e "$build/lib/tangle-loops.so" ] &&
   install -m 0755 "$build/lib/tangle-loops.so" "$root/lib/tangle-loops.so"
+[ -e "$build/lib/tangle-loops-gcc.so" ] &&
+  install -m 0755 "$build/lib/tangle-loops-gcc.so" "$root/lib/tangle-loops-gcc.so"
 [ -e "$build/bin/tangle" ] && install -m 0755 "$build/bin/tangle" "$root/bin/tangle"
 sed -e "s|@PREFIX@|$prefix|g" "$src/scripts/tangle.pc.in" > "$root/lib/pkgconfig/tangle.pc"
 echo "installed into $root"

@@ -1,0 +1,496 @@
+/*
+ * shim/gccplugin/loop_ranges.cc: a gcc plugin that `tangle cc` loads
+ * (-fplugin) when it compiles with gcc, so that a loop which sweeps an
+ * array costs one range check instead of one check per element. It does
+ * for gcc what shim/bitcode/loop_ranges.cpp does for clang, by the same
+ * rules; see that file for why the verdicts do not change.
+ *
+ * Licence: gcc loads only plugins that declare themselves compatible with
+ * its licence (plugin_is_GPL_compatible below). This file alone is
+ * therefore distributed under the GNU General Public License, version 3
+ * or (at your option) any later version. It is a separate program that
+ * gcc loads; the rest of tangle, and what gcc compiles with it, are not
+ * covered by it.
+ *
+ * gcc's -fsanitize=thread pass (pass "tsan") puts a call to
+ * __tsan_read8 (and so on) before each load and store at -O1 and above
+ * before the loop optimizations run; this pass runs right after it. In an
+ * innermost loop that
+ *   - has one exit, whose test runs every iteration (its block dominates
+ *     the latch),
+ *   - calls nothing but those entry points (no function, no atomic, no
+ *     inline assembly: nothing that could synchronize, so every access of
+ *     the loop falls in one synchronization epoch of the thread),
+ *   - has a number of iterations gcc can compute on entry,
+ * the accesses of one source line that run every iteration at addresses
+ * that move by a constant step, and that together cover each step's
+ * bytes without a hole, touch one contiguous range: the pass checks it
+ * once, in the preheader (__tsan_read_range / __tsan_write_range, with
+ * the line of the accesses), and removes the per-iteration calls. An
+ * access at an address the loop does not change is checked once there
+ * by its own entry point. The loop is left without calls, so the loop
+ * optimizations that follow may vectorize it.
+ *
+ * An access before the exit test (in a block that dominates it) runs
+ * niter + 1 times, niter being the number of times the latch runs; one
+ * after the test (a loop tested at its top) runs niter times, which may
+ * be none: those are moved only when their bytes in one iteration are
+ * exactly one step, so that none runs to a range of no bytes.
+ *
+ * `-fopt-info-loop-optimized` and `-fopt-info-loop-missed` make gcc say
+ * what was moved and why other loops were left alone. `tangle cc` leaves
+ * the plugin out when TANGLE_LOOP_RANGES=0.
+ */
+#include "gcc-plugin.h"
+#include "plugin-version.h"
+
+#include "context.h"
+#include "tree.h"
+#include "tree-pass.h"
+#include "basic-block.h"
+#include "function.h"
+#include "gimple.h"
+#include "gimple-iterator.h"
+#include "gimple-ssa.h"
+#include "gimplify.h"
+#include "gimplify-me.h"
+#include "ssa.h"
+#include "tree-ssanames.h"
+#include "tree-ssa-operands.h"
+#include "tree-into-ssa.h"
+#include "cfgloop.h"
+#include "tree-ssa-loop.h"
+#include "tree-ssa-loop-niter.h"
+#include "tree-ssa-loop-ivopts.h"
+#include "tree-scalar-evolution.h"
+#include "tree-data-ref.h"
+#include "dumpfile.h"
+#include "builtins.h"
+#include "diagnostic-core.h"
+
+int plugin_is_GPL_compatible;
+
+/* gcc's own (tree-vectorizer.h, which brings much else): where a loop
+ * is in the source, for -fopt-info. */
+extern dump_user_location_t find_loop_location(class loop *);
+
+namespace {
+
+/* The size an entry point checks (__tsan_read8, __tsan_write4, ...), 0
+ * for any other call; *write says which kind. gcc checks other sizes and
+ * unaligned accesses with the range entry points, which stay. */
+unsigned access_size(const gimple *g, bool *write)
+{
+    if (!is_gimple_call(g) || gimple_call_internal_p(g))
+        return 0;
+    tree fn = gimple_call_fndecl(g);
+    if (!fn || !fndecl_built_in_p(fn, BUILT_IN_NORMAL))
+        return 0;
+    switch (DECL_FUNCTION_CODE(fn)) {
+#define R(n, sz, w)                                                          \
+    case BUILT_IN_TSAN_##n:                                                  \
+        *write = w;                                                          \
+        return sz;
+        R(READ1, 1, false) R(READ2, 2, false) R(READ4, 4, false) R(READ8, 8, false)
+        R(READ16, 16, false) R(WRITE1, 1, true) R(WRITE2, 2, true) R(WRITE4, 4, true)
+        R(WRITE8, 8, true) R(WRITE16, 16, true)
+#undef R
+    default:
+        return 0;
+    }
+}
+
+/* The block of an inlined function's body that holds b, NULL outside
+ * any: two accesses of one line in two inlined copies are two sites. */
+tree inline_scope(tree b)
+{
+    for (; b && TREE_CODE(b) == BLOCK; b = BLOCK_SUPERCONTEXT(b))
+        if (inlined_function_outer_scope_p(b))
+            return b;
+    return NULL_TREE;
+}
+
+/* Do a and b check accesses of one source line? Only those share a
+ * range: a report names the range's line, which must be theirs. */
+bool same_line(const gimple *a, const gimple *b)
+{
+    expanded_location x = expand_location(gimple_location(a));
+    expanded_location y = expand_location(gimple_location(b));
+    if (x.line != y.line || (x.file == NULL) != (y.file == NULL) ||
+        (x.file && strcmp(x.file, y.file) != 0))
+        return false;
+    return inline_scope(gimple_block(a)) == inline_scope(gimple_block(b));
+}
+
+struct acc {
+    gcall *call;
+    tree base;                 /* the address in the first iteration */
+    HOST_WIDE_INT step, off;   /* off: from the group's first base */
+    unsigned size;
+    bool write;
+    bool after_test;           /* runs niter times, not niter + 1 */
+    int group;
+};
+
+struct moved {
+    tree addr;                 /* range start (or the one address) */
+    tree len;                  /* NULL_TREE: one address, own entry point */
+    gcall *like;               /* that entry point's call */
+    auto_vec<gcall *> calls;
+    unsigned size;             /* one address: its access's size */
+    bool write;
+};
+
+/* qsort order of accesses by their offset in the group. */
+int by_offset(const void *x, const void *y)
+{
+    HOST_WIDE_INT a = (*(acc *const *)x)->off, b = (*(acc *const *)y)->off;
+    return a < b ? -1 : a > b;
+}
+
+/* Builds expr as a gimple value at the end of seq; false (and seq left
+ * as it was) when that takes more than plain assignments, which could
+ * not go into one block. */
+bool gimple_value(tree expr, gimple_seq *seq, tree *out)
+{
+    gimple_seq s = NULL;
+    tree v = force_gimple_operand(expr, &s, true, NULL_TREE);
+    for (gimple_stmt_iterator i = gsi_start(s); !gsi_end_p(i); gsi_next(&i))
+        if (!is_gimple_assign(gsi_stmt(i))) {
+            gimple_seq_discard(s);
+            return false;
+        }
+    gimple_seq_add_seq(seq, s);
+    *out = v;
+    return true;
+}
+
+/* The number of latch runs of loop l through exit e, as a sizetype value
+ * computed into seq; NULL_TREE when gcc cannot say on entry. */
+tree latch_runs(class loop *l, edge e, gimple_seq *seq)
+{
+    class tree_niter_desc d;
+    if (!number_of_iterations_exit(l, e, &d, false) || !d.niter ||
+        chrec_contains_undetermined(d.niter) || !expr_invariant_in_loop_p(l, d.niter))
+        return NULL_TREE;
+    if (!integer_onep(d.assumptions) && d.assumptions != boolean_true_node)
+        return NULL_TREE;
+    tree n;
+    if (!gimple_value(fold_convert(sizetype, d.niter), seq, &n))
+        return NULL_TREE;
+    if (d.may_be_zero && !integer_zerop(d.may_be_zero)) {
+        if (!expr_invariant_in_loop_p(l, d.may_be_zero))
+            return NULL_TREE;
+        tree z;
+        if (!gimple_value(fold_convert(boolean_type_node, d.may_be_zero), seq, &z))
+            return NULL_TREE;
+        tree r = make_ssa_name(sizetype);
+        gimple_seq_add_stmt(seq, gimple_build_assign(r, COND_EXPR, z, size_zero_node, n));
+        n = r;
+    }
+    return n;
+}
+
+/* Moves what it can of loop l's checks out of it. Returns whether it
+ * changed anything; *why says why nothing moved, for -fopt-info. */
+bool move_loop(class loop *l, const char **why)
+{
+    *why = NULL;
+    basic_block *body = get_loop_body(l);
+    auto_vec<acc> cand;
+    unsigned naccess = 0;
+    for (unsigned k = 0; k < l->num_nodes && !*why; k++)
+        for (gimple_stmt_iterator i = gsi_start_bb(body[k]); !gsi_end_p(i); gsi_next(&i)) {
+            gimple *g = gsi_stmt(i);
+            if (is_gimple_debug(g))
+                continue;
+            if (gimple_code(g) == GIMPLE_ASM) {
+                *why = "the loop has inline assembly";
+                break;
+            }
+            if (!is_gimple_call(g))
+                continue;
+            bool write = false;
+            unsigned size = access_size(g, &write);
+            if (!size) {
+                *why = "the loop calls a function, which may synchronize";
+                break;
+            }
+            naccess++;
+            acc a = {};
+            a.call = as_a<gcall *>(g);
+            a.size = size;
+            a.write = write;
+            a.group = -1;
+            cand.safe_push(a);
+        }
+    free(body);
+    if (*why || naccess == 0)
+        return false;
+    edge e = single_exit(l);
+    if (!e) {
+        *why = "the loop has more than one exit";
+        return false;
+    }
+    basic_block test = e->src;
+    if (!dominated_by_p(CDI_DOMINATORS, l->latch, test)) {
+        *why = "the loop's exit test does not run every iteration";
+        return false;
+    }
+    gimple_seq seq = NULL;
+    tree runs = latch_runs(l, e, &seq);
+    if (!runs) {
+        *why = "the number of iterations is not known on entry";
+        return false;
+    }
+    /* Which accesses run every iteration at an affine address, grouped
+     * by line and step, with their offsets from the group's first. */
+    struct group {
+        tree var;
+        HOST_WIDE_INT base_off, step;
+        gcall *first;
+        bool after_test;
+    };
+    auto_vec<group> groups;
+    auto_vec<moved *> out;
+    for (acc &a : cand) {
+        basic_block bb = gimple_bb(a.call);
+        if (!dominated_by_p(CDI_DOMINATORS, l->latch, bb))
+            continue;
+        a.after_test = bb != test && dominated_by_p(CDI_DOMINATORS, bb, test);
+        if (!a.after_test && !dominated_by_p(CDI_DOMINATORS, test, bb))
+            continue;
+        affine_iv iv;
+        tree p = gimple_call_arg(a.call, 0);
+        if (!simple_iv(l, l, p, &iv, false) || TREE_CODE(iv.step) != INTEGER_CST ||
+            TYPE_PRECISION(TREE_TYPE(iv.step)) > HOST_BITS_PER_WIDE_INT ||
+            !expr_invariant_in_loop_p(l, iv.base))
+            continue;
+        /* A pointer's step is unsigned (sizetype): read it signed. */
+        HOST_WIDE_INT st = wi::to_wide(iv.step).to_shwi();
+        if (st == 0) {
+            /* One address every iteration: checked once before the loop,
+             * when the loop surely runs it. A write covers the reads of
+             * its line there. */
+            if (a.after_test)
+                continue;
+            moved *m = NULL;
+            for (moved *o : out)
+                if (!o->len && o->size == a.size && operand_equal_p(o->addr, iv.base, 0) &&
+                    same_line(o->like, a.call)) {
+                    m = o;
+                    break;
+                }
+            if (!m) {
+                m = new moved();
+                m->addr = iv.base;
+                m->len = NULL_TREE;
+                m->like = a.call;
+                m->write = a.write;
+                m->size = a.size;
+                out.safe_push(m);
+            } else if (a.write && !m->write) {
+                m->like = a.call;
+                m->write = true;
+            }
+            m->calls.safe_push(a.call);
+            a.call = NULL;
+            continue;
+        }
+        if (st > INT_MAX || st < -INT_MAX || (st < 0 ? -st : st) < (HOST_WIDE_INT)a.size)
+            continue;
+        tree var, off;
+        split_constant_offset(iv.base, &var, &off);
+        if (TREE_CODE(off) != INTEGER_CST || !tree_fits_shwi_p(off))
+            continue;
+        a.base = iv.base;
+        a.step = st;
+        HOST_WIDE_INT o = tree_to_shwi(off);
+        for (unsigned g = 0; g < groups.length() && a.group < 0; g++)
+            if (groups[g].step == st && groups[g].after_test == a.after_test &&
+                operand_equal_p(groups[g].var, var, 0) && same_line(groups[g].first, a.call)) {
+                a.group = (int)g;
+                a.off = o - groups[g].base_off;
+            }
+        if (a.group < 0) {
+            a.group = (int)groups.length();
+            a.off = 0;
+            groups.safe_push({ var, o, st, a.call, a.after_test });
+        }
+    }
+    for (unsigned g = 0; g < groups.length(); g++)
+        for (int pass = 0; pass < 2; pass++) {
+            /* pass 0: the writes; pass 1: the reads they do not cover.
+             * [lo, hi): the union of their bytes in one iteration, when
+             * it has no hole. */
+            bool write = pass == 0;
+            auto_vec<acc *> in;
+            for (acc &a : cand)
+                if (a.group == (int)g && a.call && a.write == write)
+                    in.safe_push(&a);
+            if (in.is_empty())
+                continue;
+            in.qsort(by_offset);
+            HOST_WIDE_INT lo = in[0]->off, hi = lo;
+            bool hole = false;
+            for (acc *a : in) {
+                if (a->off > hi)
+                    hole = true;
+                hi = MAX(hi, a->off + (HOST_WIDE_INT)a->size);
+            }
+            HOST_WIDE_INT st = groups[g].step, ast = st < 0 ? -st : st;
+            bool after = groups[g].after_test;
+            if (hole || hi - lo < ast || (after && hi - lo != ast))
+                continue;
+            /* count: the iterations that run the accesses; the range is
+             * (count - 1) steps plus one iteration's span, or count steps
+             * when the span is one step (count may then be 0). */
+            tree count = after ? runs
+                               : fold_build2(PLUS_EXPR, sizetype, runs, size_one_node);
+            tree steps = fold_build2(MINUS_EXPR, sizetype, count, size_one_node);
+            tree len = fold_build2(PLUS_EXPR, sizetype,
+                                   fold_build2(MULT_EXPR, sizetype, steps, size_int(ast)),
+                                   size_int(hi - lo));
+            if (after)
+                len = fold_build2(MULT_EXPR, sizetype, count, size_int(ast));
+            tree start = fold_build_pointer_plus_hwi(in[0]->base, lo - in[0]->off);
+            if (st < 0)
+                start = fold_build2(POINTER_PLUS_EXPR, TREE_TYPE(start), start,
+                                    fold_build1(NEGATE_EXPR, sizetype,
+                                                fold_build2(MULT_EXPR, sizetype, steps,
+                                                            size_int(ast))));
+            moved *m = new moved();
+            gimple_seq s = NULL;
+            if (!gimple_value(start, &s, &m->addr) || !gimple_value(len, &s, &m->len)) {
+                gimple_seq_discard(s);
+                delete m;
+                continue;
+            }
+            gimple_seq_add_seq(&seq, s);
+            m->write = write;
+            m->like = in[0]->call;
+            for (acc *a : in) {
+                m->calls.safe_push(a->call);
+                a->call = NULL;
+            }
+            /* The reads inside the written bytes go with the writes. */
+            if (write)
+                for (acc &a : cand)
+                    if (a.group == (int)g && a.call && !a.write && a.off >= lo &&
+                        a.off + (HOST_WIDE_INT)a.size <= hi) {
+                        m->calls.safe_push(a.call);
+                        a.call = NULL;
+                    }
+            out.safe_push(m);
+        }
+    if (out.is_empty()) {
+        gimple_seq_discard(seq);
+        *why = "no access sweeps a range (each iteration's bytes leave holes, or "
+               "the access does not run every time)";
+        return false;
+    }
+    unsigned nmoved = 0;
+    for (moved *m : out)
+        nmoved += m->calls.length();
+    location_t loc = gimple_location(out[0]->like);
+    for (moved *m : out) {
+        gcall *c;
+        if (!m->len) {
+            tree a;
+            if (!gimple_value(m->addr, &seq, &a))
+                continue;
+            c = gimple_build_call(gimple_call_fndecl(m->like), 1, a);
+        } else {
+            tree fn = builtin_decl_explicit(m->write ? BUILT_IN_TSAN_WRITE_RANGE
+                                                     : BUILT_IN_TSAN_READ_RANGE);
+            tree t = TYPE_ARG_TYPES(TREE_TYPE(fn));
+            tree a0 = fold_convert(TREE_VALUE(t), m->addr);
+            tree a1 = fold_convert(TREE_VALUE(TREE_CHAIN(t)), m->len);
+            if (!gimple_value(a0, &seq, &a0) || !gimple_value(a1, &seq, &a1))
+                continue;
+            c = gimple_build_call(fn, 2, a0, a1);
+        }
+        gimple_set_location(c, gimple_location(m->like));
+        gimple_set_block(c, gimple_block(m->like));
+        gimple_seq_add_stmt(&seq, c);
+        for (gcall *old : m->calls) {
+            gimple_stmt_iterator i = gsi_for_stmt(old);
+            unlink_stmt_vdef(old);
+            gsi_remove(&i, true);
+            release_defs(old);
+        }
+    }
+    gsi_insert_seq_on_edge_immediate(loop_preheader_edge(l), seq);
+    if (dump_enabled_p())
+        dump_printf_loc(MSG_OPTIMIZED_LOCATIONS, dump_user_location_t::from_location_t(loc),
+                        "race checks of %u access(es) done as %u check(s) before the loop; "
+                        "%u kept in it\n",
+                        nmoved, out.length(), naccess - nmoved);
+    for (moved *m : out)
+        delete m;
+    return true;
+}
+
+const pass_data loop_ranges_data = {
+    GIMPLE_PASS,
+    "tangle-loop-ranges",
+    OPTGROUP_LOOP,
+    TV_NONE,
+    PROP_ssa | PROP_cfg,
+    0,
+    0,
+    0,
+    0,
+};
+
+struct loop_ranges : gimple_opt_pass {
+    loop_ranges(gcc::context *ctx) : gimple_opt_pass(loop_ranges_data, ctx) {}
+    opt_pass *clone() final override { return new loop_ranges(m_ctxt); }
+    bool gate(function *) final override
+    {
+        return (flag_sanitize & SANITIZE_THREAD) != 0 && optimize;
+    }
+    unsigned execute(function *fn) final override;
+};
+
+unsigned loop_ranges::execute(function *fn)
+{
+    if (!loops_for_fn(fn) || number_of_loops(fn) <= 1)
+        return 0;
+    loop_optimizer_init(LOOPS_NORMAL | LOOPS_HAVE_RECORDED_EXITS);
+    scev_initialize();
+    bool changed = false;
+    for (auto l : loops_list(fn, LI_ONLY_INNERMOST)) {
+        const char *why;
+        bool did = move_loop(l, &why);
+        changed |= did;
+        if (!did && why && dump_enabled_p())
+            dump_printf_loc(MSG_MISSED_OPTIMIZATION, find_loop_location(l),
+                            "race checks kept in the loop: %s\n", why);
+    }
+    scev_finalize();
+    loop_optimizer_finalize(fn);
+    if (!changed)
+        return 0;
+    mark_virtual_operands_for_renaming(fn);
+    return TODO_update_ssa_only_virtuals;
+}
+
+} // namespace
+
+int plugin_init(struct plugin_name_args *info, struct plugin_gcc_version *version)
+{
+    if (!plugin_default_version_check(version, &gcc_version)) {
+        error("%s: built for gcc %s", info->base_name, gcc_version.basever);
+        return 1;
+    }
+    static struct plugin_info about = { "1", "tangle: race checks of array loops as ranges" };
+    register_callback(info->base_name, PLUGIN_INFO, NULL, &about);
+    struct register_pass_info pass;
+    pass.pass = new loop_ranges(g);
+    pass.reference_pass_name = "tsan";
+    pass.ref_pass_instance_number = 0;
+    pass.pos_op = PASS_POS_INSERT_AFTER;
+    register_callback(info->base_name, PLUGIN_PASS_MANAGER_SETUP, NULL, &pass);
+    return 0;
+}
