@@ -196,6 +196,43 @@ static void replay(const char *path)
     fclose(f);
 }
 
+/* Runs the compile step a (a->v[0] the compiler) with `flag` (which
+ * loads the loop-range plugin `plugin`) after the compiler's name; a
+ * compiler that cannot load it (another version's) compiles without it.
+ * The messages wait until it is known which attempt counts. src: the
+ * source compiled (NULL: those of the command line), for
+ * TANGLE_CC_VERBOSE. */
+static int run_with_plugin(const struct argv_buf *a, const char *flag, const char *plugin,
+                           const char *src)
+{
+    const char *tmpbase = getenv("TMPDIR");
+    char *err = xasprintf("%s/tangle-cc.XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp");
+    int fd = mkstemp(err);
+    if (fd < 0) {
+        free(err);
+        return run(a->v);
+    }
+    close(fd);
+    struct argv_buf b = {0};
+    push(&b, a->v[0]);
+    push(&b, flag);
+    for (size_t j = 1; j < a->n; j++)
+        push(&b, a->v[j]);
+    int rc = run_to(b.v, err);
+    if (rc == 0)
+        replay(err);
+    unlink(err);
+    free(err);
+    free(b.v);
+    if (rc != 0) {
+        if (getenv("TANGLE_CC_VERBOSE"))
+            fprintf(stderr, "tangle: %s cannot use %s; %s without it\n", a->v[0], plugin,
+                    src ? src : "compiling");
+        rc = run(a->v);
+    }
+    return rc;
+}
+
 static void add_link_libs(struct argv_buf *a, const char *libdir)
 {
     push(a, xasprintf("-L%s", libdir));
@@ -231,6 +268,7 @@ struct inl {
     char *bc;                  /* the entry points' bitcode */
     char *llvm_link;
     char *loops;               /* the loop-range pass, or NULL */
+    char *gcc_loops;           /* gcc's loop-range plugin, or NULL */
     bool on;
 };
 
@@ -299,11 +337,22 @@ static void inline_setup(struct inl *in, const char *cc, const char *libdir,
                          int first, int argc, char **argv)
 {
     *in = (struct inl){ .cc = cc };
-    const char *env = getenv("TANGLE_CC_INLINE");
-    if (env && !strcmp(env, "0"))
-        return;
     const char *base = strrchr(cc, '/');
-    if (!strstr(base ? base + 1 : cc, "clang"))
+    bool clang = strstr(base ? base + 1 : cc, "clang") != NULL;
+    const char *ranges = getenv("TANGLE_LOOP_RANGES");
+    bool no_ranges = ranges && !strcmp(ranges, "0");
+    /* Any other compiler is taken for gcc, and given the loop-range
+     * plugin (shim/gccplugin/loop_ranges.cc) where it was built; one
+     * that cannot load it compiles without it. */
+    if (!clang && !no_ranges) {
+        in->gcc_loops = xasprintf("%s/tangle-loops-gcc.so", libdir);
+        if (access(in->gcc_loops, R_OK) != 0) {
+            free(in->gcc_loops);
+            in->gcc_loops = NULL;
+        }
+    }
+    const char *env = getenv("TANGLE_CC_INLINE");
+    if ((env && !strcmp(env, "0")) || !clang)
         return;
     for (int i = first; i < argc; i++)
         if (inline_blocked_by(argv[i]))
@@ -324,9 +373,8 @@ static void inline_setup(struct inl *in, const char *cc, const char *libdir,
     }
     /* The loop-range pass (shim/bitcode/loop_ranges.cpp), where it was
      * built: a loop's sweep of an array is checked as one range. */
-    env = getenv("TANGLE_LOOP_RANGES");
     in->loops = xasprintf("%s/tangle-loops.so", libdir);
-    if ((env && !strcmp(env, "0")) || access(in->loops, R_OK) != 0) {
+    if (no_ranges || access(in->loops, R_OK) != 0) {
         free(in->loops);
         in->loops = NULL;
     }
@@ -338,6 +386,7 @@ static void inline_free(struct inl *in)
     free(in->bc);
     free(in->llvm_link);
     free(in->loops);
+    free(in->gcc_loops);
 }
 
 /* The options that compiling the linked bitcode on to an object takes
@@ -426,31 +475,13 @@ static int compile_obj_inline(const struct inl *in, char **opts, size_t nopts, b
             push(&a, bc2);
             push(&a, "-o");
             push(&a, obj);
-            rc = -1;
             if (in->loops) {
-                /* With the loop-range pass first; a clang that cannot
-                 * load it (another LLVM's) compiles without it. The
-                 * messages wait until it is known which attempt counts. */
                 char *plug = xasprintf("-fpass-plugin=%s", in->loops);
-                char *err = xasprintf("%s/%zu.err", tmp, k);
-                struct argv_buf b = {0};
-                push(&b, in->cc);
-                push(&b, plug);
-                for (size_t j = 1; j < a.n; j++)
-                    push(&b, a.v[j]);
-                rc = run_to(b.v, err);
-                if (rc == 0)
-                    replay(err);
-                else if (getenv("TANGLE_CC_VERBOSE"))
-                    fprintf(stderr, "tangle: %s cannot use %s; %s is compiled without "
-                            "it\n", in->cc, in->loops, src);
-                unlink(err);
-                free(b.v);
+                rc = run_with_plugin(&a, plug, in->loops, src);
                 free(plug);
-                free(err);
-            }
-            if (rc != 0)
+            } else {
                 rc = run(a.v);
+            }
             free(a.v);
         } else {
             rc = -1;
@@ -460,6 +491,18 @@ static int compile_obj_inline(const struct inl *in, char **opts, size_t nopts, b
     unlink(bc2);
     free(bc1);
     free(bc2);
+    return rc;
+}
+
+/* Runs the compile step a the usual way (the entry points called), with
+ * gcc's loop-range plugin where there is one. */
+static int run_compile(const struct inl *in, const struct argv_buf *a, const char *src)
+{
+    if (!in->gcc_loops)
+        return run(a->v);
+    char *plug = xasprintf("-fplugin=%s", in->gcc_loops);
+    int rc = run_with_plugin(a, plug, in->gcc_loops, src);
+    free(plug);
     return rc;
 }
 
@@ -484,7 +527,7 @@ static int compile_obj(const struct inl *in, char **opts, size_t nopts, bool has
     push(&a, src);
     push(&a, "-o");
     push(&a, obj);
-    int rc = run(a.v);
+    int rc = run_compile(in, &a, src);
     free(a.v);
     return rc;
 }
@@ -667,7 +710,7 @@ int race_cc_main(int argc, char **argv, bool cxx)
          * (cc -v) gets the link libraries too, harmlessly. */
         if (!compile_only)
             add_link_libs(&a, libdir);
-        rc = run(a.v);
+        rc = compile_only ? run_compile(&in, &a, NULL) : run(a.v);
         free(a.v);
         inline_free(&in);
         free(libdir);

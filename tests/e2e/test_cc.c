@@ -38,7 +38,7 @@ static bool calls(const char *path, const char *sym)
     cr_assert(p);
     bool found = false;
     while (fgets(line, sizeof line, p)) {
-        line[strcspn(line, "\n")] = 0;
+        line[strcspn(line, "\n@")] = 0;       /* a linked file's: name@VERSION */
         const char *name = strrchr(line, ' ');
         found |= name && !strcmp(name + 1, sym);
     }
@@ -245,5 +245,71 @@ Test(cc, a_loop_pass_clang_cannot_load_is_left_out_quietly, .timeout = 120)
     cr_assert(!calls(in_run(&r, "loop.o"), "__tsan_write_range"));
     cr_assert(calls(in_run(&r, "loop.o"), "tg__rs_v1"), "the access check is not inline");
     cr_assert(!strstr(r.err, "plugin"), "the failed load shows:\n%s", r.err);
+    e2e_free(&r);
+}
+
+/* The same for gcc, through its plugin (shim/gccplugin/loop_ranges.cc):
+ * with -c and without (the compile step of a compile-and-link). */
+static void setup_gcc_loops(struct e2e_run *r)
+{
+    setup(r, false);
+    if (access(TANGLE_BUILD "/lib/tangle-loops-gcc.so", R_OK) != 0)
+        cr_skip_test("the loop-range plugin was not built (no gcc-N-plugin-dev)");
+    e2e_write_file(in_run(r, "loop.c"), loop_src, strlen(loop_src));
+}
+
+Test(cc, gcc_checks_a_loop_sweep_as_one_range_and_remarks_on_it, .timeout = 120)
+{
+    struct e2e_run r;
+    setup_gcc_loops(&r);
+    cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-fopt-info-loop-optimized", "-c",
+                                            "loop.c", NULL });
+    cr_assert(calls(in_run(&r, "loop.o"), "__tsan_write_range"), "no range check");
+    cr_assert(!calls(in_run(&r, "loop.o"), "__tsan_write8"),
+              "the loop still checks each element");
+    cr_assert(strstr(r.err, "loop.c:4:") && strstr(r.err, "before the loop"),
+              "no remark on the loop:\n%s", r.err);
+    e2e_free(&r);
+    /* a shared library in one step: compile and link */
+    setup_gcc_loops(&r);
+    cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-fPIC", "-shared", "loop.c", "-o",
+                                            "libloop.so", NULL });
+    cr_assert(calls(in_run(&r, "libloop.so"), "__tsan_write_range"), "no range check");
+    e2e_free(&r);
+}
+
+Test(cc, gcc_loop_ranges_can_be_turned_off, .timeout = 120)
+{
+    struct e2e_run r;
+    setup_gcc_loops(&r);
+    r.env = (const char *[]){ "TANGLE_LOOP_RANGES=0", NULL };
+    cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-c", "loop.c", NULL });
+    cr_assert(!calls(in_run(&r, "loop.o"), "__tsan_write_range"));
+    cr_assert(calls(in_run(&r, "loop.o"), "__tsan_write8"));
+    e2e_free(&r);
+}
+
+/* A plugin gcc cannot load (another gcc's) is left out quietly; a
+ * source that does not compile fails with its own messages, once. */
+Test(cc, a_loop_plugin_gcc_cannot_load_is_left_out_quietly, .timeout = 120)
+{
+    struct e2e_run r;
+    setup_gcc_loops(&r);
+    e2e_write_file(in_run(&r, "tangle-loops-gcc.so"), "not a plugin\n", 13);
+    char env[200];
+    snprintf(env, sizeof env, "TANGLE_LIBDIR=%s", r.dir);
+    r.env = (const char *[]){ env, NULL };
+    cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-c", "loop.c", NULL });
+    cr_assert(!calls(in_run(&r, "loop.o"), "__tsan_write_range"));
+    cr_assert(calls(in_run(&r, "loop.o"), "__tsan_write8"));
+    cr_assert(!strstr(r.err, "plugin"), "the failed load shows:\n%s", r.err);
+    e2e_free(&r);
+    setup_gcc_loops(&r);
+    e2e_write_file(in_run(&r, "bad.c"), "int f(void) { return x; }\n", 26);
+    cc(&r, "gcc", (const char *const[]){ "-O2", "-c", "bad.c", NULL });
+    cr_assert_neq(r.status, 0);
+    const char *first = strstr(r.err, "undeclared (first use");
+    cr_assert(first && !strstr(first + 1, "undeclared (first use"),
+              "the error is not shown once:\n%s", r.err);
     e2e_free(&r);
 }
