@@ -545,21 +545,40 @@ Test(RACE_SUITE, sampled_mode_adds_no_false_report, .timeout = 180)
     e2e_free(&r);
 }
 
-/* Loops that sweep arrays (race_loops.c, built with -O2). Built with
- * clang, the sweeps whose extent is known are checked as one range before
- * or after the loop; built with gcc, access by access. Both must agree:
- * no finding where the threads keep to their own bytes or the loop
- * synchronizes or stops early, and the race, with both lines, where two
- * sweeps meet, even in one word or one byte. */
+/* Loops that sweep arrays (race_loops.c, built with -O2). Built by
+ * `tangle cc` with the loop-range pass (clang) or plugin (gcc), the sweeps
+ * whose extent is known are checked as one range before or after the
+ * loop; built with TANGLE_LOOP_RANGES=0 (race_loops_elem, gcc suite),
+ * access by access; at -Os (race_loops_os, gcc suite), with loops tested
+ * at their top. All must agree: no finding where the threads keep to
+ * their own bytes or the loop synchronizes or stops early, and the race,
+ * with both lines, where two sweeps meet, even in one word or one byte.
+ * Each test runs every build of the suite. */
 #define RACE_LOOPS RACE_PROGDIR "race_loops"
+static const char *const loops_builds[] = {
+    RACE_LOOPS,
+#ifndef RACE_CLANG
+    RACE_LOOPS "_elem",
+    RACE_LOOPS "_os",
+#endif
+};
+
+static void each_loops_build(void (*test)(const char *prog))
+{
+    for (size_t i = 0; i < sizeof loops_builds / sizeof *loops_builds; i++)
+        test(loops_builds[i]);
+}
 
 static void loops_clean(const char *mode)
 {
-    struct e2e_run r;
-    run_race(&r, RACE_LOOPS, mode);
-    cr_assert_eq(r.status, 0, "race_loops %s: exit %d\n%s", mode, r.status, E2E_REPORT(&r));
-    e2e_assert_clean(&r);
-    e2e_free(&r);
+    for (size_t i = 0; i < sizeof loops_builds / sizeof *loops_builds; i++) {
+        struct e2e_run r;
+        run_race(&r, loops_builds[i], mode);
+        cr_assert_eq(r.status, 0, "%s %s: exit %d\n%s", loops_builds[i], mode, r.status,
+                     E2E_REPORT(&r));
+        e2e_assert_clean(&r);
+        e2e_free(&r);
+    }
 }
 
 Test(RACE_SUITE, loop_sweeps_of_two_halves_do_not_race, .timeout = 180) { loops_clean("halves"); }
@@ -573,16 +592,16 @@ Test(RACE_SUITE, a_loop_that_stops_early_is_checked_only_where_it_went, .timeout
 Test(RACE_SUITE, a_loop_after_joining_the_thread_that_swept_first_does_not_race, .timeout = 180) { loops_clean("after-join"); }
 Test(RACE_SUITE, loops_updating_their_own_tallies_in_place_do_not_race, .timeout = 180) { loops_clean("own-tallies"); }
 
-/* Runs race_loops MODE: one race on the global `var` between (f1, m1)
- * and (f2, m2). */
-static json_object *loops_race(struct e2e_run *r, const char *mode, const char *var,
-                               const char *f1, const char *m1, const char *f2,
-                               const char *m2)
+/* Runs build `prog` of race_loops in MODE: one race on the global `var`
+ * between (f1, m1) and (f2, m2). */
+static json_object *loops_race(struct e2e_run *r, const char *prog, const char *mode,
+                               const char *var, const char *f1, const char *m1,
+                               const char *f2, const char *m2)
 {
-    json_object *f = planted_in(r, RACE_LOOPS, "race_loops.c", mode, f1, m1, f2, m2);
+    json_object *f = planted_in(r, prog, "race_loops.c", mode, f1, m1, f2, m2);
     char want[64];
     snprintf(want, sizeof want, "global '%s'", var);
-    cr_assert_str_eq(e2e_str(f, "location"), want);
+    cr_assert_str_eq(e2e_str(f, "location"), want, "%s %s", prog, mode);
     return f;
 }
 
@@ -603,41 +622,45 @@ static void assert_on_shared_byte(struct e2e_run *r, json_object *f)
     }
 }
 
-Test(RACE_SUITE, two_loops_sweeping_one_array_race, .timeout = 180)
+static void two_sweeps(const char *prog)
 {
     struct e2e_run r;
-    loops_race(&r, "both", "arr", "sweep_up", "up", "sweep_up", "up");
+    loops_race(&r, prog, "both", "arr", "sweep_up", "up", "sweep_up", "up");
     e2e_free(&r);
 }
+Test(RACE_SUITE, two_loops_sweeping_one_array_race, .timeout = 180) { each_loops_build(two_sweeps); }
 
-Test(RACE_SUITE, a_loop_reading_what_another_writes_races, .timeout = 180)
+static void write_read(const char *prog)
 {
     struct e2e_run r;
-    loops_race(&r, "write-read", "arr", "sweep_up", "up", "sum_up", "sum");
+    loops_race(&r, prog, "write-read", "arr", "sweep_up", "up", "sum_up", "sum");
     e2e_free(&r);
 }
+Test(RACE_SUITE, a_loop_reading_what_another_writes_races, .timeout = 180) { each_loops_build(write_read); }
 
-Test(RACE_SUITE, an_upward_and_a_downward_sweep_race, .timeout = 180)
+static void up_down(const char *prog)
 {
     struct e2e_run r;
-    loops_race(&r, "up-down", "arr", "sweep_up", "up", "sweep_down", "down");
+    loops_race(&r, prog, "up-down", "arr", "sweep_up", "up", "sweep_down", "down");
     e2e_free(&r);
 }
+Test(RACE_SUITE, an_upward_and_a_downward_sweep_race, .timeout = 180) { each_loops_build(up_down); }
 
-Test(RACE_SUITE, loops_updating_one_tally_in_place_race, .timeout = 180)
+static void one_tally(const char *prog)
 {
     struct e2e_run r;
-    loops_race(&r, "one-tally", "tallies", "tally", "tally", "tally", "tally");
+    loops_race(&r, prog, "one-tally", "tallies", "tally", "tally", "tally", "tally");
     e2e_free(&r);
 }
+Test(RACE_SUITE, loops_updating_one_tally_in_place_race, .timeout = 180) { each_loops_build(one_tally); }
 
 /* A loop with accesses on two lines races on both: one finding per
  * line, each naming its own. */
-Test(RACE_SUITE, a_loop_racing_from_two_lines_is_reported_at_each, .timeout = 180)
+static void two_lines(const char *prog)
 {
     struct e2e_run r;
-    run_race(&r, RACE_LOOPS, "pairs-up");
-    cr_assert_eq(e2e_count(&r, "race", NULL), 2, "%s", E2E_REPORT(&r));
+    run_race(&r, prog, "pairs-up");
+    cr_assert_eq(e2e_count(&r, "race", NULL), 2, "%s: %s", prog, E2E_REPORT(&r));
     static const char *const marks[] = { "pair-first", "pair-second" };
     for (int m = 0; m < 2; m++) {
         int line = e2e_line("race_loops.c", marks[m]), up = e2e_line("race_loops.c", "up");
@@ -646,27 +669,32 @@ Test(RACE_SUITE, a_loop_racing_from_two_lines_is_reported_at_each, .timeout = 18
             json_object *f = e2e_at(e2e_get(r.json, "findings"), i);
             found |= access_at(f, "sweep_pairs", line) && access_at(f, "sweep_up", up);
         }
-        cr_assert(found, "no race between %s and up:\n%s", marks[m], E2E_REPORT(&r));
+        cr_assert(found, "%s: no race between %s and up:\n%s", prog, marks[m],
+                  E2E_REPORT(&r));
     }
     e2e_free(&r);
 }
+Test(RACE_SUITE, a_loop_racing_from_two_lines_is_reported_at_each, .timeout = 180) { each_loops_build(two_lines); }
 
-Test(RACE_SUITE, sweeps_sharing_one_word_race_on_that_word, .timeout = 180)
+static void one_word(const char *prog)
 {
     struct e2e_run r;
-    json_object *f = loops_race(&r, "one-word", "arr", "sweep_up", "up", "sweep_down", "down");
+    json_object *f = loops_race(&r, prog, "one-word", "arr", "sweep_up", "up", "sweep_down",
+                                "down");
     assert_on_shared_byte(&r, f);
     e2e_free(&r);
 }
+Test(RACE_SUITE, sweeps_sharing_one_word_race_on_that_word, .timeout = 180) { each_loops_build(one_word); }
 
-Test(RACE_SUITE, byte_sweeps_sharing_one_byte_race_on_that_byte, .timeout = 180)
+static void one_byte(const char *prog)
 {
     struct e2e_run r;
-    json_object *f = loops_race(&r, "one-byte", "bytes", "sweep_bytes", "bytes", "sweep_bytes",
-                                "bytes");
+    json_object *f = loops_race(&r, prog, "one-byte", "bytes", "sweep_bytes", "bytes",
+                                "sweep_bytes", "bytes");
     assert_on_shared_byte(&r, f);
     e2e_free(&r);
 }
+Test(RACE_SUITE, byte_sweeps_sharing_one_byte_race_on_that_byte, .timeout = 180) { each_loops_build(one_byte); }
 
 /* The same loops logged (race=log) and checked offline, sampled too. */
 Test(RACE_SUITE, loop_sweeps_logged_and_checked_offline_agree, .timeout = 180)
@@ -693,6 +721,22 @@ Test(RACE_SUITE, loop_sweeps_logged_and_checked_offline_agree, .timeout = 180)
     e2e_free(&r);
 }
 
+/* Which of the range entry points program `prog` calls. */
+static void range_calls(const char *prog, bool *rd, bool *wr)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "nm -D --undefined-only %s", prog);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    char line[256];
+    *rd = *wr = false;
+    while (fgets(line, sizeof line, p)) {
+        *rd |= strstr(line, " __tsan_read_range") != NULL;
+        *wr |= strstr(line, " __tsan_write_range") != NULL;
+    }
+    cr_assert_eq(pclose(p), 0, "nm failed");
+}
+
 #ifdef RACE_CLANG
 /* The clang build checks the sweeps as ranges: race_loops calls the
  * range entry points, which none of its sources does. */
@@ -700,15 +744,21 @@ Test(RACE_SUITE, clang_checks_loop_sweeps_as_ranges, .timeout = 60)
 {
     if (access(TANGLE_BUILD "/lib/tangle-loops.so", R_OK) != 0)
         cr_skip_test("the loop-range pass was not built (no llvm-dev)");
-    FILE *p = popen("nm -D --undefined-only " RACE_LOOPS, "r");
-    cr_assert(p);
-    char line[256];
-    bool rd = false, wr = false;
-    while (fgets(line, sizeof line, p)) {
-        rd |= strstr(line, " __tsan_read_range") != NULL;
-        wr |= strstr(line, " __tsan_write_range") != NULL;
-    }
-    cr_assert_eq(pclose(p), 0, "nm failed");
+    bool rd, wr;
+    range_calls(RACE_LOOPS, &rd, &wr);
+    cr_assert(rd && wr, "race_loops checks no range (read %d, write %d)", rd, wr);
+}
+#else
+/* So does the gcc build, with the plugin; the per-element build does
+ * not (none of race_loops' sources calls them). */
+Test(RACE_SUITE, gcc_checks_loop_sweeps_as_ranges, .timeout = 60)
+{
+    bool rd, wr;
+    range_calls(RACE_LOOPS "_elem", &rd, &wr);
+    cr_assert(!rd && !wr, "race_loops_elem checks ranges (read %d, write %d)", rd, wr);
+    if (access(TANGLE_BUILD "/lib/tangle-loops-gcc.so", R_OK) != 0)
+        cr_skip_test("the loop-range plugin was not built (no gcc-N-plugin-dev)");
+    range_calls(RACE_LOOPS, &rd, &wr);
     cr_assert(rd && wr, "race_loops checks no range (read %d, write %d)", rd, wr);
 }
 #endif
