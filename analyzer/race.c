@@ -804,6 +804,7 @@ static void on_access(struct rc *rc, struct thr *t, const struct tg_log_event *e
     while (a < end) {
         uint64_t key = a >> 3;
         struct word *w;
+        rc->st.word_checks++;
         if (t->w_valid && t->w_key == key) {
             w = &rc->wv[t->w_idx];
         } else {

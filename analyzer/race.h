@@ -37,6 +37,8 @@ void race_dedup(struct an_finding **v, size_t *n);
 struct race_stats {
     uint64_t events;          /* events replayed */
     uint64_t accesses;        /* read / write events checked */
+    uint64_t word_checks;     /* 8-byte words they touched, each checked
+                               * (a range is one access of many words) */
     uint64_t races;           /* racing pairs seen (before dedup) */
     uint64_t forced;          /* acquires that gave up waiting */
     uint64_t words;           /* shadow words in use at the end */

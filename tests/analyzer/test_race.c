@@ -337,6 +337,22 @@ Test(race, a_pair_of_sites_is_reported_once)
     cr_assert_eq(check(&t, &st), 1);
     cr_assert_eq(st.races, 10);
     cr_assert_eq(st.accesses, 20);
+    cr_assert_eq(st.word_checks, 20);
+}
+
+/* A range access is one access of every word it touches (the bench's
+ * analyzer speed counts both); it races where it meets a word access. */
+Test(race, a_range_is_one_access_checked_word_by_word)
+{
+    struct tl t;
+    tl_init(&t, 3);
+    starts(&t, 3);
+    ev(&t, 2, TG_EV_WRITE, 0, TG_EVF_RANGE, X + 4, 64);   /* 9 words, unaligned */
+    wr(&t, 3, X + 64, 4, 0x2000);
+    struct race_stats st;
+    cr_assert_eq(check(&t, &st), 1);
+    cr_assert_eq(st.accesses, 2);
+    cr_assert_eq(st.word_checks, 10);
 }
 
 Test(race, ignored_region_and_benign_range_are_not_reported)
