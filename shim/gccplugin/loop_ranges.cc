@@ -13,7 +13,7 @@
  * covered by it.
  *
  * gcc's -fsanitize=thread pass (pass "tsan") puts a call to
- * __tsan_read8 (and so on) before each load and store at -O1 and above
+ * __tsan_read8 (and so on) before each load and store at -O1 and above,
  * before the loop optimizations run; this pass runs right after it. In an
  * innermost loop that
  *   - has one exit, whose test runs every iteration (its block dominates
@@ -21,21 +21,24 @@
  *   - calls nothing but those entry points (no function, no atomic, no
  *     inline assembly: nothing that could synchronize, so every access of
  *     the loop falls in one synchronization epoch of the thread),
- *   - has a number of iterations gcc can compute on entry,
  * the accesses of one source line that run every iteration at addresses
  * that move by a constant step, and that together cover each step's
  * bytes without a hole, touch one contiguous range: the pass checks it
- * once, in the preheader (__tsan_read_range / __tsan_write_range, with
- * the line of the accesses), and removes the per-iteration calls. An
- * access at an address the loop does not change is checked once there
- * by its own entry point. The loop is left without calls, so the loop
- * optimizations that follow may vectorize it.
+ * once (__tsan_read_range / __tsan_write_range, with the line of the
+ * accesses) and removes the per-iteration calls. The loop is left without
+ * calls, so the loop optimizations that follow may vectorize it. Where
+ * gcc knows the number of iterations on entry, the range is checked in
+ * the preheader; otherwise on the exit edge, from the address the last
+ * iteration used. An access at an address the loop does not change is
+ * checked once in the preheader by its own entry point.
  *
  * An access before the exit test (in a block that dominates it) runs
  * niter + 1 times, niter being the number of times the latch runs; one
  * after the test (a loop tested at its top) runs niter times, which may
- * be none: those are moved only when their bytes in one iteration are
- * exactly one step, so that none runs to a range of no bytes.
+ * be none: those are moved only when the count is known and their bytes
+ * in one iteration are exactly one step, so that none runs to a range of
+ * no bytes. On the exit edge only accesses before the test are checked:
+ * the last iteration runs them, and their addresses are at hand there.
  *
  * `-fopt-info-loop-optimized` and `-fopt-info-loop-missed` make gcc say
  * what was moved and why other loops were left alone. `tangle cc` leaves
@@ -136,6 +139,7 @@ struct moved {
     tree addr;                 /* range start (or the one address) */
     tree len;                  /* NULL_TREE: one address, own entry point */
     gcall *like;               /* that entry point's call */
+    bool at_exit;              /* checked on the exit edge, not before */
     auto_vec<gcall *> calls;
     unsigned size;             /* one address: its access's size */
     bool write;
@@ -154,7 +158,7 @@ int by_offset(const void *x, const void *y)
 bool gimple_value(tree expr, gimple_seq *seq, tree *out)
 {
     gimple_seq s = NULL;
-    tree v = force_gimple_operand(expr, &s, true, NULL_TREE);
+    tree v = force_gimple_operand(unshare_expr(expr), &s, true, NULL_TREE);
     for (gimple_stmt_iterator i = gsi_start(s); !gsi_end_p(i); gsi_next(&i))
         if (!is_gimple_assign(gsi_stmt(i))) {
             gimple_seq_discard(s);
@@ -237,12 +241,12 @@ bool move_loop(class loop *l, const char **why)
         *why = "the loop's exit test does not run every iteration";
         return false;
     }
-    gimple_seq seq = NULL;
+    /* seq: what goes before the loop; post: on its exit edge. Without
+     * the number of iterations on entry, a range is checked on the exit,
+     * from the addresses the last iteration reached: accesses before the
+     * exit test only, which the last iteration runs too. */
+    gimple_seq seq = NULL, post = NULL;
     tree runs = latch_runs(l, e, &seq);
-    if (!runs) {
-        *why = "the number of iterations is not known on entry";
-        return false;
-    }
     /* Which accesses run every iteration at an affine address, grouped
      * by line and step, with their offsets from the group's first. */
     struct group {
@@ -340,25 +344,42 @@ bool move_loop(class loop *l, const char **why)
             }
             HOST_WIDE_INT st = groups[g].step, ast = st < 0 ? -st : st;
             bool after = groups[g].after_test;
-            if (hole || hi - lo < ast || (after && hi - lo != ast))
+            if (hole || hi - lo < ast || (after && hi - lo != ast) || (!runs && after))
                 continue;
-            /* count: the iterations that run the accesses; the range is
-             * (count - 1) steps plus one iteration's span, or count steps
-             * when the span is one step (count may then be 0). */
-            tree count = after ? runs
-                               : fold_build2(PLUS_EXPR, sizetype, runs, size_one_node);
-            tree steps = fold_build2(MINUS_EXPR, sizetype, count, size_one_node);
-            tree len = fold_build2(PLUS_EXPR, sizetype,
-                                   fold_build2(MULT_EXPR, sizetype, steps, size_int(ast)),
-                                   size_int(hi - lo));
-            if (after)
-                len = fold_build2(MULT_EXPR, sizetype, count, size_int(ast));
-            tree start = fold_build_pointer_plus_hwi(in[0]->base, lo - in[0]->off);
-            if (st < 0)
-                start = fold_build2(POINTER_PLUS_EXPR, TREE_TYPE(start), start,
-                                    fold_build1(NEGATE_EXPR, sizetype,
-                                                fold_build2(MULT_EXPR, sizetype, steps,
-                                                            size_int(ast))));
+            tree start, len;
+            if (!runs) {
+                /* [first, last] or [last, first], plus one iteration's
+                 * span: last is the address the final iteration used */
+                HOST_WIDE_INT adj = lo - in[0]->off;
+                tree first = fold_build_pointer_plus_hwi(in[0]->base, adj);
+                tree last = fold_build_pointer_plus_hwi(gimple_call_arg(in[0]->call, 0), adj);
+                tree top = st > 0 ? last : first;
+                start = st > 0 ? first : last;
+                tree d = fold_build2(POINTER_DIFF_EXPR, ssizetype,
+                                     fold_convert(ptr_type_node, top),
+                                     fold_convert(ptr_type_node, start));
+                len = fold_build2(PLUS_EXPR, sizetype, fold_convert(sizetype, d),
+                                  size_int(hi - lo));
+            } else {
+                /* count: the iterations that run the accesses; the range
+                 * is (count - 1) steps plus one iteration's span, or
+                 * count steps when the span is one step (count may then
+                 * be 0). */
+                tree count = after ? runs
+                                   : fold_build2(PLUS_EXPR, sizetype, runs, size_one_node);
+                tree steps = fold_build2(MINUS_EXPR, sizetype, count, size_one_node);
+                len = fold_build2(PLUS_EXPR, sizetype,
+                                  fold_build2(MULT_EXPR, sizetype, steps, size_int(ast)),
+                                  size_int(hi - lo));
+                if (after)
+                    len = fold_build2(MULT_EXPR, sizetype, count, size_int(ast));
+                start = fold_build_pointer_plus_hwi(in[0]->base, lo - in[0]->off);
+                if (st < 0)
+                    start = fold_build2(POINTER_PLUS_EXPR, TREE_TYPE(start), start,
+                                        fold_build1(NEGATE_EXPR, sizetype,
+                                                    fold_build2(MULT_EXPR, sizetype, steps,
+                                                                size_int(ast))));
+            }
             moved *m = new moved();
             gimple_seq s = NULL;
             if (!gimple_value(start, &s, &m->addr) || !gimple_value(len, &s, &m->len)) {
@@ -366,7 +387,8 @@ bool move_loop(class loop *l, const char **why)
                 delete m;
                 continue;
             }
-            gimple_seq_add_seq(&seq, s);
+            gimple_seq_add_seq(runs ? &seq : &post, s);
+            m->at_exit = !runs;
             m->write = write;
             m->like = in[0]->call;
             for (acc *a : in) {
@@ -385,13 +407,18 @@ bool move_loop(class loop *l, const char **why)
         }
     if (out.is_empty()) {
         gimple_seq_discard(seq);
-        *why = "no access sweeps a range (each iteration's bytes leave holes, or "
-               "the access does not run every time)";
+        gimple_seq_discard(post);
+        *why = runs ? "no access sweeps a range (each iteration's bytes leave holes, or "
+                      "the access does not run every time)"
+                    : "the number of iterations is not known on entry, and no access "
+                      "before the exit test sweeps a range";
         return false;
     }
-    unsigned nmoved = 0;
-    for (moved *m : out)
+    unsigned nmoved = 0, nafter = 0;
+    for (moved *m : out) {
         nmoved += m->calls.length();
+        nafter += m->at_exit;
+    }
     location_t loc = gimple_location(out[0]->like);
     for (moved *m : out) {
         gcall *c;
@@ -406,13 +433,14 @@ bool move_loop(class loop *l, const char **why)
             tree t = TYPE_ARG_TYPES(TREE_TYPE(fn));
             tree a0 = fold_convert(TREE_VALUE(t), m->addr);
             tree a1 = fold_convert(TREE_VALUE(TREE_CHAIN(t)), m->len);
-            if (!gimple_value(a0, &seq, &a0) || !gimple_value(a1, &seq, &a1))
+            gimple_seq *to = m->at_exit ? &post : &seq;
+            if (!gimple_value(a0, to, &a0) || !gimple_value(a1, to, &a1))
                 continue;
             c = gimple_build_call(fn, 2, a0, a1);
         }
         gimple_set_location(c, gimple_location(m->like));
         gimple_set_block(c, gimple_block(m->like));
-        gimple_seq_add_stmt(&seq, c);
+        gimple_seq_add_stmt(m->at_exit ? &post : &seq, c);
         for (gcall *old : m->calls) {
             gimple_stmt_iterator i = gsi_for_stmt(old);
             unlink_stmt_vdef(old);
@@ -420,12 +448,15 @@ bool move_loop(class loop *l, const char **why)
             release_defs(old);
         }
     }
-    gsi_insert_seq_on_edge_immediate(loop_preheader_edge(l), seq);
+    if (seq)
+        gsi_insert_seq_on_edge_immediate(loop_preheader_edge(l), seq);
+    if (post)
+        gsi_insert_seq_on_edge_immediate(e, post);
     if (dump_enabled_p())
         dump_printf_loc(MSG_OPTIMIZED_LOCATIONS, dump_user_location_t::from_location_t(loc),
-                        "race checks of %u access(es) done as %u check(s) before the loop; "
-                        "%u kept in it\n",
-                        nmoved, out.length(), naccess - nmoved);
+                        "race checks of %u access(es) done as %u check(s) before the loop "
+                        "and %u after it; %u kept in it\n",
+                        nmoved, out.length() - nafter, nafter, naccess - nmoved);
     for (moved *m : out)
         delete m;
     return true;
