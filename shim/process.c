@@ -403,7 +403,7 @@ void _Exit(int code)
 typedef int (*main_fn)(int, char **, char **);
 static main_fn real_main;
 
-static int main_wrapper(int argc, char **argv, char **envp)
+TG_STACK_BOTTOM static int main_wrapper(int argc, char **argv, char **envp)
 {
     int rc = real_main(argc, argv, envp);
     exit_code(rc);

@@ -674,4 +674,11 @@ void tg__finish(uint32_t proc_state, int code, bool capture_stack);
 bool tg__log_open(int parent_pid);
 void tg__options_parse(struct tg__options *o);
 
+/* The shim's functions at the bottom of every program stack (its thread
+ * start routine and main wrapper), in a section of their own so that a
+ * return address tells the unwinder it has reached the bottom
+ * (stack.c). */
+#define TG_STACK_BOTTOM __attribute__((section("tangle_bottom"), noinline))
+extern char __start_tangle_bottom[], __stop_tangle_bottom[];
+
 #endif

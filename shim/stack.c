@@ -133,6 +133,26 @@ uint32_t tg__stack_intern(const uintptr_t *pcs, int n)
     return mine;
 }
 
+/* Where a program's stack ends: the shim's thread start routine and main
+ * wrapper (TG_STACK_BOTTOM), below which lie only glibc's thread and
+ * process start frames. Stacks stop there, as TSan's do: those frames say
+ * nothing about the program, and unwinding them made the unwinder read
+ * libc's unwind tables (60 to 130 KB more of libc resident in a small
+ * traced program). */
+static inline bool at_bottom(uintptr_t ip)
+{
+    return ip >= (uintptr_t)__start_tangle_bottom && ip < (uintptr_t)__stop_tangle_bottom;
+}
+
+/* The stack's frames above the bottom. */
+static int cut_bottom(const uintptr_t *pcs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (at_bottom(pcs[i]))
+            return i;
+    return n;
+}
+
 /* Drops the shim's own frames (its wrappers on top, its start routine and
  * main wrapper further down): a stack shows only the program. */
 static int strip_self(uintptr_t *pcs, int n)
@@ -155,10 +175,37 @@ static int strip_self(uintptr_t *pcs, int n)
 #define CHEAP_STACKS 16
 static __thread unsigned stacks_taken;
 
+/* libgcc's unwinder, which backtrace() uses, called directly so that it
+ * stops at the stack's bottom (the Itanium ABI's _Unwind_Backtrace and
+ * _Unwind_GetIP; 0 and 5 are _URC_NO_REASON and _URC_END_OF_STACK). */
+typedef int (*unwind_trace_fn)(void *ctx, void *arg);
+static int (*gcc_backtrace)(unwind_trace_fn, void *);
+static uintptr_t (*gcc_get_ip)(void *ctx);
+
+struct trace {
+    void **buf;
+    int n, max;
+};
+
+static int trace_step(void *ctx, void *arg)
+{
+    struct trace *t = arg;
+    uintptr_t ip = gcc_get_ip(ctx);
+    if (!ip || at_bottom(ip))
+        return 5;
+    t->buf[t->n++] = (void *)ip;
+    return t->n < t->max ? 0 : 5;
+}
+
 static int unwind(void **buf, int max)
 {
     if (stacks_taken < CHEAP_STACKS) {
         stacks_taken++;
+        if (gcc_backtrace && gcc_get_ip) {
+            struct trace t = { buf, 0, max };
+            gcc_backtrace(trace_step, &t);
+            return t.n;
+        }
         return backtrace(buf, max);
     }
     return unw_backtrace(buf, max);
@@ -174,6 +221,11 @@ __attribute__((constructor)) static void warm_backtrace(void)
     void *buf[4];
     tg__self.guard++;
     backtrace(buf, 4);
+    void *gcc = dlopen("libgcc_s.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    if (gcc) {
+        gcc_backtrace = (int (*)(unwind_trace_fn, void *))dlsym(gcc, "_Unwind_Backtrace");
+        gcc_get_ip = (uintptr_t(*)(void *))dlsym(gcc, "_Unwind_GetIP");
+    }
     tg__self.guard--;
 }
 
@@ -189,7 +241,7 @@ uint32_t tg__stack_here(void)
     if (n <= 0)
         return 0;
     uintptr_t *pcs = (uintptr_t *)buf;
-    n = strip_self(pcs, n);
+    n = strip_self(pcs, cut_bottom(pcs, n));
     if (n > (int)tg__g.opt.stack_depth)
         n = (int)tg__g.opt.stack_depth;
     t->guard++;
@@ -257,6 +309,8 @@ static uint32_t park_capture(struct park_site *p, uintptr_t ref)
             unw_word_t ip = 0, sp = 0;
             unw_get_reg(&c, UNW_REG_IP, &ip);
             unw_get_reg(&c, UNW_REG_SP, &sp);
+            if (at_bottom(ip))
+                break;
             if (ip >= tg__g.self_lo && ip < tg__g.self_hi)
                 continue;
             pcs[n] = ip;
@@ -326,6 +380,8 @@ uint32_t tg__stack_here_sp(uintptr_t *pcs, uintptr_t *sps, int *nout, int max)
             unw_word_t ip = 0, sp = 0;
             unw_get_reg(&c, UNW_REG_IP, &ip);
             unw_get_reg(&c, UNW_REG_SP, &sp);
+            if (at_bottom(ip))
+                break;
             if (ip >= tg__g.self_lo && ip < tg__g.self_hi)
                 continue;
             pcs[n] = ip;

@@ -419,7 +419,7 @@ static void start_cleanup(void *arg)
         program_thread_left();
 }
 
-static void *start_routine(void *p)
+TG_STACK_BOTTOM static void *start_routine(void *p)
 {
     struct start s = *(struct start *)p;
     start_free(p);

@@ -66,6 +66,15 @@ Test(leaks, thread_blocked_on_unbuffered_send_is_one_leak_with_send_site,
               e2e_dump(sr));
     cr_assert(e2e_int(t, "blocked_ns", -1) > 0, "blocked_ns:\n%s",
               e2e_dump(t));
+    /* Stacks stop at the thread's start function and at main: none of
+     * the C library's start frames below them. */
+    json_object *stacks[] = { e2e_get(t, "stack"), e2e_get(cb, "stack") };
+    const char *last[] = { "sender", "main" };
+    for (int i = 0; i < 2; i++) {
+        size_t n = e2e_len(stacks[i]);
+        cr_assert(n > 0 && e2e_frame_is(e2e_at(stacks[i], n - 1), last[i], 0),
+                  "the stack does not end at %s:\n%s", last[i], e2e_dump(stacks[i]));
+    }
     e2e_free(&r);
 }
 
