@@ -27,14 +27,15 @@ if have_cmd clang; then
     need+=("llvm-$major-dev")
   fi
 fi
-# gcc's plugin headers for its own version build the same pass for gcc
-# (shim/gccplugin/loop_ranges.cc).
+# gcc's plugin headers for its own version, and its C++ compiler, build
+# the same pass for gcc (shim/gccplugin/loop_ranges.cc).
 if have_cmd gcc; then
   gmajor=$(gcc -dumpversion 2>/dev/null | cut -d. -f1)
   pdir=$(gcc -print-file-name=plugin 2>/dev/null || true)
   if [ -n "$gmajor" ] && [ ! -e "$pdir/include/gcc-plugin.h" ]; then
     need+=("gcc-$gmajor-plugin-dev")
   fi
+  have_cmd g++ || need+=(g++)
 fi
 if [ "${TANGLE_BENCH_DEPS:-0}" = 1 ]; then
   have_cmd go        || need+=(golang-go)
