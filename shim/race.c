@@ -440,9 +440,9 @@ static inline bool lock_serialized(int kind, int which)
     return kind == RK_LOCK && which == 0;
 }
 
-/* Releases into clock `which` of (kind, addr), then starts the thread's
- * next epoch. */
-static void release_into(struct race_thread *r, int kind, uintptr_t addr, int which)
+/* Releases into clock `which` of (kind, addr); the caller then starts
+ * the thread's next epoch (bump_clock). */
+static void release_keep(struct race_thread *r, int kind, uintptr_t addr, int which)
 {
     uint32_t slot;
     struct rc_sync *s = sync_cached(r, kind, addr, true, &slot);
@@ -460,6 +460,13 @@ static void release_into(struct race_thread *r, int kind, uintptr_t addr, int wh
         if (r->sync_seen[slot] == v)
             r->sync_seen[slot] = v + 1;
     }
+}
+
+/* Releases into clock `which` of (kind, addr), then starts the thread's
+ * next epoch. */
+static void release_into(struct race_thread *r, int kind, uintptr_t addr, int which)
+{
+    release_keep(r, kind, addr, which);
     bump_clock(r);
 }
 
@@ -493,6 +500,16 @@ static void acquire_from(struct race_thread *r, int kind, uintptr_t addr, int nc
 void tg__rc_release(struct race_thread *r, int kind, uintptr_t addr)
 {
     release_into(r, kind, addr, 0);
+}
+
+void tg__rc_release_keep(struct race_thread *r, int kind, uintptr_t addr)
+{
+    release_keep(r, kind, addr, 0);
+}
+
+void tg__rc_next_epoch(struct race_thread *r)
+{
+    bump_clock(r);
 }
 
 void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr)

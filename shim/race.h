@@ -463,6 +463,11 @@ void tg__rc_check_range(struct race_thread *r, uintptr_t addr, size_t len,
 
 /* Synchronization, for the calling thread in race mode. */
 void tg__rc_release(struct race_thread *r, int kind, uintptr_t addr);
+/* A release in two steps, for a release-type atomic whose own access must
+ * fall in the epoch it publishes: the clock now, the next epoch once the
+ * access is recorded. */
+void tg__rc_release_keep(struct race_thread *r, int kind, uintptr_t addr);
+void tg__rc_next_epoch(struct race_thread *r);
 void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr);
 
 /* Heap blocks (names in reports; their shadow is cleared when freed). */

@@ -693,31 +693,39 @@ static inline bool mo_acquire(int mo)
 /* atomic_after's order for a plain store, which reads nothing. */
 #define MO_STORE (-1)
 
-/* Before a release-type atomic: count it on the stripe and log it. After
+/* Before a release-type atomic: its clock goes to the address's sync
+ * object (race=1), or its count on the stripe is taken (race=log), before
+ * the operation, so that an acquire that reads the value finds it. After
  * a release fence every atomic that writes is one (C11: the fence
  * synchronizes with an acquire that reads what a later store wrote). Its
  * clock is then the store's, not the fence's, so what the thread did in
  * between counts as published too: that can hide a race, never make one
- * up. */
-static inline void atomic_before(const volatile void *a, int mo)
+ * up. The release is finished in atomic_after, once the atomic's own
+ * access is recorded: that access belongs to the epoch it publishes (a
+ * reference count's last holder frees the object after an acquire-release
+ * decrement; the other holders' decrements must be ordered before the
+ * free). Returns what atomic_after needs for that: 0 when nothing was
+ * released. */
+static inline uint64_t atomic_before(const volatile void *a, int mo)
 {
     struct tg__thread *t;
     if (!mo_release(mo)) {
         struct race_thread *fr = tg__rs;
         if (likely(!fr || !fr->rel_fence))
-            return;
+            return 0;
     }
     if (tg__rc_on) {
         struct race_thread *r = rs_get();
-        if (r && r->vc && !r->ignore)
-            tg__rc_release(r, RK_ATOMIC, (uintptr_t)a);
-        return;
+        if (!r || !r->vc || r->ignore)
+            return 0;
+        tg__rc_release_keep(r, RK_ATOMIC, (uintptr_t)a);
+        return 1;
     }
     if (!(t = racer()))
-        return;
+        return 0;
     _Atomic uint32_t *s = stripe(a);
     uint32_t seq = atomic_fetch_add_explicit(s, 1, memory_order_seq_cst) + 1;
-    put(t, TG_EV_RELEASE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)s, seq);
+    return (uint64_t)seq << 1 | 1;
 }
 
 /* race=log: an acquire of a's stripe, at the count it has now. */
@@ -744,24 +752,29 @@ static inline void fence_note(const volatile void *a)
 }
 
 /* After any atomic: the access itself (atomic: never races with another
- * atomic), then for an acquire type the stripe's count it may have read.
- * mo is MO_STORE for a store. */
+ * atomic), the end of the release atomic_before began (rel), then for an
+ * acquire type what it may have read. mo is MO_STORE for a store. */
 static inline void atomic_after(const volatile void *a, uint32_t size,
-                                bool write, int mo, uintptr_t pc)
+                                bool write, int mo, uintptr_t pc, uint64_t rel)
 {
     struct tg__thread *t;
     if (mo != MO_STORE && !mo_acquire(mo))
         fence_note(a);
     if (tg__rc_on) {
         mem_access((uintptr_t)a, size, write, pc, TG_EVF_ATOMIC);
-        struct race_thread *r;
-        if (mo_acquire(mo) && (r = tg__rs) && r->vc && !r->ignore)
+        struct race_thread *r = tg__rs;
+        if (rel && r)
+            tg__rc_next_epoch(r);
+        if (mo_acquire(mo) && r && r->vc && !r->ignore)
             tg__rc_acquire(r, RK_ATOMIC, (uintptr_t)a);
         return;
     }
     if (!(t = racer()))
         return;
     mem_access((uintptr_t)a, size, write, pc, TG_EVF_ATOMIC);
+    if (rel)
+        put(t, TG_EV_RELEASE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)stripe(a),
+            (uint32_t)(rel >> 1));
     if (mo_acquire(mo))
         log_acquire(t, a);
 }
@@ -815,15 +828,15 @@ T __tsan_atomic##BITS##_load(const volatile T *a, int mo)                     \
     T v;                                                                      \
     mo = norm_mo(mo);                                                         \
     LOAD_MO(mo, L##BITS)                                                      \
-    atomic_after(a, BITS / 8, false, mo, RET_PC);                             \
+    atomic_after(a, BITS / 8, false, mo, RET_PC, 0);                          \
     return v;                                                                 \
 }                                                                             \
 void __tsan_atomic##BITS##_store(volatile T *a, T x, int mo)                  \
 {                                                                             \
     mo = norm_mo(mo);                                                         \
-    atomic_before(a, mo);                                                     \
+    uint64_t rel = atomic_before(a, mo);                                      \
     STORE_MO(mo, S##BITS)                                                     \
-    atomic_after(a, BITS / 8, true, MO_STORE, RET_PC);                        \
+    atomic_after(a, BITS / 8, true, MO_STORE, RET_PC, rel);                   \
 }                                                                             \
 RMW_FN(BITS, T, exchange, __atomic_exchange_n)                                \
 RMW_FN(BITS, T, fetch_add, __atomic_fetch_add)                                \
@@ -838,9 +851,9 @@ int __tsan_atomic##BITS##_compare_exchange_strong(volatile T *a, T *c, T x,   \
     bool ok;                                                                  \
     (void)fmo;                                                                \
     mo = norm_mo(mo);                                                         \
-    atomic_before(a, mo);                                                     \
+    uint64_t rel = atomic_before(a, mo);                                      \
     CAS_MO(mo, CS##BITS)                                                      \
-    atomic_after(a, BITS / 8, ok, mo, RET_PC);                                \
+    atomic_after(a, BITS / 8, ok, mo, RET_PC, rel);                           \
     return ok;                                                                \
 }                                                                             \
 int __tsan_atomic##BITS##_compare_exchange_weak(volatile T *a, T *c, T x,     \
@@ -849,9 +862,9 @@ int __tsan_atomic##BITS##_compare_exchange_weak(volatile T *a, T *c, T x,     \
     bool ok;                                                                  \
     (void)fmo;                                                                \
     mo = norm_mo(mo);                                                         \
-    atomic_before(a, mo);                                                     \
+    uint64_t rel = atomic_before(a, mo);                                      \
     CAS_MO(mo, CW##BITS)                                                      \
-    atomic_after(a, BITS / 8, ok, mo, RET_PC);                                \
+    atomic_after(a, BITS / 8, ok, mo, RET_PC, rel);                           \
     return ok;                                                                \
 }                                                                             \
 T __tsan_atomic##BITS##_compare_exchange_val(volatile T *a, T cmp, T x,       \
@@ -861,9 +874,9 @@ T __tsan_atomic##BITS##_compare_exchange_val(volatile T *a, T cmp, T x,       \
     T *c = &cmp;                                                              \
     (void)fmo;                                                                \
     mo = norm_mo(mo);                                                         \
-    atomic_before(a, mo);                                                     \
+    uint64_t rel = atomic_before(a, mo);                                      \
     CAS_MO(mo, CS##BITS)                                                      \
-    atomic_after(a, BITS / 8, ok, mo, RET_PC);                                \
+    atomic_after(a, BITS / 8, ok, mo, RET_PC, rel);                           \
     return cmp;                                                               \
 }
 
@@ -872,9 +885,9 @@ T __tsan_atomic##BITS##_##NAME(volatile T *a, T x, int mo)                    \
 {                                                                             \
     T v;                                                                      \
     mo = norm_mo(mo);                                                         \
-    atomic_before(a, mo);                                                     \
+    uint64_t rel = atomic_before(a, mo);                                      \
     RMW_MO(mo, RMW_CALL_##NAME)                                               \
-    atomic_after(a, BITS / 8, true, mo, RET_PC);                              \
+    atomic_after(a, BITS / 8, true, mo, RET_PC, rel);                         \
     return v;                                                                 \
 }
 
@@ -966,25 +979,25 @@ u128 __tsan_atomic128_load(const volatile u128 *a, int mo)
 {
     mo = norm_mo(mo);
     u128 v = load128(a);
-    atomic_after(a, 16, false, mo, RET_PC);
+    atomic_after(a, 16, false, mo, RET_PC, 0);
     return v;
 }
 
 void __tsan_atomic128_store(volatile u128 *a, u128 x, int mo)
 {
     mo = norm_mo(mo);
-    atomic_before(a, mo);
+    uint64_t rel = atomic_before(a, mo);
     rmw128(a, x, OP_XCHG);
-    atomic_after(a, 16, true, MO_STORE, RET_PC);
+    atomic_after(a, 16, true, MO_STORE, RET_PC, rel);
 }
 
 #define RMW128(NAME, OP)                                                      \
 u128 __tsan_atomic128_##NAME(volatile u128 *a, u128 x, int mo)                \
 {                                                                             \
     mo = norm_mo(mo);                                                         \
-    atomic_before(a, mo);                                                     \
+    uint64_t rel = atomic_before(a, mo);                                      \
     u128 v = rmw128(a, x, OP);                                                \
-    atomic_after(a, 16, true, mo, RET_PC);                                    \
+    atomic_after(a, 16, true, mo, RET_PC, rel);                               \
     return v;                                                                 \
 }
 RMW128(exchange, OP_XCHG)
@@ -998,11 +1011,11 @@ RMW128(fetch_nand, OP_NAND)
 static int cas128_common(volatile u128 *a, u128 *c, u128 x, int mo, uintptr_t pc)
 {
     mo = norm_mo(mo);
-    atomic_before(a, mo);
+    uint64_t rel = atomic_before(a, mo);
     u128 seen = cas128(a, *c, x);
     bool ok = seen == *c;
     *c = seen;
-    atomic_after(a, 16, ok, mo, pc);
+    atomic_after(a, 16, ok, mo, pc, rel);
     return ok;
 }
 

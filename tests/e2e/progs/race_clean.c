@@ -913,6 +913,67 @@ static int mode_atomic(int argc, char **argv)
     return s == 31 ? 0 : 1;
 }
 
+/* ---- reference counts ---- */
+/* Two holders each write their own field and drop their reference with
+ * an acquire-release decrement; the last one frees the object. The free
+ * is ordered after the other holder's write and after its decrement
+ * itself, which is in the epoch that decrement published. */
+struct counted {
+    _Atomic int refs;
+    long mine[2];
+};
+static void counted_put(struct counted *c)
+{
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        free(c);
+}
+static void *holder(void *a)
+{
+    struct counted *c = a;
+    static _Atomic int turn;
+    int me = atomic_fetch_add_explicit(&turn, 1, memory_order_relaxed) & 1;
+    c->mine[me] = me + 1;
+    counted_put(c);
+    return NULL;
+}
+static int mode_refcount(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    for (int round = 0; round < 50; round++) {
+        struct counted *c = calloc(1, sizeof *c);
+        atomic_init(&c->refs, 2);
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            pthread_create(&t[i], NULL, holder, c);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+    }
+    return 0;
+}
+
+/* A word published by a release store and taken back with plain
+ * accesses once the acquire has seen it: the store itself is ordered
+ * before them, not only what came before it. */
+static int handed;
+static void *hander(void *a)
+{
+    (void)a;
+    __atomic_store_n(&handed, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+static int mode_atomic_then_plain(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, hander, NULL);
+    while (!__atomic_load_n(&handed, __ATOMIC_ACQUIRE))
+        ;
+    handed = 5;                /* a plain write, after the acquire */
+    int v = handed;
+    pthread_join(t, NULL);
+    return v == 5 ? 0 : 1;
+}
+
 /* ---- fences ---- */
 /* C11 fences: a release fence before a relaxed store pairs with an
  * acquire fence after a relaxed load that read it, and with an acquire
@@ -998,6 +1059,8 @@ static const struct prog_mode modes[] = {
     {"group", mode_group},
     {"pool", mode_pool},
     {"atomic", mode_atomic},
+    {"refcount", mode_refcount},
+    {"atomic-then-plain", mode_atomic_then_plain},
     {"fence", mode_fence},
     {"neighbour-bytes", mode_neighbour_bytes},
     {"group-limit1", mode_group_limit1},
