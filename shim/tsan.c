@@ -690,25 +690,29 @@ static inline bool mo_acquire(int mo)
            mo == __ATOMIC_ACQ_REL || mo == __ATOMIC_SEQ_CST;
 }
 
-/* atomic_after's order for a plain store, which reads nothing. */
-#define MO_STORE (-1)
 
-/* Before a release-type atomic: its clock goes to the address's sync
- * object (race=1), or its count on the stripe is taken (race=log), before
- * the operation, so that an acquire that reads the value finds it. After
- * a release fence every atomic that writes is one (C11: the fence
+/* An atomic that writes (a store, a read-modify-write, a compare-exchange
+ * whether or not it succeeds, as TSan counts it): its access is recorded
+ * first, before the operation, so that no thread that reads the value
+ * and then touches the word can be checked before the write is there.
+ * Then, for a release type, the thread's clock goes to the address's sync
+ * object (race=1), or its count on the stripe is taken (race=log), also
+ * before the operation, so that an acquire that reads the value finds it.
+ * After a release fence every atomic that writes is one (C11: the fence
  * synchronizes with an acquire that reads what a later store wrote). Its
  * clock is then the store's, not the fence's, so what the thread did in
  * between counts as published too: that can hide a race, never make one
- * up. The release is finished in atomic_after, once the atomic's own
- * access is recorded: that access belongs to the epoch it publishes (a
- * reference count's last holder frees the object after an acquire-release
- * decrement; the other holders' decrements must be ordered before the
- * free). Returns what atomic_after needs for that: 0 when nothing was
+ * up. The access falls in the epoch the release publishes (a reference
+ * count's last holder frees the object after an acquire-release
+ * decrement, ordered after the other holders' decrements); the next epoch
+ * starts in atomic_write_end. Returns what that needs: 0 when nothing was
  * released. */
-static inline uint64_t atomic_before(const volatile void *a, int mo)
+static inline uint64_t atomic_write_begin(const volatile void *a, uint32_t size, int mo,
+                                          uintptr_t pc)
 {
     struct tg__thread *t;
+    if (tg__rc_on || tg__g.opt.race_log)
+        mem_access((uintptr_t)a, size, true, pc, TG_EVF_ATOMIC);
     if (!mo_release(mo)) {
         struct race_thread *fr = tg__rs;
         if (likely(!fr || !fr->rel_fence))
@@ -751,32 +755,54 @@ static inline void fence_note(const volatile void *a)
     r->nfacq++;
 }
 
-/* After any atomic: the access itself (atomic: never races with another
- * atomic), the end of the release atomic_before began (rel), then for an
- * acquire type what it may have read. mo is MO_STORE for a store. */
-static inline void atomic_after(const volatile void *a, uint32_t size,
-                                bool write, int mo, uintptr_t pc, uint64_t rel)
+/* After an atomic read (a load, or the read half of a read-modify-write
+ * or compare-exchange): for an acquire type, what it may have read; for
+ * any other, a note for a later acquire fence. */
+static inline void atomic_read_end(const volatile void *a, int mo)
 {
     struct tg__thread *t;
-    if (mo != MO_STORE && !mo_acquire(mo))
+    if (!mo_acquire(mo)) {
         fence_note(a);
+        return;
+    }
     if (tg__rc_on) {
-        mem_access((uintptr_t)a, size, write, pc, TG_EVF_ATOMIC);
         struct race_thread *r = tg__rs;
-        if (rel && r)
-            tg__rc_next_epoch(r);
-        if (mo_acquire(mo) && r && r->vc && !r->ignore)
+        if (r && r->vc && !r->ignore)
             tg__rc_acquire(r, RK_ATOMIC, (uintptr_t)a);
         return;
     }
-    if (!(t = racer()))
-        return;
-    mem_access((uintptr_t)a, size, write, pc, TG_EVF_ATOMIC);
-    if (rel)
-        put(t, TG_EV_RELEASE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)stripe(a),
-            (uint32_t)(rel >> 1));
-    if (mo_acquire(mo))
+    if ((t = racer()))
         log_acquire(t, a);
+}
+
+/* After a load: the access (atomic: never races with another atomic),
+ * then what it read. */
+static inline void atomic_load_end(const volatile void *a, uint32_t size, int mo,
+                                   uintptr_t pc)
+{
+    if (tg__rc_on || tg__g.opt.race_log)
+        mem_access((uintptr_t)a, size, false, pc, TG_EVF_ATOMIC);
+    atomic_read_end(a, mo);
+}
+
+/* After an atomic that writes: the end of the release atomic_write_begin
+ * began (rel), then, unless it is a plain store (reads: false), what its
+ * read half read. */
+static inline void atomic_write_end(const volatile void *a, int mo, bool reads, uint64_t rel)
+{
+    struct tg__thread *t;
+    if (rel) {
+        if (tg__rc_on) {
+            struct race_thread *r = tg__rs;
+            if (r)
+                tg__rc_next_epoch(r);
+        } else if ((t = racer())) {
+            put(t, TG_EV_RELEASE, SYNC_ATOMIC, TG_EVF_ATOMIC, 0, (uintptr_t)stripe(a),
+                (uint32_t)(rel >> 1));
+        }
+    }
+    if (reads)
+        atomic_read_end(a, mo);
 }
 
 /* Compilers pass C11 order numbers (0 relaxed ... 5 seq_cst), the same as
@@ -828,15 +854,15 @@ T __tsan_atomic##BITS##_load(const volatile T *a, int mo)                     \
     T v;                                                                      \
     mo = norm_mo(mo);                                                         \
     LOAD_MO(mo, L##BITS)                                                      \
-    atomic_after(a, BITS / 8, false, mo, RET_PC, 0);                          \
+    atomic_load_end(a, BITS / 8, mo, RET_PC);                                 \
     return v;                                                                 \
 }                                                                             \
 void __tsan_atomic##BITS##_store(volatile T *a, T x, int mo)                  \
 {                                                                             \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_before(a, mo);                                      \
+    uint64_t rel = atomic_write_begin(a, BITS / 8, mo, RET_PC);               \
     STORE_MO(mo, S##BITS)                                                     \
-    atomic_after(a, BITS / 8, true, MO_STORE, RET_PC, rel);                   \
+    atomic_write_end(a, mo, false, rel);                                      \
 }                                                                             \
 RMW_FN(BITS, T, exchange, __atomic_exchange_n)                                \
 RMW_FN(BITS, T, fetch_add, __atomic_fetch_add)                                \
@@ -851,9 +877,9 @@ int __tsan_atomic##BITS##_compare_exchange_strong(volatile T *a, T *c, T x,   \
     bool ok;                                                                  \
     (void)fmo;                                                                \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_before(a, mo);                                      \
+    uint64_t rel = atomic_write_begin(a, BITS / 8, mo, RET_PC);               \
     CAS_MO(mo, CS##BITS)                                                      \
-    atomic_after(a, BITS / 8, ok, mo, RET_PC, rel);                           \
+    atomic_write_end(a, mo, true, rel);                                       \
     return ok;                                                                \
 }                                                                             \
 int __tsan_atomic##BITS##_compare_exchange_weak(volatile T *a, T *c, T x,     \
@@ -862,9 +888,9 @@ int __tsan_atomic##BITS##_compare_exchange_weak(volatile T *a, T *c, T x,     \
     bool ok;                                                                  \
     (void)fmo;                                                                \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_before(a, mo);                                      \
+    uint64_t rel = atomic_write_begin(a, BITS / 8, mo, RET_PC);               \
     CAS_MO(mo, CW##BITS)                                                      \
-    atomic_after(a, BITS / 8, ok, mo, RET_PC, rel);                           \
+    atomic_write_end(a, mo, true, rel);                                       \
     return ok;                                                                \
 }                                                                             \
 T __tsan_atomic##BITS##_compare_exchange_val(volatile T *a, T cmp, T x,       \
@@ -874,9 +900,10 @@ T __tsan_atomic##BITS##_compare_exchange_val(volatile T *a, T cmp, T x,       \
     T *c = &cmp;                                                              \
     (void)fmo;                                                                \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_before(a, mo);                                      \
+    uint64_t rel = atomic_write_begin(a, BITS / 8, mo, RET_PC);               \
     CAS_MO(mo, CS##BITS)                                                      \
-    atomic_after(a, BITS / 8, ok, mo, RET_PC, rel);                           \
+    (void)ok;                                                                 \
+    atomic_write_end(a, mo, true, rel);                                       \
     return cmp;                                                               \
 }
 
@@ -885,9 +912,9 @@ T __tsan_atomic##BITS##_##NAME(volatile T *a, T x, int mo)                    \
 {                                                                             \
     T v;                                                                      \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_before(a, mo);                                      \
+    uint64_t rel = atomic_write_begin(a, BITS / 8, mo, RET_PC);               \
     RMW_MO(mo, RMW_CALL_##NAME)                                               \
-    atomic_after(a, BITS / 8, true, mo, RET_PC, rel);                         \
+    atomic_write_end(a, mo, true, rel);                                       \
     return v;                                                                 \
 }
 
@@ -979,25 +1006,25 @@ u128 __tsan_atomic128_load(const volatile u128 *a, int mo)
 {
     mo = norm_mo(mo);
     u128 v = load128(a);
-    atomic_after(a, 16, false, mo, RET_PC, 0);
+    atomic_load_end(a, 16, mo, RET_PC);
     return v;
 }
 
 void __tsan_atomic128_store(volatile u128 *a, u128 x, int mo)
 {
     mo = norm_mo(mo);
-    uint64_t rel = atomic_before(a, mo);
+    uint64_t rel = atomic_write_begin(a, 16, mo, RET_PC);
     rmw128(a, x, OP_XCHG);
-    atomic_after(a, 16, true, MO_STORE, RET_PC, rel);
+    atomic_write_end(a, mo, false, rel);
 }
 
 #define RMW128(NAME, OP)                                                      \
 u128 __tsan_atomic128_##NAME(volatile u128 *a, u128 x, int mo)                \
 {                                                                             \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_before(a, mo);                                      \
+    uint64_t rel = atomic_write_begin(a, 16, mo, RET_PC);                     \
     u128 v = rmw128(a, x, OP);                                                \
-    atomic_after(a, 16, true, mo, RET_PC, rel);                               \
+    atomic_write_end(a, mo, true, rel);                                       \
     return v;                                                                 \
 }
 RMW128(exchange, OP_XCHG)
@@ -1011,11 +1038,11 @@ RMW128(fetch_nand, OP_NAND)
 static int cas128_common(volatile u128 *a, u128 *c, u128 x, int mo, uintptr_t pc)
 {
     mo = norm_mo(mo);
-    uint64_t rel = atomic_before(a, mo);
+    uint64_t rel = atomic_write_begin(a, 16, mo, pc);
     u128 seen = cas128(a, *c, x);
     bool ok = seen == *c;
     *c = seen;
-    atomic_after(a, 16, ok, mo, pc, rel);
+    atomic_write_end(a, mo, true, rel);
     return ok;
 }
 
@@ -1040,7 +1067,7 @@ u128 __tsan_atomic128_compare_exchange_val(volatile u128 *a, u128 cmp, u128 x,
 }
 
 /* The fence's own part in the checker: a release fence makes the
- * thread's later atomic stores releases (atomic_before); an acquire fence
+ * thread's later atomic stores releases (atomic_write_begin); an acquire fence
  * acquires the atomics the thread read without acquire since its last
  * one, as their objects are now (which may be past the value read: that
  * can hide a race, never make one up). */
