@@ -499,7 +499,7 @@ group_race() {
       local aps wps; aps=$(sed -n 's/.*accesses_per_s \([0-9]*\).*/\1/p' <<<"$rest $sec $kb $tx $mx")
       wps=$(sed -n 's/.*word_checks_per_s \([0-9]*\).*/\1/p' <<<"$rest $sec $kb $tx $mx")
       [ -n "$aps" ] && [ -n "$wps" ] && json_line "race/$mode" analyzer \
-        "$(awk -v r="$wps" 'BEGIN { printf "%.2f", r > 0 ? 1e9 / r : 0 }')" "" "" \
+        "$(awk -v r="$wps" 'BEGIN { printf "%.2f", (r > 0 ? 1e9 / r : 0) }')" "" "" \
         ",\"accesses_per_s\":$aps,\"word_checks_per_s\":$wps,\"target\":\"word_checks_per_s>=5000000\",\"verdict\":\"$(verdict min 5000000 "$wps")\""
       continue
     fi
