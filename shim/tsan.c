@@ -691,47 +691,6 @@ static inline bool mo_acquire(int mo)
 }
 
 
-/* An atomic that writes (a store, a read-modify-write, a compare-exchange
- * whether or not it succeeds, as TSan counts it): its access is recorded
- * first, before the operation, so that no thread that reads the value
- * and then touches the word can be checked before the write is there.
- * Then, for a release type, the thread's clock goes to the address's sync
- * object (race=1), or its count on the stripe is taken (race=log), also
- * before the operation, so that an acquire that reads the value finds it.
- * After a release fence every atomic that writes is one (C11: the fence
- * synchronizes with an acquire that reads what a later store wrote). Its
- * clock is then the store's, not the fence's, so what the thread did in
- * between counts as published too: that can hide a race, never make one
- * up. The access falls in the epoch the release publishes (a reference
- * count's last holder frees the object after an acquire-release
- * decrement, ordered after the other holders' decrements); the next epoch
- * starts in atomic_write_end. Returns what that needs: 0 when nothing was
- * released. */
-static inline uint64_t atomic_write_begin(const volatile void *a, uint32_t size, int mo,
-                                          uintptr_t pc)
-{
-    struct tg__thread *t;
-    if (tg__rc_on || tg__g.opt.race_log)
-        mem_access((uintptr_t)a, size, true, pc, TG_EVF_ATOMIC);
-    if (!mo_release(mo)) {
-        struct race_thread *fr = tg__rs;
-        if (likely(!fr || !fr->rel_fence))
-            return 0;
-    }
-    if (tg__rc_on) {
-        struct race_thread *r = rs_get();
-        if (!r || !r->vc || r->ignore)
-            return 0;
-        tg__rc_release_keep(r, RK_ATOMIC, (uintptr_t)a);
-        return 1;
-    }
-    if (!(t = racer()))
-        return 0;
-    _Atomic uint32_t *s = stripe(a);
-    uint32_t seq = atomic_fetch_add_explicit(s, 1, memory_order_seq_cst) + 1;
-    return (uint64_t)seq << 1 | 1;
-}
-
 /* race=log: an acquire of a's stripe, at the count it has now. */
 static inline void log_acquire(struct tg__thread *t, const volatile void *a)
 {
@@ -755,16 +714,10 @@ static inline void fence_note(const volatile void *a)
     r->nfacq++;
 }
 
-/* After an atomic read (a load, or the read half of a read-modify-write
- * or compare-exchange): for an acquire type, what it may have read; for
- * any other, a note for a later acquire fence. */
-static inline void atomic_read_end(const volatile void *a, int mo)
+/* An acquire of a: every release there so far. */
+static inline void atomic_acquire(const volatile void *a)
 {
     struct tg__thread *t;
-    if (!mo_acquire(mo)) {
-        fence_note(a);
-        return;
-    }
     if (tg__rc_on) {
         struct race_thread *r = tg__rs;
         if (r && r->vc && !r->ignore)
@@ -773,6 +726,67 @@ static inline void atomic_read_end(const volatile void *a, int mo)
     }
     if ((t = racer()))
         log_acquire(t, a);
+}
+
+/* After an atomic read (a load, or the read half of a read-modify-write
+ * or compare-exchange): for an acquire type, what it may have read; for
+ * any other, a note for a later acquire fence. */
+static inline void atomic_read_end(const volatile void *a, int mo)
+{
+    if (mo_acquire(mo))
+        atomic_acquire(a);
+    else
+        fence_note(a);
+}
+
+/* Before an atomic that writes (a store, a read-modify-write, a
+ * compare-exchange expected to succeed: write true), in this order:
+ * - for an acquire read-modify-write, an acquire of what was released at
+ *   the address so far: it reads the last value there, so it is ordered
+ *   after those releases anyway, and its own access is checked knowing
+ *   them (a plain write, then a release store, then another thread's
+ *   acquire compare-exchange of the word is no race);
+ * - the access itself, recorded before the operation, so that no thread
+ *   that reads the value and then touches the word plainly is checked
+ *   before it (as TSan records it);
+ * - for a release type, the thread's clock into the address's sync object
+ *   (race=1), or its count on the stripe (race=log), also before the
+ *   operation, so that an acquire that reads the value finds it. After a
+ *   release fence every atomic that writes is one (C11: the fence
+ *   synchronizes with an acquire that reads what a later store wrote). Its
+ *   clock is then the store's, not the fence's, so what the thread did in
+ *   between counts as published too: that can hide a race, never make one
+ *   up.
+ * The access falls in the epoch the release publishes (a reference
+ * count's last holder frees the object after an acquire-release
+ * decrement, ordered after the other holders' decrements); the next epoch
+ * starts in atomic_write_end. Returns what that needs: 0 when nothing was
+ * released. */
+static inline uint64_t atomic_write_begin(const volatile void *a, uint32_t size, bool write,
+                                          bool reads, int mo, uintptr_t pc)
+{
+    struct tg__thread *t;
+    if (reads && mo_acquire(mo))
+        atomic_acquire(a);
+    if (tg__rc_on || tg__g.opt.race_log)
+        mem_access((uintptr_t)a, size, write, pc, TG_EVF_ATOMIC);
+    if (!mo_release(mo)) {
+        struct race_thread *fr = tg__rs;
+        if (likely(!fr || !fr->rel_fence))
+            return 0;
+    }
+    if (tg__rc_on) {
+        struct race_thread *r = rs_get();
+        if (!r || !r->vc || r->ignore)
+            return 0;
+        tg__rc_release_keep(r, RK_ATOMIC, (uintptr_t)a);
+        return 1;
+    }
+    if (!(t = racer()))
+        return 0;
+    _Atomic uint32_t *s = stripe(a);
+    uint32_t seq = atomic_fetch_add_explicit(s, 1, memory_order_seq_cst) + 1;
+    return (uint64_t)seq << 1 | 1;
 }
 
 /* After a load: the access (atomic: never races with another atomic),
@@ -785,12 +799,17 @@ static inline void atomic_load_end(const volatile void *a, uint32_t size, int mo
     atomic_read_end(a, mo);
 }
 
-/* After an atomic that writes: the end of the release atomic_write_begin
- * began (rel), then, unless it is a plain store (reads: false), what its
- * read half read. */
-static inline void atomic_write_end(const volatile void *a, int mo, bool reads, uint64_t rel)
+/* After an atomic that writes: a compare-exchange that was taken for a
+ * read but did write (late: the word changed in between) records its
+ * write now; then the end of the release atomic_write_begin began (rel);
+ * then, unless it is a plain store (reads: false), what its read half
+ * read. */
+static inline void atomic_write_end(const volatile void *a, uint32_t size, int mo, bool reads,
+                                    uint64_t rel, bool late, uintptr_t pc)
 {
     struct tg__thread *t;
+    if (late && (tg__rc_on || tg__g.opt.race_log))
+        mem_access((uintptr_t)a, size, true, pc, TG_EVF_ATOMIC);
     if (rel) {
         if (tg__rc_on) {
             struct race_thread *r = tg__rs;
@@ -860,9 +879,9 @@ T __tsan_atomic##BITS##_load(const volatile T *a, int mo)                     \
 void __tsan_atomic##BITS##_store(volatile T *a, T x, int mo)                  \
 {                                                                             \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_write_begin(a, BITS / 8, mo, RET_PC);               \
+    uint64_t rel = atomic_write_begin(a, BITS / 8, true, false, mo, RET_PC);  \
     STORE_MO(mo, S##BITS)                                                     \
-    atomic_write_end(a, mo, false, rel);                                      \
+    atomic_write_end(a, BITS / 8, mo, false, rel, false, RET_PC);             \
 }                                                                             \
 RMW_FN(BITS, T, exchange, __atomic_exchange_n)                                \
 RMW_FN(BITS, T, fetch_add, __atomic_fetch_add)                                \
@@ -877,9 +896,10 @@ int __tsan_atomic##BITS##_compare_exchange_strong(volatile T *a, T *c, T x,   \
     bool ok;                                                                  \
     (void)fmo;                                                                \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_write_begin(a, BITS / 8, mo, RET_PC);               \
+    bool w = __atomic_load_n(a, __ATOMIC_RELAXED) == *c;                      \
+    uint64_t rel = atomic_write_begin(a, BITS / 8, w, true, mo, RET_PC);      \
     CAS_MO(mo, CS##BITS)                                                      \
-    atomic_write_end(a, mo, true, rel);                                       \
+    atomic_write_end(a, BITS / 8, mo, true, rel, ok && !w, RET_PC);           \
     return ok;                                                                \
 }                                                                             \
 int __tsan_atomic##BITS##_compare_exchange_weak(volatile T *a, T *c, T x,     \
@@ -888,9 +908,10 @@ int __tsan_atomic##BITS##_compare_exchange_weak(volatile T *a, T *c, T x,     \
     bool ok;                                                                  \
     (void)fmo;                                                                \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_write_begin(a, BITS / 8, mo, RET_PC);               \
+    bool w = __atomic_load_n(a, __ATOMIC_RELAXED) == *c;                      \
+    uint64_t rel = atomic_write_begin(a, BITS / 8, w, true, mo, RET_PC);      \
     CAS_MO(mo, CW##BITS)                                                      \
-    atomic_write_end(a, mo, true, rel);                                       \
+    atomic_write_end(a, BITS / 8, mo, true, rel, ok && !w, RET_PC);           \
     return ok;                                                                \
 }                                                                             \
 T __tsan_atomic##BITS##_compare_exchange_val(volatile T *a, T cmp, T x,       \
@@ -900,10 +921,10 @@ T __tsan_atomic##BITS##_compare_exchange_val(volatile T *a, T cmp, T x,       \
     T *c = &cmp;                                                              \
     (void)fmo;                                                                \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_write_begin(a, BITS / 8, mo, RET_PC);               \
+    bool w = __atomic_load_n(a, __ATOMIC_RELAXED) == *c;                      \
+    uint64_t rel = atomic_write_begin(a, BITS / 8, w, true, mo, RET_PC);      \
     CAS_MO(mo, CS##BITS)                                                      \
-    (void)ok;                                                                 \
-    atomic_write_end(a, mo, true, rel);                                       \
+    atomic_write_end(a, BITS / 8, mo, true, rel, ok && !w, RET_PC);           \
     return cmp;                                                               \
 }
 
@@ -912,9 +933,9 @@ T __tsan_atomic##BITS##_##NAME(volatile T *a, T x, int mo)                    \
 {                                                                             \
     T v;                                                                      \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_write_begin(a, BITS / 8, mo, RET_PC);               \
+    uint64_t rel = atomic_write_begin(a, BITS / 8, true, true, mo, RET_PC);   \
     RMW_MO(mo, RMW_CALL_##NAME)                                               \
-    atomic_write_end(a, mo, true, rel);                                       \
+    atomic_write_end(a, BITS / 8, mo, true, rel, false, RET_PC);              \
     return v;                                                                 \
 }
 
@@ -1013,18 +1034,18 @@ u128 __tsan_atomic128_load(const volatile u128 *a, int mo)
 void __tsan_atomic128_store(volatile u128 *a, u128 x, int mo)
 {
     mo = norm_mo(mo);
-    uint64_t rel = atomic_write_begin(a, 16, mo, RET_PC);
+    uint64_t rel = atomic_write_begin(a, 16, true, false, mo, RET_PC);
     rmw128(a, x, OP_XCHG);
-    atomic_write_end(a, mo, false, rel);
+    atomic_write_end(a, 16, mo, false, rel, false, RET_PC);
 }
 
 #define RMW128(NAME, OP)                                                      \
 u128 __tsan_atomic128_##NAME(volatile u128 *a, u128 x, int mo)                \
 {                                                                             \
     mo = norm_mo(mo);                                                         \
-    uint64_t rel = atomic_write_begin(a, 16, mo, RET_PC);                     \
+    uint64_t rel = atomic_write_begin(a, 16, true, true, mo, RET_PC);         \
     u128 v = rmw128(a, x, OP);                                                \
-    atomic_write_end(a, mo, true, rel);                                       \
+    atomic_write_end(a, 16, mo, true, rel, false, RET_PC);                    \
     return v;                                                                 \
 }
 RMW128(exchange, OP_XCHG)
@@ -1038,11 +1059,12 @@ RMW128(fetch_nand, OP_NAND)
 static int cas128_common(volatile u128 *a, u128 *c, u128 x, int mo, uintptr_t pc)
 {
     mo = norm_mo(mo);
-    uint64_t rel = atomic_write_begin(a, 16, mo, pc);
+    bool w = load128(a) == *c;
+    uint64_t rel = atomic_write_begin(a, 16, w, true, mo, pc);
     u128 seen = cas128(a, *c, x);
     bool ok = seen == *c;
     *c = seen;
-    atomic_write_end(a, mo, true, rel);
+    atomic_write_end(a, 16, mo, true, rel, ok && !w, pc);
     return ok;
 }
 

@@ -114,6 +114,8 @@ Test(RACE_SUITE, pool_jobs_ordered_by_submit_and_shutdown, .timeout = 180) { cle
 Test(RACE_SUITE, release_store_acquire_load_publish_data, .timeout = 180) { clean("atomic"); }
 Test(RACE_SUITE, the_last_reference_count_holder_frees_without_a_race, .timeout = 180) { clean("refcount"); }
 Test(RACE_SUITE, a_release_store_is_ordered_before_plain_accesses_after_the_acquire, .timeout = 180) { clean("atomic-then-plain"); }
+Test(RACE_SUITE, a_failed_compare_exchange_only_reads, .timeout = 180) { clean("cas-fail"); }
+Test(RACE_SUITE, an_acquire_compare_exchange_is_ordered_after_what_the_release_store_published, .timeout = 180) { clean("release-then-cas"); }
 Test(RACE_SUITE, neighbouring_bytes_of_one_word_do_not_race, .timeout = 180) { clean("neighbour-bytes"); }
 Test(RACE_SUITE, errgroup_of_limit_one_hands_each_task_to_the_next, .timeout = 180) { clean("group-limit1"); }
 Test(RACE_SUITE, a_detached_threads_stack_reused_by_the_next_is_not_a_race, .timeout = 180) { clean("stack-reuse"); }
@@ -526,7 +528,7 @@ Test(RACE_SUITE, logged_mode_checked_offline_adds_no_false_report, .timeout = 18
 {
     static const char *modes[] = { "chan-buffered", "wg", "group-limit1", "barrier",
                                    "chan-sem", "chan-select", "fence", "refcount",
-                                   "atomic-then-plain" };
+                                   "atomic-then-plain", "cas-fail", "release-then-cas" };
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
         struct e2e_run r;
         e2e_init(&r);

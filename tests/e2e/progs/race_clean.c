@@ -974,6 +974,65 @@ static int mode_atomic_then_plain(int argc, char **argv)
     return v == 5 ? 0 : 1;
 }
 
+/* A compare-exchange that fails only reads: the lock word's owner may
+ * read it plainly meanwhile. */
+static int cas_word, cas_flag, cas_done;
+static void *cas_owner(void *a)
+{
+    (void)a;
+    int z = 0;
+    __atomic_compare_exchange_n(&cas_word, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+    __atomic_store_n(&cas_flag, 1, __ATOMIC_RELEASE);
+    int v = cas_word;          /* a plain read of its own lock word */
+    while (!__atomic_load_n(&cas_done, __ATOMIC_ACQUIRE))
+        ;
+    __atomic_store_n(&cas_word, 0, __ATOMIC_RELEASE);
+    return (void *)(long)v;
+}
+static int mode_cas_fail(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, cas_owner, NULL);
+    while (!__atomic_load_n(&cas_flag, __ATOMIC_ACQUIRE))
+        ;
+    int z = 0;                 /* fails: the owner holds it */
+    int ok = __atomic_compare_exchange_n(&cas_word, &z, 1, 0, __ATOMIC_ACQUIRE,
+                                         __ATOMIC_RELAXED);
+    __atomic_store_n(&cas_done, 1, __ATOMIC_RELEASE);
+    void *v;
+    pthread_join(t, &v);
+    return !ok && (long)v == 1 ? 0 : 1;
+}
+
+/* A plain write of a word, then its release store; another thread's
+ * acquire compare-exchange that reads that store is ordered after both.
+ * The relaxed flag orders nothing; it only makes the compare-exchange
+ * come after the store. */
+static _Atomic long cas_pub;
+static _Atomic int cas_ready;
+static void *cas_publisher(void *a)
+{
+    (void)a;
+    *(long *)&cas_pub = 5;     /* a plain write (initialization) */
+    atomic_store_explicit(&cas_pub, 1, memory_order_release);
+    atomic_store_explicit(&cas_ready, 1, memory_order_relaxed);
+    return NULL;
+}
+static int mode_release_then_cas(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, cas_publisher, NULL);
+    while (!atomic_load_explicit(&cas_ready, memory_order_relaxed))
+        ;
+    long e = 1;
+    int ok = atomic_compare_exchange_strong_explicit(&cas_pub, &e, 2, memory_order_acquire,
+                                                     memory_order_relaxed);
+    pthread_join(t, NULL);
+    return ok ? 0 : 1;
+}
+
 /* ---- fences ---- */
 /* C11 fences: a release fence before a relaxed store pairs with an
  * acquire fence after a relaxed load that read it, and with an acquire
@@ -1061,6 +1120,8 @@ static const struct prog_mode modes[] = {
     {"atomic", mode_atomic},
     {"refcount", mode_refcount},
     {"atomic-then-plain", mode_atomic_then_plain},
+    {"cas-fail", mode_cas_fail},
+    {"release-then-cas", mode_release_then_cas},
     {"fence", mode_fence},
     {"neighbour-bytes", mode_neighbour_bytes},
     {"group-limit1", mode_group_limit1},
