@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -196,12 +197,31 @@ static void replay(const char *path)
     fclose(f);
 }
 
+/* Did the compiler's messages (in the file at path) come from loading or
+ * running tangle's loop pass? "plugin" is in gcc's and clang's messages
+ * for a plugin they cannot load, the pass's name in those of a compiler
+ * that crashed in it. */
+static bool plugin_failed(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[4096];
+    bool hit = false;
+    while (!hit && fgets(line, sizeof line, f))
+        hit = strstr(line, "plugin") || strstr(line, "tangle-loop") || strstr(line, "LoopRanges");
+    fclose(f);
+    return hit;
+}
+
 /* Runs the compile step a (a->v[0] the compiler) with `flag` (which
  * loads the loop-range plugin `plugin`) after the compiler's name; a
- * compiler that cannot load it (another version's) compiles without it.
- * The messages wait until it is known which attempt counts. src: the
- * source compiled (NULL: those of the command line), for
- * TANGLE_CC_VERBOSE. */
+ * compiler that cannot load it (another version's), or that fails in it,
+ * compiles again without it. The messages wait until it is known which
+ * attempt counts; a compile that fails for any other reason is not run
+ * again, and its messages are shown as they came (in colour on a
+ * terminal, as the compiler would have shown them). src: the source
+ * compiled (NULL: those of the command line), for TANGLE_CC_VERBOSE. */
 static int run_with_plugin(const struct argv_buf *a, const char *flag, const char *plugin,
                            const char *src)
 {
@@ -216,15 +236,19 @@ static int run_with_plugin(const struct argv_buf *a, const char *flag, const cha
     struct argv_buf b = {0};
     push(&b, a->v[0]);
     push(&b, flag);
+    /* before the program's options, which may say otherwise */
+    if (isatty(2))
+        push(&b, "-fdiagnostics-color=always");
     for (size_t j = 1; j < a->n; j++)
         push(&b, a->v[j]);
     int rc = run_to(b.v, err);
-    if (rc == 0)
+    bool retry = rc != 0 && plugin_failed(err);
+    if (!retry)
         replay(err);
     unlink(err);
     free(err);
     free(b.v);
-    if (rc != 0) {
+    if (retry) {
         if (getenv("TANGLE_CC_VERBOSE"))
             fprintf(stderr, "tangle: %s cannot use %s; %s without it\n", a->v[0], plugin,
                     src ? src : "compiling");
@@ -333,6 +357,34 @@ static bool inline_blocked_by(const char *a)
            coverage_flag(a);
 }
 
+/* Is the compiler cc (a path, or a name looked up in PATH) clang under
+ * another name (cc, c++ through Debian's alternatives)? It would only
+ * fail to load gcc's plugin, on every compile. */
+static bool clang_in_disguise(const char *cc)
+{
+    char *path = NULL;
+    if (strchr(cc, '/')) {
+        path = realpath(cc, NULL);
+    } else {
+        const char *p = getenv("PATH");
+        char *dirs = xstrdup(p && *p ? p : "/usr/bin:/bin");
+        for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d && !path;
+             d = strtok_r(NULL, ":", &save)) {
+            char *c = xasprintf("%s/%s", d, cc);
+            if (access(c, X_OK) == 0)
+                path = realpath(c, NULL);
+            free(c);
+        }
+        free(dirs);
+    }
+    if (!path)
+        return false;
+    const char *base = strrchr(path, '/');
+    bool clang = strstr(base ? base + 1 : path, "clang") != NULL;
+    free(path);
+    return clang;
+}
+
 static void inline_setup(struct inl *in, const char *cc, const char *libdir,
                          int first, int argc, char **argv)
 {
@@ -344,7 +396,7 @@ static void inline_setup(struct inl *in, const char *cc, const char *libdir,
     /* Any other compiler is taken for gcc, and given the loop-range
      * plugin (shim/gccplugin/loop_ranges.cc) where it was built; one
      * that cannot load it compiles without it. */
-    if (!clang && !no_ranges) {
+    if (!clang && !no_ranges && !clang_in_disguise(cc)) {
         in->gcc_loops = xasprintf("%s/tangle-loops-gcc.so", libdir);
         if (access(in->gcc_loops, R_OK) != 0) {
             free(in->gcc_loops);
@@ -656,6 +708,7 @@ int race_cc_main(int argc, char **argv, bool cxx)
     const char *cc = cxx ? pick_compiler(cc_flag, "CXX", "c++")
                          : pick_compiler(cc_flag, "CC", "cc");
     bool compile_only = false, has_g = false, preprocess = false, dash_c = false;
+    bool regular_inputs = true;
     size_t nsrc = 0, ninputs = 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
@@ -673,8 +726,14 @@ int race_cc_main(int argc, char **argv, bool cxx)
         }
         if (is_source(a))
             nsrc++;
-        if (a[0] != '-')
+        if (a[0] != '-') {
             ninputs++;
+            struct stat st;
+            if (stat(a, &st) != 0 || !S_ISREG(st.st_mode))
+                regular_inputs = false;
+        } else if (!strcmp(a, "-")) {
+            regular_inputs = false;
+        }
     }
     /* Asking the compiler something (--version, -dumpmachine, -print-*):
      * pass through. */
@@ -688,6 +747,12 @@ int race_cc_main(int argc, char **argv, bool cxx)
     char *libdir = lib_dir();
     struct inl in;
     inline_setup(&in, cc, libdir, first, argc, argv);
+    /* An input that can be read once (standard input, a pipe) would be
+     * gone for a compile without the plugin. */
+    if (!regular_inputs) {
+        free(in.gcc_loops);
+        in.gcc_loops = NULL;
+    }
     int rc;
     if (compile_only && dash_c && nsrc > 0 && nsrc == ninputs && in.on &&
         (rc = compile_only_inline(&in, first, argc, argv, has_g, nsrc)) >= 0) {

@@ -313,3 +313,44 @@ Test(cc, a_loop_plugin_gcc_cannot_load_is_left_out_quietly, .timeout = 120)
               "the error is not shown once:\n%s", r.err);
     e2e_free(&r);
 }
+
+/* A source read from a pipe can be read once: it is compiled without the
+ * plugin, so a failure is the compiler's own, shown once, and never
+ * followed by a compile of an empty input that succeeds. */
+static const char *pipe_src;
+static void in_dir_piped(struct e2e_run *r)
+{
+    in_dir(r);
+    int p[2];
+    if (pipe(p) != 0)
+        _exit(127);
+    size_t n = strlen(pipe_src);
+    if (write(p[1], pipe_src, n) != (ssize_t)n)
+        _exit(127);
+    close(p[1]);
+    dup2(p[0], 0);
+    close(p[0]);
+}
+
+Test(cc, gcc_compiles_a_source_from_a_pipe_once, .timeout = 120)
+{
+    struct e2e_run r;
+    setup_gcc_loops(&r);
+    pipe_src = "int f(void) { return x; }\n";
+    char *argv[] = { E2E_TANGLE, "cc", "--cc", "gcc", "-O2", "-c", "-x", "c", "/dev/stdin",
+                     "-o", "s.o", NULL };
+    r.pre_exec = in_dir_piped;
+    e2e_exec(&r, argv);
+    cr_assert_neq(r.status, 0, "a source that does not compile gave exit 0:\n%s", r.err);
+    const char *first = strstr(r.err, "undeclared (first use");
+    cr_assert(first && !strstr(first + 1, "undeclared (first use"),
+              "the error is not shown once:\n%s", r.err);
+    e2e_free(&r);
+    setup_gcc_loops(&r);
+    pipe_src = loop_src;
+    r.pre_exec = in_dir_piped;
+    e2e_exec(&r, argv);
+    cr_assert_eq(r.status, 0, "exit %d:\n%s", r.status, r.err);
+    cr_assert(calls(in_run(&r, "s.o"), "__tsan_write8"), "the pipe's loop is not instrumented");
+    e2e_free(&r);
+}
