@@ -765,5 +765,7 @@ Test(RACE_SUITE, gcc_checks_loop_sweeps_as_ranges, .timeout = 60)
         cr_skip_test("the loop-range plugin was not built (no gcc-N-plugin-dev)");
     range_calls(RACE_LOOPS, &rd, &wr);
     cr_assert(rd && wr, "race_loops checks no range (read %d, write %d)", rd, wr);
+    range_calls(RACE_LOOPS "_os", &rd, &wr);
+    cr_assert(rd && wr, "race_loops_os checks no range (read %d, write %d)", rd, wr);
 }
 #endif
