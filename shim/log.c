@@ -83,7 +83,8 @@ void tg__options_parse(struct tg__options *o)
 {
     bool events_set = false;
     *o = (struct tg__options){ .watchdog_ms = 1000, .stack_depth = 32,
-                               .events_mb = 4, .exit_settle_ms = 100 };
+                               .events_mb = 4, .exit_settle_ms = 100,
+                               .lock_spin_us = 50 };
     const char *s = getenv("TANGLE_OPTIONS");
     if (!s)
         return;
@@ -141,6 +142,9 @@ void tg__options_parse(struct tg__options *o)
         } else if (!strcmp(key, "exit_settle")) {
             if (parse_uint(key, val, vlen, 0, 60000, &v))
                 o->exit_settle_ms = v;
+        } else if (!strcmp(key, "lock_spin")) {
+            if (parse_uint(key, val, vlen, 0, 1000, &v))
+                o->lock_spin_us = v;
         } else if (!strcmp(key, "race_sample")) {
             /* read and checked by shim/tsan.c */
         } else if (!strcmp(key, "verbose")) {

@@ -31,6 +31,16 @@
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+/* A CPU hint for spin loops. */
+static inline void tg__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #define RELAXED memory_order_relaxed
 #define ACQUIRE memory_order_acquire
 #define RELEASE memory_order_release
@@ -85,6 +95,7 @@ struct tg__options {
     unsigned stack_depth;   /* 1..TG_LOG_MAX_FRAMES */
     unsigned events_mb;
     unsigned exit_settle_ms; /* settle loop at exit; 0: none */
+    unsigned lock_spin_us;  /* contended mutex: user-space wait first */
 };
 
 enum { TG__OFF = 0, TG__INITING, TG__ON, TG__UNTRACED };

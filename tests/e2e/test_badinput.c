@@ -709,7 +709,7 @@ Test(badinput, bad_option_values_warn_by_name_and_the_program_still_runs,
     snprintf(logdir, sizeof logdir, "%s/logs", r.dir);
     cr_assert_eq(mkdir(logdir, 0700), 0);
     char *argv[] = { E2E_PROGDIR "hostile", "exitcode", "7", NULL };
-    e2e_start_traced(&r, logdir, "watchdog=abc,mode=turbo", argv);
+    e2e_start_traced(&r, logdir, "watchdog=abc,mode=turbo,lock_spin=5000", argv);
     e2e_finish(&r);
     e2e_assert_ended(&r);
     cr_assert_eq(r.status, 7, "the program's own status; stderr:\n%s", r.err);
@@ -717,6 +717,7 @@ Test(badinput, bad_option_values_warn_by_name_and_the_program_still_runs,
     cr_assert(strstr(r.err, "watchdog"), "warning must name watchdog:\n%s",
               r.err);
     cr_assert(strstr(r.err, "mode"), "warning must name mode:\n%s", r.err);
+    cr_assert(strstr(r.err, "'lock_spin'"), "warning must name lock_spin:\n%s", r.err);
     cr_assert_eq(e2e_find_file(logdir, TG_LOG_SUFFIX, NULL, 0), 1,
                  "defaults apply: the program is still traced");
 }
