@@ -181,7 +181,7 @@ static inline __attribute__((always_inline)) void taken(struct tg__thread *t, st
         tg__ev_append(t, TG_EV_LOCK, (uint8_t)mode, stack, (uintptr_t)addr, rel);
     }
     if (unlikely(tg__rc_on))
-        tg__race_lock((uintptr_t)addr, mode, true);
+        tg__race_lock_at(l, (uintptr_t)addr, mode, true);
     tg__acquired(t, l, obj, addr, mode, tried, pc, cfa, stack);
 }
 
@@ -294,8 +294,12 @@ releasing(struct tg__thread *t, const void *addr, bool rw)
             tg__ev_append(t, TG_EV_UNLOCK, (uint8_t)mode, 0, (uintptr_t)addr, rel);
         }
     }
-    if (unlikely(tg__rc_on))
-        tg__race_lock((uintptr_t)addr, (uint32_t)mode, false);
+    if (unlikely(tg__rc_on)) {
+        if (l)
+            tg__race_lock_at(l, (uintptr_t)addr, (uint32_t)mode, false);
+        else
+            tg__race_lock((uintptr_t)addr, (uint32_t)mode, false);
+    }
     return mode;
 }
 

@@ -395,7 +395,7 @@ static void clock_join_into(struct rc_clock *c, const struct race_thread *r)
             c->vc[i] = r->vc[i];
     if (n > c->n)
         c->n = n;
-    c->last_gen = n == r->vcn ? r->vc_gen : 0;
+    __atomic_store_n(&c->last_gen, n == r->vcn ? r->vc_gen : 0, __ATOMIC_RELAXED);
 }
 
 /* Sets entry i of the thread's clock to v, not below its present value.
@@ -440,6 +440,26 @@ static inline bool lock_serialized(int kind, int which)
     return kind == RK_LOCK && which == 0;
 }
 
+/* Joins the thread's clock into clock `which` of node s; returns the
+ * node's version before. A shared unlock (clock 1) also clears clock 0's
+ * last releaser, so that lock_taken's shortcut (nothing to learn when the
+ * last unlock was the thread's own) holds for clock 1 too. */
+static inline uint32_t node_release(struct race_thread *r, struct rc_sync *s,
+                                    int kind, int which)
+{
+    bool locked = !lock_serialized(kind, which);
+    if (locked)
+        spin_lock(&s->lock);
+    clock_join_into(sync_clock(s, which), r);
+    if (which)
+        __atomic_store_n(&s->c0.last_gen, 0, __ATOMIC_RELAXED);
+    uint32_t v = atomic_load_explicit(&s->version, RELAXED);
+    atomic_store_explicit(&s->version, v + 1, RELEASE);
+    if (locked)
+        spin_unlock(&s->lock);
+    return v;
+}
+
 /* Releases into clock `which` of (kind, addr); the caller then starts
  * the thread's next epoch (bump_clock). */
 static void release_keep(struct race_thread *r, int kind, uintptr_t addr, int which)
@@ -447,14 +467,7 @@ static void release_keep(struct race_thread *r, int kind, uintptr_t addr, int wh
     uint32_t slot;
     struct rc_sync *s = sync_cached(r, kind, addr, true, &slot);
     if (s) {
-        bool locked = !lock_serialized(kind, which);
-        if (locked)
-            spin_lock(&s->lock);
-        clock_join_into(sync_clock(s, which), r);
-        uint32_t v = atomic_load_explicit(&s->version, RELAXED);
-        atomic_store_explicit(&s->version, v + 1, RELEASE);
-        if (locked)
-            spin_unlock(&s->lock);
+        uint32_t v = node_release(r, s, kind, which);
         /* The object now holds nothing the thread lacks only if it held
          * nothing new before this release. */
         if (r->sync_seen[slot] == v)
@@ -1499,6 +1512,42 @@ void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken)
         r->lockh -= h;
         tg__rc_ctx_update(r);
     }
+}
+
+/* tg__race_lock for a lock whose record the caller has: the record keeps
+ * the lock's node, and an acquisition after the thread's own unlock (the
+ * last one into clock 0, by clock generation: the thread's, whatever it
+ * learnt since) learns nothing. Clock 0 then holds what the thread had at
+ * that unlock, no more: it had joined clock 0 when it took the lock, and
+ * nobody else released into it while it held the lock. */
+void tg__race_lock_at(struct tg__lock *l, uintptr_t addr, uint32_t mode, bool taken)
+{
+    struct race_thread *r = tg__rs;
+    if (unlikely(!r) && !(r = tg__rs_slow()))
+        return;
+    if (unlikely(!r->vc))
+        return;
+    struct rc_sync *s = atomic_load_explicit(&l->rc, RELAXED);
+    if (unlikely(!s)) {
+        if (!(s = sync_find(RK_LOCK, addr, true)))
+            return;
+        atomic_store_explicit(&l->rc, s, RELAXED);
+    }
+    uint64_t h = mix64(addr);
+    if (taken) {
+        uint64_t g = __atomic_load_n(&s->c0.last_gen, __ATOMIC_RELAXED);
+        if (!g || (g ^ r->vc_gen) >> 32) {
+            int n = mode == 0 ? 2 : 1;
+            for (int i = 0; i < n; i++)
+                clock_join_from(r, sync_clock(s, i));
+        }
+        r->lockh += h;
+    } else {
+        node_release(r, s, RK_LOCK, mode == 0 ? 0 : 1);
+        bump_clock(r);
+        r->lockh -= h;
+    }
+    tg__rc_ctx_update(r);
 }
 
 void tg__race_exit(struct tg__thread *t)

@@ -361,6 +361,10 @@ struct tg__lock {
     _Atomic uint32_t flags;      /* TG__LK_* */
     uint32_t kind;               /* enum tg_log_obj_kind */
     uint32_t pad;
+    /* The race checker's clocks for this address (race.c's node for a
+     * lock at addr, which lives as long as the process): found once, so
+     * a lock hand-over needs no look-up. */
+    void *_Atomic rc;
     /* Exclusive holder's acquisition site (return address), so another
      * thread that finds misuse can name where the lock was taken: the
      * holder's own held set is private and its record's copy has no
@@ -616,6 +620,8 @@ void tg__race_sync(int kind, uintptr_t addr, bool release);
 /* A lock taken (after the real lock) or given up (before the real
  * unlock); mode 0 exclusive, 1 shared. */
 void tg__race_lock(uintptr_t addr, uint32_t mode, bool taken);
+/* The same for a lock the caller has the record of. */
+void tg__race_lock_at(struct tg__lock *l, uintptr_t addr, uint32_t mode, bool taken);
 /* Channel tokens (hooks version 3): a snapshot of the calling thread's
  * clock, handed by the runtime to the partner operation, which acquires
  * from it; 0 when the thread is not checked, RC_TOKEN_JOINED when no

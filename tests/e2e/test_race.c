@@ -94,6 +94,8 @@ Test(RACE_SUITE, once_routine_happens_before_every_once_return, .timeout = 180) 
 Test(RACE_SUITE, create_and_join_order_parent_and_child, .timeout = 180) { clean("create-join"); }
 Test(RACE_SUITE, a_joined_threads_slot_passed_to_a_new_thread_is_not_a_race, .timeout = 180) { clean("slot-reuse"); }
 Test(RACE_SUITE, a_lock_released_again_after_learning_more_passes_it_on, .timeout = 180) { clean("lock-relay"); }
+Test(RACE_SUITE, a_lock_taken_back_after_another_threads_unlock_learns_from_it, .timeout = 180) { clean("lock-back"); }
+Test(RACE_SUITE, a_write_lock_taken_back_after_a_read_unlock_is_ordered_after_the_read, .timeout = 180) { clean("rwlock-back"); }
 Test(RACE_SUITE, a_mapping_unmapped_and_mapped_again_starts_without_history, .timeout = 180) { clean("mmap-reuse"); }
 Test(RACE_SUITE, a_forked_child_is_ordered_after_everything_before_the_fork, .timeout = 180) { clean("fork"); }
 Test(RACE_SUITE, buffered_channel_send_happens_before_receive, .timeout = 180) { clean("chan-buffered"); }
@@ -528,7 +530,8 @@ Test(RACE_SUITE, logged_mode_checked_offline_adds_no_false_report, .timeout = 18
 {
     static const char *modes[] = { "chan-buffered", "wg", "group-limit1", "barrier",
                                    "chan-sem", "chan-select", "fence", "refcount",
-                                   "atomic-then-plain", "cas-fail", "release-then-cas" };
+                                   "atomic-then-plain", "cas-fail", "release-then-cas",
+                                   "lock-back", "rwlock-back" };
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
         struct e2e_run r;
         e2e_init(&r);

@@ -1091,6 +1091,86 @@ static int mode_neighbour_bytes(int argc, char **argv)
     return 0;
 }
 
+/* ---- a lock taken back by the thread that let it go ---- */
+/* Steps in a fixed order through relaxed flags, which order nothing: the
+ * first thread takes and lets go the lock, the second writes under it,
+ * the first takes it again and reads. Its second acquisition follows
+ * another thread's unlock, so it must learn from it. */
+static pthread_mutex_t back_l = PTHREAD_MUTEX_INITIALIZER;
+static int back_step;
+static void wait_step(int *step, int n)
+{
+    while (__atomic_load_n(step, __ATOMIC_RELAXED) < n)
+        sched_yield();
+}
+static void *back_first(void *a)
+{
+    pthread_mutex_lock(&back_l);
+    pthread_mutex_unlock(&back_l);
+    __atomic_store_n(&back_step, 1, __ATOMIC_RELAXED);
+    wait_step(&back_step, 2);
+    pthread_mutex_lock(&back_l);
+    *(long *)a = shared;
+    pthread_mutex_unlock(&back_l);
+    return NULL;
+}
+static void *back_second(void *a)
+{
+    (void)a;
+    wait_step(&back_step, 1);
+    pthread_mutex_lock(&back_l);
+    shared = 42;
+    pthread_mutex_unlock(&back_l);
+    __atomic_store_n(&back_step, 2, __ATOMIC_RELAXED);
+    return NULL;
+}
+static int mode_lock_back(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    long got = 0;
+    pthread_t t[2];
+    pthread_create(&t[0], NULL, back_first, &got);
+    pthread_create(&t[1], NULL, back_second, NULL);
+    join_all(t, 2);
+    return got == 42 ? 0 : 1;
+}
+
+/* The same with an rwlock whose other thread only reads, under a read
+ * lock: the writer's second acquisition follows its own write unlock and
+ * a read unlock, and must be ordered after the read. */
+static pthread_rwlock_t back_rw = PTHREAD_RWLOCK_INITIALIZER;
+static void *rback_writer(void *a)
+{
+    (void)a;
+    pthread_rwlock_wrlock(&back_rw);
+    pthread_rwlock_unlock(&back_rw);
+    __atomic_store_n(&back_step, 1, __ATOMIC_RELAXED);
+    wait_step(&back_step, 2);
+    pthread_rwlock_wrlock(&back_rw);
+    shared = 7;
+    pthread_rwlock_unlock(&back_rw);
+    return NULL;
+}
+static void *rback_reader(void *a)
+{
+    wait_step(&back_step, 1);
+    pthread_rwlock_rdlock(&back_rw);
+    *(long *)a = shared;
+    pthread_rwlock_unlock(&back_rw);
+    __atomic_store_n(&back_step, 2, __ATOMIC_RELAXED);
+    return NULL;
+}
+static int mode_rwlock_back(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    long got = -1;
+    pthread_t t[2];
+    pthread_create(&t[0], NULL, rback_writer, NULL);
+    pthread_create(&t[1], NULL, rback_reader, &got);
+    join_all(t, 2);
+    return got == 0 && shared == 7 ? 0 : 1;
+}
+
 static const struct prog_mode modes[] = {
     {"mutex", mode_mutex},
     {"rwlock", mode_rwlock},
@@ -1101,6 +1181,8 @@ static const struct prog_mode modes[] = {
     {"create-join", mode_create_join},
     {"slot-reuse", mode_slot_reuse},
     {"lock-relay", mode_lock_relay},
+    {"lock-back", mode_lock_back},
+    {"rwlock-back", mode_rwlock_back},
     {"mmap-reuse", mode_mmap_reuse},
     {"fork", mode_fork},
     {"chan-buffered", mode_chan_buffered},
