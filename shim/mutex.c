@@ -361,7 +361,7 @@ int pthread_mutex_destroy(pthread_mutex_t *m)
     return REAL(pthread_mutex_destroy)(m);
 }
 
-/* ---- a contended mutex: wait in user space first ---- */
+/* ---- a contended lock: wait in user space first ---- */
 
 /* A thread that finds a mutex held sleeps in the kernel, and the holder's
  * unlock then wakes it: a system call on each side, microseconds of the
@@ -371,11 +371,12 @@ int pthread_mutex_destroy(pthread_mutex_t *m)
  * under plain glibc two threads taking one mutex in turn made 0.3 million
  * futex calls in 8 million hand-overs, under the shim's race checker 3.6
  * million, and those calls were most of its time. So the waiter first
- * polls the lock word (a read: the holder keeps its line until it lets
- * go) at widening gaps, up to lock_spin microseconds, and sleeps only
- * after that. A holder that takes the lock again at once then runs on
- * undisturbed for a while, as under glibc, instead of paying a wake.
- * At most all CPUs but one spin at a time, and none with one CPU. */
+ * polls the lock (a mutex's word is read first: the holder keeps its line
+ * until it lets go) at widening gaps, up to lock_spin microseconds, and
+ * sleeps only after that; untimed mutex and rwlock waits do so. A holder
+ * that takes the lock again at once then runs on undisturbed for a
+ * while, as under glibc, instead of paying a wake. At most all CPUs but
+ * one spin at a time, and none with one CPU. */
 static _Atomic int spinners;
 
 /* The first look after 1 us, then at gaps doubling to 4 us. A look costs
@@ -396,9 +397,27 @@ static inline int64_t spin_now(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* 0 (or EOWNERDEAD and the like) once it took m; EBUSY if m stayed
- * held through the budget, or spinning does not apply. */
-static __attribute__((noinline)) int mutex_spin(pthread_mutex_t *m)
+/* The real try functions, one signature. */
+typedef int (*try_lock_fn)(void *lock);
+static int try_mutex(void *m)
+{
+    return REAL(pthread_mutex_trylock)(m);
+}
+static int try_rdlock(void *rw)
+{
+    return REAL(pthread_rwlock_tryrdlock)(rw);
+}
+static int try_wrlock(void *rw)
+{
+    return REAL(pthread_rwlock_trywrlock)(rw);
+}
+
+/* 0 (or EOWNERDEAD and the like) once try_lock took the lock; EBUSY if
+ * it stayed held through the budget, or spinning does not apply. word,
+ * if not NULL, is read first at each look and is 0 when the lock is
+ * free. */
+static __attribute__((noinline)) int spin_wait(try_lock_fn try_lock, void *lock,
+                                               const int *word)
 {
     unsigned budget = tg__g.opt.lock_spin_us;
     if (!budget)
@@ -419,8 +438,8 @@ static __attribute__((noinline)) int mutex_spin(pthread_mutex_t *m)
                 tg__cpu_relax();
                 now = spin_now();
             } while (now < next);
-            if (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0 &&
-                (rc = REAL(pthread_mutex_trylock)(m)) != EBUSY)
+            if ((!word || __atomic_load_n(word, __ATOMIC_RELAXED) == 0) &&
+                (rc = try_lock(lock)) != EBUSY)
                 break;
             if (gap < SPIN_GAPMAX)
                 gap *= 2;
@@ -444,7 +463,7 @@ static __attribute__((noinline)) int mutex_wait(struct tg__thread *t, struct tg_
     uint32_t stack = 0;
     /* A relock would wait for itself: no point spinning. */
     if (rc == EBUSY && how == 0 && !mine)
-        rc = mutex_spin(m);
+        rc = spin_wait(try_mutex, m, &m->__data.__lock);
     if (rc == EBUSY) {
         tg__block(t, TG_WAIT_MUTEX, m, 0,
                   how ? tg__deadline(clock, abs) : INT64_MAX, 0);
@@ -623,6 +642,8 @@ static int rw_wait(struct tg__thread *t, struct tg__lock *l, pthread_rwlock_t *r
     int rc = mode ? REAL(pthread_rwlock_tryrdlock)(rw)
                   : REAL(pthread_rwlock_trywrlock)(rw);
     uint32_t stack = 0;
+    if (rc == EBUSY && how == 0 && i < 0)
+        rc = spin_wait(mode ? try_rdlock : try_wrlock, rw, NULL);
     if (rc == EBUSY) {
         tg__block(t, mode ? TG_WAIT_RWLOCK_RD : TG_WAIT_RWLOCK_WR, rw, 0,
                   how ? tg__deadline(clock, abs) : INT64_MAX, 0);
