@@ -397,6 +397,11 @@ static inline int64_t spin_now(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void tg__spin_after_fork(void)
+{
+    atomic_store_explicit(&spinners, 0, RELAXED);
+}
+
 /* The real try functions, one signature. */
 typedef int (*try_lock_fn)(void *lock);
 static int try_mutex(void *m)

@@ -446,6 +446,7 @@ pid_t fork(void)
     t->guard++;
     tg__race_after_fork();
     tg__locks_reset();
+    tg__spin_after_fork();
     tg__edges_reset();
     tg__stacks_reset();
     tg__modules_forget();

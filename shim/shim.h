@@ -308,6 +308,9 @@ uint32_t tg__thread_by_pthread(pthread_t pt);
 void tg__thread_exit(struct tg__thread *t);
 /* Forgets every other thread after fork and registers the caller anew. */
 void tg__thread_after_fork(void);
+/* The fork child's count of threads spinning for a lock: none of the
+ * parent's spinners came along (mutex.c). */
+void tg__spin_after_fork(void);
 /* Thread-table setup at init: creates the key whose destructor notices
  * threads that were not created through pthread_create. */
 void tg__threads_init(void);
