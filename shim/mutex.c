@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "race.h"
 
 REAL_FN(int, pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *));
 REAL_FN(int, pthread_mutex_destroy, (pthread_mutex_t *));
@@ -157,6 +157,18 @@ uint32_t tg__lock_owner(struct tg__lock *l, const void *addr)
     return tid > 0 ? tg__thread_by_tid(tid) : 0;
 }
 
+/* The race checker's part of a lock or unlock of l (race mode). */
+static inline __attribute__((always_inline)) void
+race_lock(struct tg__lock *l, const void *addr, uint32_t mode, bool taken)
+{
+    struct race_thread *r = tg__rs;
+    struct rc_sync *s = atomic_load_explicit(&l->rc, RELAXED);
+    if (likely(r && r->vc && s && mode == 0) &&
+        tg__rc_lock_fast(r, s, (uintptr_t)addr, taken))
+        return;
+    tg__race_lock_at(l, (uintptr_t)addr, mode, taken);
+}
+
 /* Bookkeeping once the caller holds the lock. `stack`: where it waited
  * (0 if it did not). */
 static inline __attribute__((always_inline)) void taken(struct tg__thread *t, struct tg__lock *l,
@@ -181,7 +193,7 @@ static inline __attribute__((always_inline)) void taken(struct tg__thread *t, st
         tg__ev_append(t, TG_EV_LOCK, (uint8_t)mode, stack, (uintptr_t)addr, rel);
     }
     if (unlikely(tg__rc_on))
-        tg__race_lock_at(l, (uintptr_t)addr, mode, true);
+        race_lock(l, addr, mode, true);
     tg__acquired(t, l, obj, addr, mode, tried, pc, cfa, stack);
 }
 
@@ -296,7 +308,7 @@ releasing(struct tg__thread *t, const void *addr, bool rw)
     }
     if (unlikely(tg__rc_on)) {
         if (l)
-            tg__race_lock_at(l, (uintptr_t)addr, (uint32_t)mode, false);
+            race_lock(l, addr, (uint32_t)mode, false);
         else
             tg__race_lock((uintptr_t)addr, (uint32_t)mode, false);
     }

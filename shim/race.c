@@ -103,15 +103,7 @@ static inline void spin_unlock(_Atomic int *l)
     atomic_store_explicit(l, 0, RELEASE);
 }
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
+#define mix64 tg__rc_mix64
 
 static void *map_reserve(size_t bytes)
 {
@@ -258,29 +250,6 @@ void tg__rc_clear(uintptr_t lo, size_t len)
 
 /* ---- vector clocks and synchronization objects ------------------------------- */
 
-#define VC_INLINE 6
-struct rc_clock {
-    uint32_t n, cap;           /* entries in use, allocated */
-    uint32_t *vc;              /* inl, or from the arena when larger */
-    uint64_t last_gen;         /* clock generation of the last release */
-    uint32_t inl[VC_INLINE];   /* a few threads' clocks: no second line */
-};
-
-/* A synchronization object's clocks. A lock keeps two in one node: what
- * its exclusive unlocks released (every acquisition takes it) and what its
- * shared unlocks released (only an exclusive acquisition takes it). */
-struct rc_sync {
-    /* First cache line: all a lock hand-over touches (a node is 64-byte
-     * aligned), so the lock's clock costs one line beside the lock's own. */
-    struct rc_clock c0;
-    _Atomic uint32_t version;  /* releases so far */
-    _Atomic int lock;
-    int kind;
-    struct rc_sync *next;
-    uintptr_t addr;
-    struct rc_clock c1;
-};
-
 _Static_assert(offsetof(struct rc_sync, kind) + sizeof(int) <= 64,
                "a lock's hand-over fields fit one cache line");
 
@@ -327,16 +296,13 @@ static struct rc_sync *sync_find(int kind, uintptr_t addr, bool create)
     return s;
 }
 
-static inline void bump_clock(struct race_thread *r)
+void tg__rc_clk_publish(struct race_thread *r, uint32_t c)
 {
-    uint32_t c = ++r->vc[r->tid];
-    if (unlikely(c > r->clk_bound)) {
-        r->clk_bound = c + CLK_AHEAD;
-        atomic_store_explicit(&CLK_NOW(r->tid), r->clk_bound, RELAXED);
-    }
-    r->epoch_bits = ((uint64_t)r->tid << RC_TID_SH) |
-                    ((uint64_t)(c & ((1u << RC_CLK_BITS) - 1)) << RC_CLK_SH);
+    r->clk_bound = c + CLK_AHEAD;
+    atomic_store_explicit(&CLK_NOW(r->tid), r->clk_bound, RELAXED);
 }
+
+#define bump_clock tg__rc_bump_clock
 
 /* The node of (kind, addr) through the thread's small cache: nodes are
  * never freed, so a cached pointer stays good. */

@@ -468,6 +468,85 @@ void tg__rc_release(struct race_thread *r, int kind, uintptr_t addr);
  * access is recorded. */
 void tg__rc_release_keep(struct race_thread *r, int kind, uintptr_t addr);
 void tg__rc_next_epoch(struct race_thread *r);
+
+/* ---- vector clocks of synchronization objects (race.c) ---- */
+
+#define VC_INLINE 6
+struct rc_clock {
+    uint32_t n, cap;           /* entries in use, allocated */
+    uint32_t *vc;              /* inl, or from the arena when larger */
+    uint64_t last_gen;         /* clock generation of the last release */
+    uint32_t inl[VC_INLINE];   /* a few threads' clocks: no second line */
+};
+
+/* A synchronization object's clocks. A lock keeps two in one node: what
+ * its exclusive unlocks released (every acquisition takes it) and what its
+ * shared unlocks released (only an exclusive acquisition takes it). */
+struct rc_sync {
+    /* First cache line: all a lock hand-over touches (a node is 64-byte
+     * aligned), so the lock's clock costs one line beside the lock's own. */
+    struct rc_clock c0;
+    _Atomic uint32_t version;  /* releases so far */
+    _Atomic int lock;
+    int kind;
+    struct rc_sync *next;
+    uintptr_t addr;
+    struct rc_clock c1;
+};
+
+/* 64-bit mixer (splitmix's finalizer). */
+static inline uint64_t tg__rc_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Publishes a new bound of the thread's clock (race.c's clock table). */
+void tg__rc_clk_publish(struct race_thread *r, uint32_t c);
+
+/* Starts the thread's next epoch. */
+static inline void tg__rc_bump_clock(struct race_thread *r)
+{
+    uint32_t c = ++r->vc[r->tid];
+    if (unlikely(c > r->clk_bound))
+        tg__rc_clk_publish(r, c);
+    r->epoch_bits = ((uint64_t)r->tid << RC_TID_SH) |
+                    ((uint64_t)(c & ((1u << RC_CLK_BITS) - 1)) << RC_CLK_SH);
+}
+
+/* tg__race_lock_at's common cases for an exclusive lock, inline in the
+ * lock wrappers: an acquisition after the thread's own last unlock (it
+ * learns nothing), and an unlock by a thread that unlocked last and has
+ * learnt nothing since (only its own entry moves). False for anything
+ * else, which the caller then hands to tg__race_lock_at. */
+static inline __attribute__((always_inline)) bool
+tg__rc_lock_fast(struct race_thread *r, struct rc_sync *s, uintptr_t addr,
+                 bool taken)
+{
+    struct rc_clock *c = &s->c0;
+    uint64_t g = __atomic_load_n(&c->last_gen, __ATOMIC_RELAXED);
+    if (taken) {
+        if (!g || (g ^ r->vc_gen) >> 32)
+            return false;
+        r->lockh += tg__rc_mix64(addr);
+    } else {
+        uint32_t tid = r->tid;
+        if (g != r->vc_gen || tid >= c->n)
+            return false;
+        if (r->vc[tid] > c->vc[tid])
+            c->vc[tid] = r->vc[tid];
+        uint32_t v = atomic_load_explicit(&s->version, RELAXED);
+        atomic_store_explicit(&s->version, v + 1, RELEASE);
+        tg__rc_bump_clock(r);
+        r->lockh -= tg__rc_mix64(addr);
+    }
+    tg__rc_ctx_update(r);
+    return true;
+}
 void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr);
 
 /* Heap blocks (names in reports; their shadow is cleared when freed). */
