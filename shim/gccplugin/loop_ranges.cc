@@ -40,6 +40,10 @@
  * no bytes. On the exit edge only accesses before the test are checked:
  * the last iteration runs them, and their addresses are at hand there.
  *
+ * Outside loops too, a read followed in its block by a write of the
+ * same bytes with no call between is checked as the write alone
+ * (drop_reads_before_writes), as clang's instrumentation does.
+ *
  * `-fopt-info-loop-optimized` and `-fopt-info-loop-missed` make gcc say
  * what was moved and why other loops were left alone. `tangle cc` leaves
  * the plugin out when TANGLE_LOOP_RANGES=0.
@@ -474,6 +478,60 @@ const pass_data loop_ranges_data = {
     0,
 };
 
+/* A read followed in its block by a write of the same bytes, with no
+ * call between: only the write is checked, as LLVM's ThreadSanitizer
+ * pass does (its read-before-write rule). Both fall in one epoch of the
+ * thread (nothing between them can synchronize), and whatever races with
+ * the read races with the write too, which is found instead: `x++`
+ * (gcc: __tsan_read8, then __tsan_write8) costs one check. Any other
+ * call, or inline assembly, ends the reads that may be dropped. Returns
+ * the number of checks removed. */
+unsigned drop_reads_before_writes(function *fn)
+{
+    unsigned dropped = 0;
+    basic_block bb;
+    FOR_EACH_BB_FN(bb, fn) {
+        auto_vec<gcall *> reads;
+        for (gimple_stmt_iterator i = gsi_start_bb(bb); !gsi_end_p(i);) {
+            gimple *g = gsi_stmt(i);
+            gsi_next(&i);
+            if (gimple_code(g) == GIMPLE_ASM) {
+                reads.truncate(0);
+                continue;
+            }
+            if (!is_gimple_call(g))
+                continue;
+            bool write;
+            unsigned size = access_size(g, &write);
+            if (!size) {
+                reads.truncate(0);
+                continue;
+            }
+            tree addr = gimple_call_arg(g, 0);
+            if (!write) {
+                reads.safe_push(as_a<gcall *>(g));
+                continue;
+            }
+            for (unsigned k = 0; k < reads.length();) {
+                gcall *r = reads[k];
+                bool w;
+                if (access_size(r, &w) == size &&
+                    operand_equal_p(gimple_call_arg(r, 0), addr, 0)) {
+                    gimple_stmt_iterator ri = gsi_for_stmt(r);
+                    unlink_stmt_vdef(r);
+                    gsi_remove(&ri, true);
+                    release_defs(r);
+                    reads.unordered_remove(k);
+                    dropped++;
+                } else {
+                    k++;
+                }
+            }
+        }
+    }
+    return dropped;
+}
+
 struct loop_ranges : gimple_opt_pass {
     loop_ranges(gcc::context *ctx) : gimple_opt_pass(loop_ranges_data, ctx) {}
     opt_pass *clone() final override { return new loop_ranges(m_ctxt); }
@@ -486,21 +544,21 @@ struct loop_ranges : gimple_opt_pass {
 
 unsigned loop_ranges::execute(function *fn)
 {
-    if (!loops_for_fn(fn) || number_of_loops(fn) <= 1)
-        return 0;
-    loop_optimizer_init(LOOPS_NORMAL | LOOPS_HAVE_RECORDED_EXITS);
-    scev_initialize();
-    bool changed = false;
-    for (auto l : loops_list(fn, LI_ONLY_INNERMOST)) {
-        const char *why;
-        bool did = move_loop(l, &why);
-        changed |= did;
-        if (!did && why && dump_enabled_p())
-            dump_printf_loc(MSG_MISSED_OPTIMIZATION, find_loop_location(l),
-                            "race checks kept in the loop: %s\n", why);
+    bool changed = drop_reads_before_writes(fn) != 0;
+    if (loops_for_fn(fn) && number_of_loops(fn) > 1) {
+        loop_optimizer_init(LOOPS_NORMAL | LOOPS_HAVE_RECORDED_EXITS);
+        scev_initialize();
+        for (auto l : loops_list(fn, LI_ONLY_INNERMOST)) {
+            const char *why;
+            bool did = move_loop(l, &why);
+            changed |= did;
+            if (!did && why && dump_enabled_p())
+                dump_printf_loc(MSG_MISSED_OPTIMIZATION, find_loop_location(l),
+                                "race checks kept in the loop: %s\n", why);
+        }
+        scev_finalize();
+        loop_optimizer_finalize(fn);
     }
-    scev_finalize();
-    loop_optimizer_finalize(fn);
     if (!changed)
         return 0;
     mark_virtual_operands_for_renaming(fn);

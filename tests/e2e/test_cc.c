@@ -289,6 +289,38 @@ Test(cc, gcc_loop_ranges_can_be_turned_off, .timeout = 120)
     e2e_free(&r);
 }
 
+/* gcc checks a read followed by a write of the same bytes, with no call
+ * between, as the write alone (as clang's instrumentation does); a call
+ * between keeps both. */
+static const char rmw_src[] = "void bump(long *p) { *p += 1; }\n";
+static const char rmw_call_src[] =
+    "void bump(long *p, void (*f)(void)) { long v = *p; f(); *p = v + 1; }\n";
+
+Test(cc, gcc_checks_a_read_then_write_of_one_word_as_the_write, .timeout = 120)
+{
+    struct e2e_run r;
+    setup_gcc_loops(&r);
+    e2e_write_file(in_run(&r, "rmw.c"), rmw_src, strlen(rmw_src));
+    cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-c", "rmw.c", NULL });
+    cr_assert(calls(in_run(&r, "rmw.o"), "__tsan_write8"));
+    cr_assert(!calls(in_run(&r, "rmw.o"), "__tsan_read8"), "the read is still checked");
+    e2e_free(&r);
+
+    setup_gcc_loops(&r);
+    e2e_write_file(in_run(&r, "rmw.c"), rmw_call_src, strlen(rmw_call_src));
+    cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-c", "rmw.c", NULL });
+    cr_assert(calls(in_run(&r, "rmw.o"), "__tsan_write8"));
+    cr_assert(calls(in_run(&r, "rmw.o"), "__tsan_read8"), "a call between drops the read");
+    e2e_free(&r);
+
+    setup_gcc_loops(&r);
+    r.env = (const char *[]){ "TANGLE_LOOP_RANGES=0", NULL };
+    e2e_write_file(in_run(&r, "rmw.c"), rmw_src, strlen(rmw_src));
+    cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-c", "rmw.c", NULL });
+    cr_assert(calls(in_run(&r, "rmw.o"), "__tsan_read8"));
+    e2e_free(&r);
+}
+
 /* A plugin gcc cannot load (another gcc's) is left out quietly; a
  * source that does not compile fails with its own messages, once. */
 Test(cc, a_loop_plugin_gcc_cannot_load_is_left_out_quietly, .timeout = 120)
