@@ -400,7 +400,7 @@ static _Atomic int spinners;
  * with 1 us). A sleeping waiter, for comparison, is woken some
  * microseconds after the unlock. */
 enum { SPIN_GAP0 = 1000, SPIN_GAPMAX = 4000 };
-static int spin_cpus = -1;
+static _Atomic int spin_cpus = -1;
 
 static inline int64_t spin_now(void)
 {
@@ -439,11 +439,14 @@ static __attribute__((noinline)) int spin_wait(try_lock_fn try_lock, void *lock,
     unsigned budget = tg__g.opt.lock_spin_us;
     if (!budget)
         return EBUSY;
-    int cpus = spin_cpus;
+    int cpus = atomic_load_explicit(&spin_cpus, RELAXED);
     if (cpus < 0) {
+        /* The CPUs the process may run on; all online ones where that
+         * set does not fit a cpu_set_t. */
         cpu_set_t set;
-        cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-        spin_cpus = cpus;
+        cpus = sched_getaffinity(0, sizeof set, &set) == 0
+                   ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+        atomic_store_explicit(&spin_cpus, cpus, RELAXED);
     }
     int rc = EBUSY;
     if (atomic_fetch_add_explicit(&spinners, 1, RELAXED) < cpus - 1) {

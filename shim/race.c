@@ -408,8 +408,8 @@ static inline bool lock_serialized(int kind, int which)
 
 /* Joins the thread's clock into clock `which` of node s; returns the
  * node's version before. A shared unlock (clock 1) also clears clock 0's
- * last releaser, so that lock_taken's shortcut (nothing to learn when the
- * last unlock was the thread's own) holds for clock 1 too. */
+ * last releaser, so that tg__race_lock_at's shortcut (nothing to learn
+ * when the last unlock was the thread's own) holds for clock 1 too. */
 static inline uint32_t node_release(struct race_thread *r, struct rc_sync *s,
                                     int kind, int which)
 {

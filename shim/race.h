@@ -468,6 +468,7 @@ void tg__rc_release(struct race_thread *r, int kind, uintptr_t addr);
  * access is recorded. */
 void tg__rc_release_keep(struct race_thread *r, int kind, uintptr_t addr);
 void tg__rc_next_epoch(struct race_thread *r);
+void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr);
 
 /* ---- vector clocks of synchronization objects (race.c) ---- */
 
@@ -547,7 +548,6 @@ tg__rc_lock_fast(struct race_thread *r, struct rc_sync *s, uintptr_t addr,
     tg__rc_ctx_update(r);
     return true;
 }
-void tg__rc_acquire(struct race_thread *r, int kind, uintptr_t addr);
 
 /* Heap blocks (names in reports; their shadow is cleared when freed). */
 void tg__rc_alloc(struct race_thread *r, uintptr_t p, size_t n, uintptr_t pc);

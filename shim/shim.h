@@ -95,7 +95,7 @@ struct tg__options {
     unsigned stack_depth;   /* 1..TG_LOG_MAX_FRAMES */
     unsigned events_mb;
     unsigned exit_settle_ms; /* settle loop at exit; 0: none */
-    unsigned lock_spin_us;  /* contended mutex: user-space wait first */
+    unsigned lock_spin_us;  /* contended mutex or rwlock: user-space wait first */
 };
 
 enum { TG__OFF = 0, TG__INITING, TG__ON, TG__UNTRACED };
