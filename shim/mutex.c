@@ -402,10 +402,13 @@ static _Atomic int spinners;
 enum { SPIN_GAP0 = 1000, SPIN_GAPMAX = 4000 };
 static _Atomic int spin_cpus = -1;
 
+/* Monotonic nanoseconds; -1 if the clock cannot be read (the waiter then
+ * sleeps at once). */
 static inline int64_t spin_now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return -1;
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -452,12 +455,14 @@ static __attribute__((noinline)) int spin_wait(try_lock_fn try_lock, void *lock,
     if (atomic_fetch_add_explicit(&spinners, 1, RELAXED) < cpus - 1) {
         int64_t now = spin_now(), end = now + (int64_t)budget * 1000;
         int64_t gap = SPIN_GAP0;
-        while (now < end) {
+        while (now >= 0 && now < end) {
             int64_t next = now + gap;
             do {
                 tg__cpu_relax();
                 now = spin_now();
-            } while (now < next);
+            } while (now >= 0 && now < next);
+            if (now < 0)
+                break;
             if ((!word || __atomic_load_n(word, __ATOMIC_RELAXED) == 0) &&
                 (rc = try_lock(lock)) != EBUSY)
                 break;
