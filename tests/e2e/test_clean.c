@@ -159,3 +159,28 @@ Test(clean, brief_waits_leave_no_events_in_flight_mode_and_all_in_full_mode,
               (long long)full, E2E_REPORT(&r));
     e2e_free(&r);
 }
+
+/* Contended locks: waiters that spin before they sleep (the default),
+ * that sleep at once (lock_spin=0), that spin long (lock_spin=1000), and
+ * on one CPU, where none spins. Every count must come out exact, with no
+ * finding. */
+Test(clean, contended_locks_keep_mutual_exclusion_however_waiters_wait, .timeout = 120)
+{
+    static const char *const how[][2] = {
+        { NULL, NULL },
+        { "--options lock_spin=0", NULL },
+        { "--options lock_spin=1000", NULL },
+        { NULL, "onecpu" },
+    };
+    for (size_t k = 0; k < sizeof how / sizeof *how; k++) {
+        struct e2e_run r;
+        e2e_init(&r);
+        e2e_run(&r, how[k][0], "clean", "contended", how[k][1], NULL);
+        e2e_assert_report(&r);
+        cr_assert_eq(r.status, 0, "%s %s: exit %d\nstdout:\n%s\nstderr:\n%s",
+                     how[k][0] ? how[k][0] : "", how[k][1] ? how[k][1] : "",
+                     r.status, r.out, r.err);
+        e2e_assert_clean(&r);
+        e2e_free(&r);
+    }
+}

@@ -206,6 +206,64 @@ static int mode_handoff(int argc, char **argv)
     return ho_turn == 2 * HANDOFF_ROUNDS && !ho_bad && rc == ETIMEDOUT ? 0 : 6;
 }
 
+/* ---- contended: four threads on one mutex and one rwlock ---- */
+/* Each thread takes the mutex and the rwlock (writing, or reading three
+ * times in four) in turn, and now and then holds the mutex for 200 us,
+ * longer than the shim's waiters spin, so that waits end both ways:
+ * taken while spinning and woken from sleep. Argument "onecpu": the
+ * process first binds itself to one CPU, where no waiter spins. */
+enum { CT_THREADS = 4, CT_ROUNDS = 20000 };
+static pthread_mutex_t ct_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t ct_rw = PTHREAD_RWLOCK_INITIALIZER;
+static long ct_count, ct_written, ct_read[CT_THREADS];
+
+static void *ct_worker(void *arg)
+{
+    long id = (long)(intptr_t)arg;
+    for (int i = 0; i < CT_ROUNDS; i++) {
+        pthread_mutex_lock(&ct_mu);
+        ct_count++;
+        if (i % 2000 == 0) {
+            struct timespec ts = { 0, 200000 };
+            nanosleep(&ts, NULL);
+        }
+        pthread_mutex_unlock(&ct_mu);
+        if (i % 4 == 0) {
+            pthread_rwlock_wrlock(&ct_rw);
+            ct_written++;
+            pthread_rwlock_unlock(&ct_rw);
+        } else {
+            pthread_rwlock_rdlock(&ct_rw);
+            ct_read[id] += ct_written >= 0;
+            pthread_rwlock_unlock(&ct_rw);
+        }
+    }
+    return NULL;
+}
+
+static int mode_contended(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "onecpu")) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
+        if (sched_setaffinity(0, sizeof one, &one) != 0)
+            return 5;
+    }
+    pthread_t t[CT_THREADS];
+    for (intptr_t i = 0; i < CT_THREADS; i++)
+        pthread_create(&t[i], NULL, ct_worker, (void *)i);
+    for (int i = 0; i < CT_THREADS; i++)
+        pthread_join(t[i], NULL);
+    long reads = 0;
+    for (int i = 0; i < CT_THREADS; i++)
+        reads += ct_read[i];
+    printf("contended count=%ld written=%ld read=%ld\n", ct_count, ct_written, reads);
+    return ct_count == (long)CT_THREADS * CT_ROUNDS &&
+           ct_written == (long)CT_THREADS * CT_ROUNDS / 4 &&
+           reads == (long)CT_THREADS * CT_ROUNDS * 3 / 4 ? 0 : 6;
+}
+
 int main(int argc, char **argv)
 {
     static const struct prog_mode modes[] = {
@@ -215,6 +273,7 @@ int main(int argc, char **argv)
         { "group", mode_group },
         { "single", mode_single },
         { "handoff", mode_handoff },
+        { "contended", mode_contended },
         { NULL, NULL },
     };
     return prog_main(modes, argc, argv);
