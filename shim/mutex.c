@@ -11,10 +11,10 @@
  * recorded before the real call, which will never return.
  */
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/single_threaded.h>
 
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -444,11 +444,18 @@ static __attribute__((noinline)) int spin_wait(try_lock_fn try_lock, void *lock,
         return EBUSY;
     int cpus = atomic_load_explicit(&spin_cpus, RELAXED);
     if (cpus < 0) {
-        /* The CPUs the process may run on; all online ones where that
-         * set does not fit a cpu_set_t. */
-        cpu_set_t set;
-        cpus = sched_getaffinity(0, sizeof set, &set) == 0
-                   ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+        /* The CPUs the process may run on (by system call and popcount,
+         * which touch no more of libc than the shim already does); all
+         * online ones where that set does not fit the mask. */
+        unsigned long mask[1024 / (8 * sizeof(unsigned long))];
+        long n = syscall(SYS_sched_getaffinity, 0, sizeof mask, mask);
+        if (n > 0) {
+            cpus = 0;
+            for (long i = 0; i < n / (long)sizeof *mask; i++)
+                cpus += __builtin_popcountl(mask[i]);
+        } else {
+            cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+        }
         atomic_store_explicit(&spin_cpus, cpus, RELAXED);
     }
     int rc = EBUSY;
