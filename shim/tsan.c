@@ -421,13 +421,20 @@ void __longjmp_chk(struct __jmp_buf_tag *env, int val)
 
 /* ---- accesses ----------------------------------------------------------- */
 
+/* Sampled mode, in a call that is sampled: is the access at pc skipped
+ * by its site's own rate? */
+static inline bool site_sampled_out(struct race_thread *r, uintptr_t pc)
+{
+    return tg__rc_sample_skip(r, pc) || !sample_hit(r->sites_s, pc);
+}
+
 static inline bool sampled_out(struct race_thread *r, uintptr_t pc)
 {
     if (likely(__atomic_load_n(&sampling, __ATOMIC_RELAXED) <= 0))
         return false;
     if (r->depth && r->depth <= MAX_DEPTH && !r->sampled[r->depth - 1])
         return true;
-    return tg__rc_sample_skip(r, pc) || !sample_hit(r->sites_s, pc);
+    return site_sampled_out(r, pc);
 }
 
 static void log_access(uintptr_t addr, uint32_t size, bool write,
@@ -486,8 +493,9 @@ static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uin
         if (off & RS_OFF_SKIP)
             return;            /* sampled mode, a call not sampled */
         if (off == RS_OFF_SAMPLE) {
-            /* Sampled mode: the skip is decided inline too. */
-            if (sampled_out(r, pc))
+            /* Sampled mode, a sampled call (the gate says both): the
+             * site's skip is decided inline too. */
+            if (site_sampled_out(r, pc))
                 return;
             flags |= ACC_SAMPLED;
             off = 0;
