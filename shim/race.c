@@ -93,7 +93,7 @@ static inline void spin_lock(_Atomic int *l)
             if (++n > 64)
                 sched_yield();
             else
-                __builtin_ia32_pause();
+                tg__cpu_relax();
         }
     }
 }
