@@ -99,9 +99,10 @@ struct sample_ent {
 #define RS_OFF_SAMPLE  4u      /* race_sample=1: accesses are sampled */
 #define RS_OFF_NOCHECK 8u      /* race=log, or the checker paused (fork) */
 #define RS_OFF_NONE    TG_RS_OFF_NONE  /* no checker: libtangle's copy */
-#define RS_OFF_SKIP    32u     /* sampled mode: the call on top of the
-                                  shadow stack is not sampled, so none of
-                                  its accesses is checked (one test) */
+#define RS_OFF_SKIP    TG_RS_OFF_SKIP  /* sampled mode: the call on top
+                                  of the shadow stack is not sampled, so
+                                  none of its accesses is checked (one
+                                  test) */
 
 struct race_thread {
     /* the checker (race.c) */

@@ -1,10 +1,12 @@
 /*
- * shim/race_abi.h: what a program built by `tangle cc` with clang reads
- * of the race checker directly. Such a program carries the access check's
- * common cases inline (shim/bitcode/race_inline.c, linked into each of its
- * objects), which read the calling thread's checker state and the shadow
- * directory by these names instead of calling into the shim for every
- * access. libtangle defines the same names (runtime/tsan_noop.c) with
+ * shim/race_abi.h: what a program built by `tangle cc` reads of the race
+ * checker directly. Built with clang, such a program carries the access
+ * check's common cases inline (shim/bitcode/race_inline.c, linked into
+ * each of its objects), which read the calling thread's checker state and
+ * the shadow directory by these names instead of calling into the shim
+ * for every access. Built with gcc, it tests the gate word before each
+ * access's call (shim/gccplugin/loop_ranges.cc) and makes no call when
+ * TG_RS_OFF_NONE or TG_RS_OFF_SKIP is set. libtangle defines the same names (runtime/tsan_noop.c) with
  * TG_RS_OFF_NONE set, so that without the shim the inline check returns
  * at once; under the shim, the shim's definitions come first.
  *
@@ -31,5 +33,8 @@
 
 /* Gate bit: no race checker in the process (libtangle's own copy). */
 #define TG_RS_OFF_NONE 16u
+/* Gate bit: sampled mode, and the call on top of the thread's shadow
+ * stack was not sampled, so none of its accesses is checked. */
+#define TG_RS_OFF_SKIP 32u
 
 #endif

@@ -44,6 +44,11 @@
  * same bytes with no call between is checked as the write alone
  * (drop_reads_before_writes), as clang's instrumentation does.
  *
+ * Last, every access check left is made conditional on the checker's
+ * gate word (guard_checks): a thread whose accesses the checker would
+ * drop at once (no checker in the process, or sampled mode in a call not
+ * sampled) makes no call, as clang's inline code does.
+ *
  * `-fopt-info-loop-optimized` and `-fopt-info-loop-missed` make gcc say
  * what was moved and why other loops were left alone. `tangle cc` leaves
  * the plugin out when TANGLE_LOOP_RANGES=0.
@@ -74,6 +79,13 @@
 #include "dumpfile.h"
 #include "builtins.h"
 #include "diagnostic-core.h"
+#include "stringpool.h"
+#include "cgraph.h"
+#include "varasm.h"
+#include "attribs.h"
+#include "asan.h"
+
+#include "../race_abi.h"
 
 int plugin_is_GPL_compatible;
 
@@ -532,6 +544,90 @@ unsigned drop_reads_before_writes(function *fn)
     return dropped;
 }
 
+/* Is g a range check (__tsan_read_range, __tsan_write_range)? */
+bool range_check(const gimple *g)
+{
+    if (!is_gimple_call(g) || gimple_call_internal_p(g))
+        return false;
+    tree fn = gimple_call_fndecl(g);
+    return fn && fndecl_built_in_p(fn, BUILT_IN_NORMAL) &&
+           (DECL_FUNCTION_CODE(fn) == BUILT_IN_TSAN_READ_RANGE ||
+            DECL_FUNCTION_CODE(fn) == BUILT_IN_TSAN_WRITE_RANGE);
+}
+
+/* The checker's gate word (race_abi.h): an external thread-local
+ * unsigned, by its versioned name in every language, with the TLS model
+ * a C declaration of it would get. Declared once per compilation; a
+ * garbage collection root keeps it. */
+tree gate_var;
+const struct ggc_root_tab gate_roots[] = {
+    { &gate_var, 1, sizeof(gate_var), &gt_ggc_mx_tree_node, &gt_pch_nx_tree_node },
+    LAST_GGC_ROOT_TAB,
+};
+
+tree gate_decl()
+{
+    if (!gate_var) {
+        tree id = get_identifier(TG_RS_OFF_SYM);
+        tree v = build_decl(BUILTINS_LOCATION, VAR_DECL, id, unsigned_type_node);
+        TREE_PUBLIC(v) = 1;
+        DECL_EXTERNAL(v) = 1;
+        DECL_ARTIFICIAL(v) = 1;
+        DECL_IGNORED_P(v) = 1;
+        SET_DECL_ASSEMBLER_NAME(v, id);
+        set_decl_tls_model(v, decl_default_tls_model(v));
+        gate_var = v;
+    }
+    return gate_var;
+}
+
+/* Each access check (the sized entry points and the ranges) runs only
+ * when the gate word has neither TG_RS_OFF_NONE nor TG_RS_OFF_SKIP set:
+ * the entry points of the shim and of libtangle return at once
+ * otherwise, so the call is left out and its cost with it (a load from
+ * thread-local storage and a branch instead). Without the shim the
+ * instrumented program then runs near its plain speed; in sampled mode,
+ * a call that is not sampled makes no call per access. The gate is read
+ * anew for each check: a call between two may change it (a function's
+ * entry and return set the sampling bit). Returns the number guarded. */
+unsigned guard_checks(function *fn)
+{
+    auto_vec<gcall *> calls;
+    basic_block bb;
+    FOR_EACH_BB_FN(bb, fn)
+        for (gimple_stmt_iterator i = gsi_start_bb(bb); !gsi_end_p(i); gsi_next(&i)) {
+            gimple *g = gsi_stmt(i);
+            bool write;
+            if (access_size(g, &write) || range_check(g))
+                calls.safe_push(as_a<gcall *>(g));
+        }
+    tree mask = build_int_cst(unsigned_type_node, TG_RS_OFF_NONE | TG_RS_OFF_SKIP);
+    for (gcall *c : calls) {
+        location_t loc = gimple_location(c);
+        tree off = make_ssa_name(unsigned_type_node);
+        gimple *load = gimple_build_assign(off, gate_decl());
+        tree bits = make_ssa_name(unsigned_type_node);
+        gimple *test = gimple_build_assign(bits, BIT_AND_EXPR, off, mask);
+        gcond *cond = gimple_build_cond(EQ_EXPR, bits, build_zero_cst(unsigned_type_node),
+                                        NULL_TREE, NULL_TREE);
+        gimple_set_location(load, loc);
+        gimple_set_location(test, loc);
+        gimple_set_location(cond, loc);
+        gimple_stmt_iterator i = gsi_for_stmt(c);
+        gsi_insert_before(&i, load, GSI_SAME_STMT);
+        gsi_insert_before(&i, test, GSI_SAME_STMT);
+        /* cond's block: what came before, the load and the test; then
+         * the call's own block, which joins the block after it. */
+        basic_block call_bb, join_bb;
+        gimple_stmt_iterator at = create_cond_insert_point(&i, true, true, true, &call_bb,
+                                                           &join_bb);
+        gsi_insert_after(&at, cond, GSI_NEW_STMT);
+        gimple_stmt_iterator ci = gsi_for_stmt(c);
+        gsi_move_to_bb_end(&ci, call_bb);
+    }
+    return calls.length();
+}
+
 struct loop_ranges : gimple_opt_pass {
     loop_ranges(gcc::context *ctx) : gimple_opt_pass(loop_ranges_data, ctx) {}
     opt_pass *clone() final override { return new loop_ranges(m_ctxt); }
@@ -559,10 +655,12 @@ unsigned loop_ranges::execute(function *fn)
         scev_finalize();
         loop_optimizer_finalize(fn);
     }
-    if (!changed)
+    free_dominance_info(CDI_DOMINATORS);
+    bool guarded = guard_checks(fn) != 0;
+    if (!changed && !guarded)
         return 0;
     mark_virtual_operands_for_renaming(fn);
-    return TODO_update_ssa_only_virtuals;
+    return TODO_update_ssa_only_virtuals | (guarded ? TODO_cleanup_cfg : 0);
 }
 
 } // namespace
@@ -575,6 +673,8 @@ int plugin_init(struct plugin_name_args *info, struct plugin_gcc_version *versio
     }
     static struct plugin_info about = { "1", "tangle: race checks of array loops as ranges" };
     register_callback(info->base_name, PLUGIN_INFO, NULL, &about);
+    register_callback(info->base_name, PLUGIN_REGISTER_GGC_ROOTS, NULL,
+                      const_cast<ggc_root_tab *>(gate_roots));
     struct register_pass_info pass;
     pass.pass = new loop_ranges(g);
     pass.reference_pass_name = "tsan";

@@ -7,6 +7,7 @@
  * race tests (test_race_clang) check what the inlined code finds.
  */
 #include "e2e.h"
+#include "../../shim/race_abi.h"
 
 TestSuite(cc, .fini = e2e_cleanup);
 
@@ -318,6 +319,62 @@ Test(cc, gcc_checks_a_read_then_write_of_one_word_as_the_write, .timeout = 120)
     e2e_write_file(in_run(&r, "rmw.c"), rmw_src, strlen(rmw_src));
     cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-c", "rmw.c", NULL });
     cr_assert(calls(in_run(&r, "rmw.o"), "__tsan_read8"));
+    e2e_free(&r);
+}
+
+/* The plugin puts each check behind the gate word (race_abi.h): no call
+ * while TG_RS_OFF_NONE (no checker) or TG_RS_OFF_SKIP (a call sampled
+ * out) is set, a call otherwise. The program sets the gate itself and
+ * counts its own entry point's calls; without the plugin the gate
+ * changes nothing. */
+static const char guard_touch_src[] = "long word;\nvoid touch(void) { word = word * 3 + 1; }\n";
+
+static void guard_counts(struct e2e_run *r, char *counts, size_t cap)
+{
+    char main_src[1024];
+    snprintf(main_src, sizeof main_src,
+             "#include <stdio.h>\n"
+             "#define QUIET __attribute__((no_sanitize_thread))\n"
+             "extern __thread unsigned gate __asm__(\"%s\");\n"
+             "void touch(void);\n"
+             "static int n;\n"
+             "QUIET void __tsan_write8(void *p) { (void)p; n++; }\n"
+             "QUIET int main(void) {\n"
+             "    unsigned g[3] = { %uu, 0u, %uu }, keep = gate;\n"
+             "    int c[3];\n"
+             "    for (int k = 0; k < 3; k++) {\n"
+             "        gate = g[k]; n = 0; touch(); touch(); c[k] = n;\n"
+             "    }\n"
+             "    gate = keep;\n"
+             "    printf(\"%%d %%d %%d\\n\", c[0], c[1], c[2]);\n"
+             "    return 0;\n"
+             "}\n",
+             TG_RS_OFF_SYM, TG_RS_OFF_NONE, TG_RS_OFF_SKIP);
+    e2e_write_file(in_run(r, "main.c"), main_src, strlen(main_src));
+    e2e_write_file(in_run(r, "touch.c"), guard_touch_src, strlen(guard_touch_src));
+    cc_ok(r, "gcc", (const char *const[]){ "-O2", "main.c", "touch.c", "-o", "guard", NULL });
+    struct e2e_run run;
+    e2e_init(&run);
+    e2e_run_bare(&run, in_run(r, "guard"), NULL);
+    cr_assert_eq(run.status, 0, "exit %d\n%s", run.status, run.err);
+    snprintf(counts, cap, "%s", run.out);
+    counts[strcspn(counts, "\n")] = 0;
+    e2e_free(&run);
+}
+
+Test(cc, gcc_makes_no_check_call_while_the_gate_says_none_would_count, .timeout = 120)
+{
+    struct e2e_run r;
+    char counts[64];
+    setup_gcc_loops(&r);
+    guard_counts(&r, counts, sizeof counts);
+    cr_assert_str_eq(counts, "0 2 0", "calls with the gate at none, open, skip: %s", counts);
+    e2e_free(&r);
+
+    setup_gcc_loops(&r);
+    r.env = (const char *[]){ "TANGLE_LOOP_RANGES=0", NULL };
+    guard_counts(&r, counts, sizeof counts);
+    cr_assert_str_eq(counts, "2 2 2", "without the plugin: %s", counts);
     e2e_free(&r);
 }
 
