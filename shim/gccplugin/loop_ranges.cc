@@ -44,6 +44,10 @@
  * same bytes with no call between is checked as the write alone
  * (drop_reads_before_writes), as clang's instrumentation does.
  *
+ * First of all, checks of a local variable whose address does not leave
+ * the function (gcc's points-to analysis) go (drop_private_checks): no
+ * other thread can reach it, and clang leaves such accesses out too.
+ *
  * Last, every access check left is made conditional on the checker's
  * gate word (guard_checks): a thread whose accesses the checker would
  * drop at once (no checker in the process, or sampled mode in a call not
@@ -544,6 +548,75 @@ unsigned drop_reads_before_writes(function *fn)
     return dropped;
 }
 
+bool range_check(const gimple *g);
+
+/* Is every byte that addr may point to in a local variable of fn whose
+ * address never leaves fn (gcc's points-to analysis: not in the escaped
+ * set)? No other thread can reach such memory. Only variables of fn's
+ * own frame qualify: not globals, thread-locals or the heap. */
+bool thread_private(tree addr, function *fn)
+{
+    if (!fn->gimple_df)
+        return false;
+    struct pt_solution *escaped = &fn->gimple_df->escaped;
+    tree ptr = NULL_TREE;
+    if (TREE_CODE(addr) == ADDR_EXPR) {
+        tree base = get_base_address(TREE_OPERAND(addr, 0));
+        if (!base)
+            return false;
+        if (VAR_P(base) || TREE_CODE(base) == PARM_DECL)
+            return auto_var_in_fn_p(base, fn->decl) && !pt_solution_includes(escaped, base);
+        if (TREE_CODE(base) == MEM_REF && TREE_CODE(TREE_OPERAND(base, 0)) == SSA_NAME)
+            ptr = TREE_OPERAND(base, 0);
+    } else if (TREE_CODE(addr) == SSA_NAME) {
+        ptr = addr;
+    }
+    if (!ptr || !POINTER_TYPE_P(TREE_TYPE(ptr)) || !SSA_NAME_PTR_INFO(ptr))
+        return false;
+    const struct pt_solution &pt = SSA_NAME_PTR_INFO(ptr)->pt;
+    if (pt.anything || pt.nonlocal || pt.escaped || pt.ipa_escaped ||
+        pt.vars_contains_nonlocal || pt.vars_contains_escaped ||
+        pt.vars_contains_escaped_heap || pt.vars_contains_interposable || !pt.vars ||
+        bitmap_empty_p(pt.vars))
+        return false;
+    /* Each variable it may point to must be one of fn's own. */
+    unsigned own = 0, ix;
+    tree var;
+    FOR_EACH_LOCAL_DECL(fn, ix, var)
+        if ((VAR_P(var) || TREE_CODE(var) == PARM_DECL) && !is_global_var(var) &&
+            bitmap_bit_p(pt.vars, DECL_PT_UID(var))) {
+            if (pt_solution_includes(escaped, var))
+                return false;
+            own++;
+        }
+    return own == bitmap_count_bits(pt.vars);
+}
+
+/* Checks of memory no other thread can reach (thread_private) are
+ * removed, as LLVM's ThreadSanitizer pass leaves out accesses to stack
+ * objects whose address is not captured: a local array indexed in a
+ * loop, a struct built and read in place. Returns the number removed. */
+unsigned drop_private_checks(function *fn)
+{
+    auto_vec<gcall *> drop;
+    basic_block bb;
+    FOR_EACH_BB_FN(bb, fn)
+        for (gimple_stmt_iterator i = gsi_start_bb(bb); !gsi_end_p(i); gsi_next(&i)) {
+            gimple *g = gsi_stmt(i);
+            bool write;
+            if ((access_size(g, &write) || range_check(g)) &&
+                thread_private(gimple_call_arg(g, 0), fn))
+                drop.safe_push(as_a<gcall *>(g));
+        }
+    for (gcall *c : drop) {
+        gimple_stmt_iterator i = gsi_for_stmt(c);
+        unlink_stmt_vdef(c);
+        gsi_remove(&i, true);
+        release_defs(c);
+    }
+    return drop.length();
+}
+
 /* Is g a range check (__tsan_read_range, __tsan_write_range)? */
 bool range_check(const gimple *g)
 {
@@ -640,7 +713,8 @@ struct loop_ranges : gimple_opt_pass {
 
 unsigned loop_ranges::execute(function *fn)
 {
-    bool changed = drop_reads_before_writes(fn) != 0;
+    bool changed = drop_private_checks(fn) != 0;
+    changed |= drop_reads_before_writes(fn) != 0;
     if (loops_for_fn(fn) && number_of_loops(fn) > 1) {
         loop_optimizer_init(LOOPS_NORMAL | LOOPS_HAVE_RECORDED_EXITS);
         scev_initialize();

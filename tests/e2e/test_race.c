@@ -599,6 +599,7 @@ Test(RACE_SUITE, byte_loops_meeting_inside_a_word_do_not_race, .timeout = 180) {
 Test(RACE_SUITE, a_loop_that_stops_early_is_checked_only_where_it_went, .timeout = 180) { loops_clean("early-exit"); }
 Test(RACE_SUITE, a_loop_after_joining_the_thread_that_swept_first_does_not_race, .timeout = 180) { loops_clean("after-join"); }
 Test(RACE_SUITE, loops_updating_their_own_tallies_in_place_do_not_race, .timeout = 180) { loops_clean("own-tallies"); }
+Test(RACE_SUITE, threads_sweeping_arrays_of_their_own_stacks_do_not_race, .timeout = 180) { loops_clean("stack-own"); }
 
 /* Runs build `prog` of race_loops in MODE: one race on the global `var`
  * between (f1, m1) and (f2, m2). */
@@ -703,6 +704,20 @@ static void one_byte(const char *prog)
     e2e_free(&r);
 }
 Test(RACE_SUITE, byte_sweeps_sharing_one_byte_race_on_that_byte, .timeout = 180) { each_loops_build(one_byte); }
+
+#ifndef RACE_CLANG
+/* A stack array handed to another thread is checked in both: the
+ * plugin leaves out only the checks of arrays no other thread can
+ * reach. */
+static void stack_shared(const char *prog)
+{
+    struct e2e_run r;
+    planted_in(&r, prog, "race_loops.c", "stack-shared", "fill_array", "stack-fill",
+               "mode_stack_shared", "stack-sum");
+    e2e_free(&r);
+}
+Test(RACE_SUITE, a_stack_array_handed_to_another_thread_races, .timeout = 180) { each_loops_build(stack_shared); }
+#endif
 
 /* The same loops logged (race=log) and checked offline, sampled too. */
 Test(RACE_SUITE, loop_sweeps_logged_and_checked_offline_agree, .timeout = 180)
