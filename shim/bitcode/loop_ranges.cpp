@@ -36,13 +36,19 @@
  * whenever it would with the read). Accesses of different lines are not
  * merged: a report names the range's line, which must be theirs.
  *
+ * Before that, the pass checks the accesses that clang's instrumentation
+ * left unchecked though another thread can reach them (addMissedChecks).
+ *
  * `tangle cc` leaves it out when TANGLE_LOOP_RANGES=0.
  */
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/SmallVector.h"
+#include "llvm/Analysis/CaptureTracking.h"
 #include "llvm/Analysis/LoopInfo.h"
 #include "llvm/Analysis/OptimizationRemarkEmitter.h"
 #include "llvm/Analysis/ScalarEvolution.h"
 #include "llvm/Analysis/ScalarEvolutionExpressions.h"
+#include "llvm/Analysis/ValueTracking.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/IR/DebugInfoMetadata.h"
 #include "llvm/IR/Dominators.h"
@@ -148,6 +154,112 @@ struct Moved {
     bool write;
     SmallVector<CallInst *, 4> calls;
 };
+
+/* Is c a call of one of the sanitizer's entry points for a plain access
+ * (sized, unaligned, volatile, compound, range or vtable pointer)? */
+bool checkCall(const CallInst *c)
+{
+    const Function *f = c->getCalledFunction();
+    if (!f || c->arg_size() == 0)
+        return false;
+    StringRef n = f->getName();
+    if (!n.consume_front("__tsan_"))
+        return false;
+    n.consume_front("unaligned_");
+    n.consume_front("volatile_");
+    return n.startswith("read") || n.startswith("write") || n.startswith("compound_") ||
+           n.startswith("vptr_");
+}
+
+/* Accesses the sanitizer left unchecked that another thread can reach
+ * get their check here (clang 14's ThreadSanitizer pass):
+ *   - an access of a size without an entry point (a vector of more than
+ *     16 bytes, as the vectorizer makes of a loop or of a run of
+ *     stores; a long double; an aggregate of 24 bytes): the pass skips
+ *     those silently;
+ *   - an access to a local variable whose address does escape, through
+ *     a pointer derived from it that does not itself (an element of a
+ *     local array handed to another thread): the pass asks whether the
+ *     derived pointer is captured, not the variable.
+ * Accesses it leaves out on purpose stay out: reads of constant data and
+ * of vtables, locals whose address never escapes, other address spaces,
+ * and any access whose address some check already covers (a read before
+ * a write of the same address). Sizes without an entry point are
+ * checked as a range. Returns the number of checks added. */
+unsigned addMissedChecks(Function &f)
+{
+    Module *m = f.getParent();
+    const DataLayout &dl = m->getDataLayout();
+    LLVMContext &cx = f.getContext();
+    SmallPtrSet<const Value *, 32> covered;
+    for (BasicBlock &bb : f)
+        for (Instruction &i : bb)
+            if (auto *c = dyn_cast<CallInst>(&i))
+                if (checkCall(c))
+                    covered.insert(c->getArgOperand(0)->stripPointerCasts());
+    SmallVector<Instruction *, 16> missed;
+    for (BasicBlock &bb : f)
+        for (Instruction &i : bb) {
+            Value *addr;
+            if (auto *ld = dyn_cast<LoadInst>(&i)) {
+                if (ld->isAtomic())
+                    continue;
+                addr = ld->getPointerOperand();
+            } else if (auto *st = dyn_cast<StoreInst>(&i)) {
+                if (st->isAtomic())
+                    continue;
+                addr = st->getPointerOperand();
+            } else {
+                continue;
+            }
+            if (addr->getType()->getPointerAddressSpace() != 0 || addr->isSwiftError() ||
+                covered.count(addr->stripPointerCasts()))
+                continue;
+            if (MDNode *tag = i.getMetadata(LLVMContext::MD_tbaa))
+                if (tag->isTBAAVtableAccess())
+                    continue;
+            const Value *base = getUnderlyingObject(addr);
+            if (auto *gv = dyn_cast<GlobalVariable>(base)) {
+                /* constant data; the compiler's own counters (profiling,
+                 * coverage), which the sanitizer leaves out too */
+                if (gv->isConstant() || gv->hasSection() || gv->getName().startswith("__llvm_"))
+                    continue;
+            } else if (isa<AllocaInst>(base)) {
+                if (!PointerMayBeCaptured(base, true, true))
+                    continue;
+            }
+            TypeSize ts = dl.getTypeStoreSize(getLoadStoreType(&i));
+            if (ts.isScalable() || ts.getFixedSize() == 0)
+                continue;
+            missed.push_back(&i);
+        }
+    Type *ptr = PointerType::get(Type::getInt8Ty(cx), 0);
+    Type *ity = Type::getInt64Ty(cx);
+    Type *vt = Type::getVoidTy(cx);
+    for (Instruction *i : missed) {
+        bool write = isa<StoreInst>(i);
+        Value *addr = write ? cast<StoreInst>(i)->getPointerOperand()
+                            : cast<LoadInst>(i)->getPointerOperand();
+        uint64_t size = dl.getTypeStoreSize(getLoadStoreType(i)).getFixedSize();
+        uint64_t align = getLoadStoreAlignment(i).value();
+        IRBuilder<> b(i);
+        Value *p = b.CreatePointerCast(addr, ptr);
+        CallInst *c;
+        if (size == 1 || size == 2 || size == 4 || size == 8 || size == 16) {
+            /* the sanitizer's choice between aligned and unaligned */
+            bool aligned = align >= 8 || align % size == 0;
+            std::string name = std::string("__tsan_") + (aligned ? "" : "unaligned_") +
+                               (write ? "write" : "read") + std::to_string(size);
+            c = b.CreateCall(m->getOrInsertFunction(name, vt, ptr), { p });
+        } else {
+            FunctionCallee range = m->getOrInsertFunction(
+                write ? "__tsan_write_range" : "__tsan_read_range", vt, ptr, ity);
+            c = b.CreateCall(range, { p, ConstantInt::get(ity, size) });
+        }
+        c->setDebugLoc(i->getDebugLoc());
+    }
+    return missed.size();
+}
 
 struct LoopRanges : PassInfoMixin<LoopRanges> {
     PreservedAnalyses run(Function &f, FunctionAnalysisManager &am);
@@ -346,6 +458,11 @@ PreservedAnalyses LoopRanges::run(Function &f, FunctionAnalysisManager &am)
     if (!f.hasFnAttribute(Attribute::SanitizeThread) || f.isDeclaration() ||
         f.hasOptNone())
         return PreservedAnalyses::all();
+    /* The inline check's own code (race_inline.c, linked into the
+     * module): never instrumented. */
+    if (f.getName().startswith("__tsan_") || f.getName().startswith("tg__"))
+        return PreservedAnalyses::all();
+    bool added = addMissedChecks(f) != 0;
     auto &li = am.getResult<LoopAnalysis>(f);
     auto &se = am.getResult<ScalarEvolutionAnalysis>(f);
     auto &dt = am.getResult<DominatorTreeAnalysis>(f);
@@ -421,7 +538,7 @@ PreservedAnalyses LoopRanges::run(Function &f, FunctionAnalysisManager &am)
         }
         changed = true;
     }
-    if (!changed)
+    if (!changed && !added)
         return PreservedAnalyses::all();
     PreservedAnalyses pa;
     pa.preserveSet<CFGAnalyses>();

@@ -42,7 +42,7 @@
 #define ALWAYS static inline __attribute__((always_inline))
 
 /* True when the inline check settled the access. */
-ALWAYS bool settle(uintptr_t addr, uint32_t size, bool write, uintptr_t pc)
+ALWAYS bool tg__rc_settle(uintptr_t addr, uint32_t size, bool write, uintptr_t pc)
 {
     uint32_t off = tg__rs_off;
     if (off & (RS_OFF_NONE | RS_OFF_SKIP))
@@ -62,7 +62,7 @@ ALWAYS bool settle(uintptr_t addr, uint32_t size, bool write, uintptr_t pc)
     {                                                                        \
         uintptr_t pc;                                                        \
         HERE(pc);                                                            \
-        if (!settle((uintptr_t)a, N, write, pc))                             \
+        if (!tg__rc_settle((uintptr_t)a, N, write, pc))                             \
             slow(a, (void *)pc);                                             \
     }
 
