@@ -61,15 +61,17 @@ int64_t tg__deadline(clockid_t clock, const struct timespec *abs)
 static bool parse_uint(const char *key, const char *val, size_t len,
                        unsigned lo, unsigned hi, unsigned *out)
 {
-    char tmp[32];
-    if (len == 0 || len >= sizeof tmp)
+    /* Decimal digits only, by hand: strtoul would fault in another 64 KB
+     * of libc's code for this one call at start-up. */
+    if (len == 0 || len > 19)
         goto bad;
-    memcpy(tmp, val, len);
-    tmp[len] = 0;
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(tmp, &end, 10);
-    if (errno || *end || tmp[0] == '-' || v < lo || v > hi)
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (val[i] < '0' || val[i] > '9')
+            goto bad;
+        v = v * 10 + (uint64_t)(val[i] - '0');
+    }
+    if (v < lo || v > hi)
         goto bad;
     *out = (unsigned)v;
     return true;
@@ -224,10 +226,32 @@ bool tg__log_open(int parent_pid)
     real_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     int pid = getpid();
 
-    char path[PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s/tangle.%d.%llu%s", dir, pid,
-                     (unsigned long long)mono_ns, TG_LOG_SUFFIX);
-    if (n < 0 || (size_t)n >= sizeof path) {
+    /* DIR/tangle.PID.NS.tlog, put together by hand: snprintf would fault
+     * in some 100 KB of libc's code that the program may never use. */
+    char path[PATH_MAX], num[2][24];
+    const char *part[] = { dir, "/tangle.", num[0], ".", num[1], TG_LOG_SUFFIX };
+    uint64_t val[2] = { (uint64_t)pid, mono_ns };
+    for (int k = 0; k < 2; k++) {
+        char rev[24];
+        int d = 0;
+        do
+            rev[d++] = (char)('0' + val[k] % 10);
+        while ((val[k] /= 10) != 0);
+        for (int i = 0; i < d; i++)
+            num[k][i] = rev[d - 1 - i];
+        num[k][d] = 0;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < sizeof part / sizeof *part && n < sizeof path; k++) {
+        size_t l = strlen(part[k]);
+        if (l >= sizeof path - n) {
+            n = sizeof path;
+            break;
+        }
+        memcpy(path + n, part[k], l + 1);
+        n += l;
+    }
+    if (n >= sizeof path) {
         if (!warned)
             tg__warn("TANGLE_DIR '%s' is too long; running untraced", dir);
         warned = true;
@@ -303,8 +327,11 @@ bool tg__log_open(int parent_pid)
     h->exe[el > 0 ? el : 0] = 0;
     read_file("/proc/self/cmdline", h->cmdline, sizeof h->cmdline, true);
     const char *o = getenv("TANGLE_OPTIONS");
-    if (o)
-        snprintf(h->options, sizeof h->options, "%s", o);
+    if (o) {
+        size_t ol = strnlen(o, sizeof h->options - 1);
+        memcpy(h->options, o, ol);
+        h->options[ol] = 0;
+    }
     for (int s = 0; s < TG_SEC_COUNT; s++) {
         h->sec[s].offset = offs[s];
         h->sec[s].size = sizes[s];

@@ -211,17 +211,24 @@ static int unwind(void **buf, int max)
     return unw_backtrace(buf, max);
 }
 
-/* glibc loads libgcc's unwinder on the first backtrace: do it at load
- * time, not inside some lock wrapper of the program's. Under the guard:
- * the unwinder's own pthread_once is the shim's business, and seen as the
- * program's it would park and start the watchdog, and with it a second
- * thread that costs a single-threaded program glibc's cheap locks. */
+/* libgcc's unwinder is loaded at load time, not inside some lock wrapper
+ * of the program's. Under the guard: the loader's locks are the shim's
+ * business, and seen as the program's they would park and start the
+ * watchdog, and with it a second thread that costs a single-threaded
+ * program glibc's cheap locks. It is opened directly: glibc's backtrace()
+ * would load it too, but its first call unwinds from inside libc, which
+ * faults in libc's unwind tables and backtrace's page of code (some
+ * 140 KB resident) for nothing. backtrace() stays the fallback, warmed
+ * here, where libgcc_s cannot be opened by name. */
 __attribute__((constructor)) static void warm_backtrace(void)
 {
-    void *buf[4];
     tg__self.guard++;
-    backtrace(buf, 4);
-    void *gcc = dlopen("libgcc_s.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    void *gcc = dlopen("libgcc_s.so.1", RTLD_LAZY);
+    if (!gcc) {
+        void *buf[4];
+        backtrace(buf, 4);
+        gcc = dlopen("libgcc_s.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    }
     if (gcc) {
         gcc_backtrace = (int (*)(unwind_trace_fn, void *))dlsym(gcc, "_Unwind_Backtrace");
         gcc_get_ip = (uintptr_t(*)(void *))dlsym(gcc, "_Unwind_GetIP");

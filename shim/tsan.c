@@ -27,9 +27,14 @@
  * Outside race mode the atomics and the stack bookkeeping still run, and
  * everything else returns at once.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <setjmp.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +98,80 @@ void tg__rs_gate(struct race_thread *r)
                  (!tg__rc_on ? RS_OFF_NOCHECK : 0);
 }
 
+/* A hexadecimal number at *p, which moves past it. */
+static uintptr_t hex_at(const char **p, const char *end)
+{
+    uintptr_t v = 0;
+    for (; *p < end; (*p)++) {
+        char c = **p;
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                   : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16u;
+        if (d == 16)
+            break;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+/* The process's first thread's stack, as glibc's pthread_getattr_np gives
+ * it: from the end of the mapping that holds sp, down by the stack's
+ * size limit but not into the mapping below. glibc reads the maps with
+ * stdio and scanf, which would fault some 200 KB of its code in for this
+ * one call; this reads them with read(). False if sp is in no mapping. */
+static bool first_stack(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[8192];
+    size_t have = 0;
+    uintptr_t below = 0;
+    bool found = false, skipping = false;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        const char *line = buf, *end = buf + have, *nl;
+        while (!found && (nl = memchr(line, '\n', (size_t)(end - line))) != NULL) {
+            if (!skipping) {
+                const char *p = line;
+                uintptr_t a = hex_at(&p, nl);
+                uintptr_t b = p < nl && *p == '-' ? (p++, hex_at(&p, nl)) : 0;
+                if (sp >= a && sp < b) {
+                    *lo = below;
+                    *hi = b;
+                    found = true;
+                }
+                below = b;
+            }
+            skipping = false;
+            line = nl + 1;
+        }
+        if (found)
+            break;
+        if (line == buf && have == sizeof buf) {
+            /* a line longer than the buffer (a long path): its start
+             * was read, the rest is skipped */
+            skipping = true;
+            have = 0;
+            continue;
+        }
+        have = (size_t)(end - line);
+        memmove(buf, line, have);
+    }
+    close(fd);
+    if (!found)
+        return false;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < *hi - *lo)
+        *lo = *hi - rl.rlim_cur;
+    return true;
+}
+
 /* The thread's stack bounds, so a race on a local variable can name the
  * thread whose stack it is (race=log: logged for the analyzer). */
 static void stack_bounds(struct tg__thread *t, struct race_thread *r)
@@ -100,8 +179,13 @@ static void stack_bounds(struct tg__thread *t, struct race_thread *r)
     pthread_attr_t a;
     void *lo = NULL;
     size_t size = 0;
+    uintptr_t flo, fhi;
     t->guard++;
-    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+    if (syscall(SYS_gettid) == tg__g.pid &&
+        first_stack((uintptr_t)__builtin_frame_address(0), &flo, &fhi)) {
+        lo = (void *)flo;
+        size = fhi - flo;
+    } else if (pthread_getattr_np(pthread_self(), &a) == 0) {
         pthread_attr_getstack(&a, &lo, &size);
         pthread_attr_destroy(&a);
     }
