@@ -629,8 +629,12 @@ bool range_check(const gimple *g)
 }
 
 /* The checker's gate word (race_abi.h): an external thread-local
- * unsigned, by its versioned name in every language, with the TLS model
- * a C declaration of it would get. Declared once per compilation; a
+ * unsigned, by its versioned name in every language. Its TLS model is
+ * initial-exec even in position-independent code, where a C declaration
+ * would get general-dynamic and a call to __tls_get_addr before every
+ * test: libtangle, which defines it, is a dependency loaded with the
+ * program (a library built so and opened later with dlopen takes a few
+ * bytes of glibc's spare static TLS). Declared once per compilation; a
  * garbage collection root keeps it. */
 tree gate_var;
 const struct ggc_root_tab gate_roots[] = {
@@ -648,7 +652,10 @@ tree gate_decl()
         DECL_ARTIFICIAL(v) = 1;
         DECL_IGNORED_P(v) = 1;
         SET_DECL_ASSEMBLER_NAME(v, id);
-        set_decl_tls_model(v, decl_default_tls_model(v));
+        enum tls_model m = decl_default_tls_model(v);
+        if (m == TLS_MODEL_GLOBAL_DYNAMIC || m == TLS_MODEL_LOCAL_DYNAMIC)
+            m = TLS_MODEL_INITIAL_EXEC;
+        set_decl_tls_model(v, m);
         gate_var = v;
     }
     return gate_var;

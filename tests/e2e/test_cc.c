@@ -424,6 +424,64 @@ Test(cc, gcc_makes_no_check_call_while_the_gate_says_none_would_count, .timeout 
     e2e_free(&r);
 }
 
+/* A shared library built by `tangle cc` with gcc tests the gate word
+ * through initial-exec TLS (no __tls_get_addr per access). Opened with
+ * dlopen by a program that has no libtangle of its own, it still loads
+ * (libtangle comes with it), runs, and under the shim has its race
+ * found. */
+static const char lib_src[] =
+    "#include <pthread.h>\n"
+    "long shared_total;\n"
+    "static void *add(void *a) {\n"
+    "    for (int i = 0; i < 1000; i++) shared_total += (long)a;\n"
+    "    return 0;\n"
+    "}\n"
+    "long run_two(void) {\n"
+    "    pthread_t t[2];\n"
+    "    for (int i = 0; i < 2; i++) pthread_create(&t[i], 0, add, (void *)1L);\n"
+    "    for (int i = 0; i < 2; i++) pthread_join(t[i], 0);\n"
+    "    return shared_total > 0;\n"
+    "}\n";
+static const char host_src[] =
+    "#include <dlfcn.h>\n"
+    "#include <stdio.h>\n"
+    "int main(int argc, char **argv) {\n"
+    "    void *h = dlopen(argv[1], RTLD_NOW);\n"
+    "    if (!h) { printf(\"dlopen: %s\\n\", dlerror()); return 1; }\n"
+    "    long (*f)(void) = (long (*)(void))dlsym(h, \"run_two\");\n"
+    "    printf(\"ran %ld\\n\", f());\n"
+    "    return 0;\n"
+    "}\n";
+
+Test(cc, gcc_shared_library_opened_later_loads_runs_and_races, .timeout = 120)
+{
+    struct e2e_run r;
+    setup_gcc_loops(&r);
+    e2e_write_file(in_run(&r, "lib.c"), lib_src, strlen(lib_src));
+    e2e_write_file(in_run(&r, "host.c"), host_src, strlen(host_src));
+    cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-fPIC", "-shared", "lib.c", "-o", "libr.so",
+                                            "-pthread", NULL });
+    cr_assert(!calls(in_run(&r, "libr.so"), "__tls_get_addr"), "the gate costs a call");
+    char host[160], lib[160];
+    snprintf(host, sizeof host, "%s", in_run(&r, "host"));
+    snprintf(lib, sizeof lib, "%s", in_run(&r, "libr.so"));
+    struct e2e_run b;
+    e2e_init(&b);
+    e2e_run_bare(&b, "/usr/bin/gcc", "-O2", in_run(&r, "host.c"), "-o", host, "-ldl", NULL);
+    cr_assert_eq(b.status, 0, "gcc: %s", b.err);
+    e2e_free(&b);
+    e2e_init(&b);
+    e2e_run_bare(&b, host, lib, NULL);
+    cr_assert_eq(b.status, 0, "exit %d: %s%s", b.status, b.out, b.err);
+    cr_assert(strstr(b.out, "ran 1"), "%s", b.out);
+    e2e_free(&b);
+    e2e_init(&b);
+    e2e_run(&b, "--options race=1", host, lib, NULL);
+    cr_assert(e2e_count(&b, "race", NULL) >= 1, "no race:\n%s", b.err);
+    e2e_free(&b);
+    e2e_free(&r);
+}
+
 /* A plugin gcc cannot load (another gcc's) is left out quietly; a
  * source that does not compile fails with its own messages, once. */
 Test(cc, a_loop_plugin_gcc_cannot_load_is_left_out_quietly, .timeout = 120)
