@@ -187,13 +187,23 @@ static int mode_one_lock(int argc, char **argv)
 /* Bytes 0 and 1 of one word are each written by their own thread (no
  * race), byte 2 by both (a race). */
 static char bytes[8];
+/* The two threads keep within two rounds of each other through relaxed
+ * counters, which order nothing: their stores to the shared byte overlap
+ * in time for many rounds, so that one round whose record was lost (two
+ * stores into one shadow word at the same instant, or a thread
+ * preempted in mid-check while the other ran to its end) cannot hide
+ * the race. */
+static _Atomic int byte_round[2];
 static void *byte_worker(void *a)
 {
     long id = (long)a;
     pthread_barrier_wait(&go);
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 200; i++) {
         bytes[id] = (char)i;                 /* LINE:byte-own */
         bytes[2] = (char)i;                  /* LINE:byte-shared */
+        atomic_store_explicit(&byte_round[id], i + 1, memory_order_relaxed);
+        while (atomic_load_explicit(&byte_round[!id], memory_order_relaxed) < i - 1)
+            sched_yield();
     }
     return NULL;
 }
