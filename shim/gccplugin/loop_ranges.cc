@@ -123,6 +123,15 @@ unsigned access_size(const gimple *g, bool *write)
     }
 }
 
+/* Removes the check c from its block. */
+void remove_check(gcall *c)
+{
+    gimple_stmt_iterator i = gsi_for_stmt(c);
+    unlink_stmt_vdef(c);
+    gsi_remove(&i, true);
+    release_defs(c);
+}
+
 /* The block of an inlined function's body that holds b, NULL outside
  * any: two accesses of one line in two inlined copies are two sites. */
 tree inline_scope(tree b)
@@ -461,12 +470,8 @@ bool move_loop(class loop *l, const char **why)
         gimple_set_location(c, gimple_location(m->like));
         gimple_set_block(c, gimple_block(m->like));
         gimple_seq_add_stmt(m->at_exit ? &post : &seq, c);
-        for (gcall *old : m->calls) {
-            gimple_stmt_iterator i = gsi_for_stmt(old);
-            unlink_stmt_vdef(old);
-            gsi_remove(&i, true);
-            release_defs(old);
-        }
+        for (gcall *old : m->calls)
+            remove_check(old);
     }
     if (seq)
         gsi_insert_seq_on_edge_immediate(loop_preheader_edge(l), seq);
@@ -533,10 +538,7 @@ unsigned drop_reads_before_writes(function *fn)
                 bool w;
                 if (access_size(r, &w) == size &&
                     operand_equal_p(gimple_call_arg(r, 0), addr, 0)) {
-                    gimple_stmt_iterator ri = gsi_for_stmt(r);
-                    unlink_stmt_vdef(r);
-                    gsi_remove(&ri, true);
-                    release_defs(r);
+                    remove_check(r);
                     reads.unordered_remove(k);
                     dropped++;
                 } else {
@@ -548,7 +550,29 @@ unsigned drop_reads_before_writes(function *fn)
     return dropped;
 }
 
-bool range_check(const gimple *g);
+/* Is g a range check (__tsan_read_range, __tsan_write_range)? */
+bool range_check(const gimple *g)
+{
+    if (!is_gimple_call(g) || gimple_call_internal_p(g))
+        return false;
+    tree fn = gimple_call_fndecl(g);
+    return fn && fndecl_built_in_p(fn, BUILT_IN_NORMAL) &&
+           (DECL_FUNCTION_CODE(fn) == BUILT_IN_TSAN_READ_RANGE ||
+            DECL_FUNCTION_CODE(fn) == BUILT_IN_TSAN_WRITE_RANGE);
+}
+
+/* The access checks of fn (sized and ranges), in order. */
+void all_checks(function *fn, auto_vec<gcall *> *out)
+{
+    basic_block bb;
+    FOR_EACH_BB_FN(bb, fn)
+        for (gimple_stmt_iterator i = gsi_start_bb(bb); !gsi_end_p(i); gsi_next(&i)) {
+            gimple *g = gsi_stmt(i);
+            bool write;
+            if (access_size(g, &write) || range_check(g))
+                out->safe_push(as_a<gcall *>(g));
+        }
+}
 
 /* Is every byte that addr may point to in a local variable of fn whose
  * address never leaves fn (gcc's points-to analysis: not in the escaped
@@ -598,34 +622,15 @@ bool thread_private(tree addr, function *fn)
  * loop, a struct built and read in place. Returns the number removed. */
 unsigned drop_private_checks(function *fn)
 {
-    auto_vec<gcall *> drop;
-    basic_block bb;
-    FOR_EACH_BB_FN(bb, fn)
-        for (gimple_stmt_iterator i = gsi_start_bb(bb); !gsi_end_p(i); gsi_next(&i)) {
-            gimple *g = gsi_stmt(i);
-            bool write;
-            if ((access_size(g, &write) || range_check(g)) &&
-                thread_private(gimple_call_arg(g, 0), fn))
-                drop.safe_push(as_a<gcall *>(g));
+    auto_vec<gcall *> checks;
+    unsigned dropped = 0;
+    all_checks(fn, &checks);
+    for (gcall *c : checks)
+        if (thread_private(gimple_call_arg(c, 0), fn)) {
+            remove_check(c);
+            dropped++;
         }
-    for (gcall *c : drop) {
-        gimple_stmt_iterator i = gsi_for_stmt(c);
-        unlink_stmt_vdef(c);
-        gsi_remove(&i, true);
-        release_defs(c);
-    }
-    return drop.length();
-}
-
-/* Is g a range check (__tsan_read_range, __tsan_write_range)? */
-bool range_check(const gimple *g)
-{
-    if (!is_gimple_call(g) || gimple_call_internal_p(g))
-        return false;
-    tree fn = gimple_call_fndecl(g);
-    return fn && fndecl_built_in_p(fn, BUILT_IN_NORMAL) &&
-           (DECL_FUNCTION_CODE(fn) == BUILT_IN_TSAN_READ_RANGE ||
-            DECL_FUNCTION_CODE(fn) == BUILT_IN_TSAN_WRITE_RANGE);
+    return dropped;
 }
 
 /* The checker's gate word (race_abi.h): an external thread-local
@@ -673,14 +678,7 @@ tree gate_decl()
 unsigned guard_checks(function *fn)
 {
     auto_vec<gcall *> calls;
-    basic_block bb;
-    FOR_EACH_BB_FN(bb, fn)
-        for (gimple_stmt_iterator i = gsi_start_bb(bb); !gsi_end_p(i); gsi_next(&i)) {
-            gimple *g = gsi_stmt(i);
-            bool write;
-            if (access_size(g, &write) || range_check(g))
-                calls.safe_push(as_a<gcall *>(g));
-        }
+    all_checks(fn, &calls);
     tree mask = build_int_cst(unsigned_type_node, TG_RS_OFF_NONE | TG_RS_OFF_SKIP);
     for (gcall *c : calls) {
         location_t loc = gimple_location(c);
