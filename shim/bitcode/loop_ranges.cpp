@@ -37,7 +37,9 @@
  * merged: a report names the range's line, which must be theirs.
  *
  * Before that, the pass checks the accesses that clang's instrumentation
- * left unchecked though another thread can reach them (addMissedChecks).
+ * left unchecked though another thread can reach them (addMissedChecks),
+ * and the library copies and fills it leaves to an interceptor
+ * (checkMemCalls).
  *
  * `tangle cc` leaves it out when TANGLE_LOOP_RANGES=0.
  */
@@ -261,6 +263,34 @@ unsigned addMissedChecks(Function &f)
     return missed.size();
 }
 
+/* clang's instrumentation turns memset, memcpy and memmove into calls
+ * of the library's functions, which the sanitizer's run-time intercepts;
+ * tangle's shim does not intercept libc (see docs/races.md), so those
+ * calls would go unchecked. They become calls of the entry points that
+ * check the ranges and then do the same (__tsan_memset, __tsan_memcpy,
+ * __tsan_memmove; libtangle's copies only do the work). Returns the
+ * number of calls so changed. */
+unsigned checkMemCalls(Function &f)
+{
+    Module *m = f.getParent();
+    unsigned n = 0;
+    for (BasicBlock &bb : f)
+        for (Instruction &i : bb) {
+            auto *c = dyn_cast<CallInst>(&i);
+            Function *callee = c ? c->getCalledFunction() : nullptr;
+            if (!callee || !callee->isDeclaration())
+                continue;
+            StringRef name = callee->getName();
+            if (name != "memset" && name != "memcpy" && name != "memmove")
+                continue;
+            FunctionCallee to = m->getOrInsertFunction(("__tsan_" + name).str(),
+                                                       callee->getFunctionType());
+            c->setCalledFunction(to);
+            n++;
+        }
+    return n;
+}
+
 struct LoopRanges : PassInfoMixin<LoopRanges> {
     PreservedAnalyses run(Function &f, FunctionAnalysisManager &am);
 };
@@ -463,6 +493,7 @@ PreservedAnalyses LoopRanges::run(Function &f, FunctionAnalysisManager &am)
     if (f.getName().startswith("__tsan_") || f.getName().startswith("tg__"))
         return PreservedAnalyses::all();
     bool added = addMissedChecks(f) != 0;
+    added |= checkMemCalls(f) != 0;
     auto &li = am.getResult<LoopAnalysis>(f);
     auto &se = am.getResult<ScalarEvolutionAnalysis>(f);
     auto &dt = am.getResult<DominatorTreeAnalysis>(f);

@@ -44,7 +44,9 @@
  * same bytes with no call between is checked as the write alone
  * (drop_reads_before_writes), as clang's instrumentation does.
  *
- * First of all, checks of a local variable whose address does not leave
+ * First of all, the built-in copies and fills gcc leaves unchecked get
+ * range checks (check_mem_builtins). Then checks of a local variable
+ * whose address does not leave
  * the function (gcc's points-to analysis) go (drop_private_checks): no
  * other thread can reach it, and clang leaves such accesses out too.
  *
@@ -574,6 +576,63 @@ void all_checks(function *fn, auto_vec<gcall *> *out)
         }
 }
 
+/* Copies and fills by gcc's built-in functions get range checks before
+ * them: gcc's instrumentation leaves memset, memcpy and memmove to the
+ * sanitizer's run-time, which intercepts the library's functions; but
+ * gcc expands many such calls inline (a fill or copy of a known size),
+ * and then nothing sees them, not even gcc's own TSan. The source is
+ * checked as read and the destination as written, over the call's
+ * length, with the call's line. Returns the number of calls so checked. */
+unsigned check_mem_builtins(function *fn)
+{
+    auto_vec<gcall *> calls;
+    basic_block bb;
+    FOR_EACH_BB_FN(bb, fn)
+        for (gimple_stmt_iterator i = gsi_start_bb(bb); !gsi_end_p(i); gsi_next(&i)) {
+            gimple *g = gsi_stmt(i);
+            if (!gimple_call_builtin_p(g, BUILT_IN_NORMAL))
+                continue;
+            switch (DECL_FUNCTION_CODE(gimple_call_fndecl(g))) {
+            case BUILT_IN_MEMSET: case BUILT_IN_MEMSET_CHK:
+            case BUILT_IN_MEMCPY: case BUILT_IN_MEMCPY_CHK:
+            case BUILT_IN_MEMMOVE: case BUILT_IN_MEMMOVE_CHK:
+            case BUILT_IN_MEMPCPY: case BUILT_IN_MEMPCPY_CHK:
+                calls.safe_push(as_a<gcall *>(g));
+                break;
+            default:
+                break;
+            }
+        }
+    tree rd = builtin_decl_explicit(BUILT_IN_TSAN_READ_RANGE);
+    tree wr = builtin_decl_explicit(BUILT_IN_TSAN_WRITE_RANGE);
+    tree targs = TYPE_ARG_TYPES(TREE_TYPE(wr));
+    tree ptype = TREE_VALUE(targs), ltype = TREE_VALUE(TREE_CHAIN(targs));
+    unsigned done = 0;
+    for (gcall *c : calls) {
+        enum built_in_function code = DECL_FUNCTION_CODE(gimple_call_fndecl(c));
+        bool fill = code == BUILT_IN_MEMSET || code == BUILT_IN_MEMSET_CHK;
+        gimple_seq seq = NULL;
+        tree len, dst, src = NULL_TREE;
+        if (!gimple_value(fold_convert(ltype, gimple_call_arg(c, 2)), &seq, &len) ||
+            !gimple_value(fold_convert(ptype, gimple_call_arg(c, 0)), &seq, &dst) ||
+            (!fill && !gimple_value(fold_convert(ptype, gimple_call_arg(c, 1)), &seq, &src))) {
+            gimple_seq_discard(seq);
+            continue;
+        }
+        if (src)
+            gimple_seq_add_stmt(&seq, gimple_build_call(rd, 2, src, len));
+        gimple_seq_add_stmt(&seq, gimple_build_call(wr, 2, dst, len));
+        for (gimple_stmt_iterator i = gsi_start(seq); !gsi_end_p(i); gsi_next(&i)) {
+            gimple_set_location(gsi_stmt(i), gimple_location(c));
+            gimple_set_block(gsi_stmt(i), gimple_block(c));
+        }
+        gimple_stmt_iterator at = gsi_for_stmt(c);
+        gsi_insert_seq_before(&at, seq, GSI_SAME_STMT);
+        done++;
+    }
+    return done;
+}
+
 /* Is every byte that addr may point to in a local variable of fn whose
  * address never leaves fn (gcc's points-to analysis: not in the escaped
  * set)? No other thread can reach such memory. Only variables of fn's
@@ -718,7 +777,8 @@ struct loop_ranges : gimple_opt_pass {
 
 unsigned loop_ranges::execute(function *fn)
 {
-    bool changed = drop_private_checks(fn) != 0;
+    bool changed = check_mem_builtins(fn) != 0;
+    changed |= drop_private_checks(fn) != 0;
     changed |= drop_reads_before_writes(fn) != 0;
     if (loops_for_fn(fn) && number_of_loops(fn) > 1) {
         loop_optimizer_init(LOOPS_NORMAL | LOOPS_HAVE_RECORDED_EXITS);

@@ -238,6 +238,51 @@ static int mode_stack_element(int argc, char **argv)
     return 0;
 }
 
+/* A fill of a known size, which gcc expands inline, and a copy of a
+ * size known only at run time, a library call; clang leaves both to
+ * library calls that only TSan's run-time intercepts. Each is checked
+ * as a range. */
+static char fill_buf[256], copy_src[256];
+static size_t copy_len = sizeof copy_src;
+static void *fill_shared(void *p)
+{
+    (void)p;
+    memset(fill_buf, 7, sizeof fill_buf);    /* LINE:memset */
+    return NULL;
+}
+
+static void *copy_shared(void *p)
+{
+    char *out = p;
+    memcpy(out, copy_src, copy_len);         /* LINE:memcpy */
+    return NULL;
+}
+
+static int mode_memset_read(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, fill_shared, NULL);
+    long sum = 0;
+    for (int k = 0; k < 256; k += 64)
+        sum += fill_buf[k];                  /* LINE:memset-read */
+    pthread_join(t, NULL);
+    printf("sum %ld\n", sum);
+    return 0;
+}
+
+static int mode_memcpy_write(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    static char out[256];
+    pthread_t t;
+    pthread_create(&t, NULL, copy_shared, out);
+    copy_src[100] = 1;                       /* LINE:memcpy-write */
+    pthread_join(t, NULL);
+    printf("out %d\n", out[0]);
+    return 0;
+}
+
 #define SPAN(lo, hi) ((struct span){ (lo), (hi) })
 #define MODE(name, body) \
     static int name(int argc, char **argv) { (void)argc; (void)argv; return body; }
@@ -309,6 +354,8 @@ static const struct prog_mode modes[] = {
     {"one-byte", mode_one_byte},
     {"stack-shared", mode_stack_shared},
     {"stack-element", mode_stack_element},
+    {"memset-read", mode_memset_read},
+    {"memcpy-write", mode_memcpy_write},
     {NULL, NULL},
 };
 
