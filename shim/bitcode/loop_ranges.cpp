@@ -293,6 +293,9 @@ unsigned checkMemCalls(Function &f)
 
 struct LoopRanges : PassInfoMixin<LoopRanges> {
     PreservedAnalyses run(Function &f, FunctionAnalysisManager &am);
+    /* Runs on optnone functions too (-O0): the checks it adds are part
+     * of the instrumentation, not an optimization. */
+    static bool isRequired() { return true; }
 };
 
 /* The accesses of loop l that may move out of it, as ranges. None if l
@@ -485,8 +488,7 @@ SmallVector<Moved, 8> movable(Loop *l, ScalarEvolution &se, DominatorTree &dt,
 
 PreservedAnalyses LoopRanges::run(Function &f, FunctionAnalysisManager &am)
 {
-    if (!f.hasFnAttribute(Attribute::SanitizeThread) || f.isDeclaration() ||
-        f.hasOptNone())
+    if (!f.hasFnAttribute(Attribute::SanitizeThread) || f.isDeclaration())
         return PreservedAnalyses::all();
     /* The inline check's own code (race_inline.c, linked into the
      * module): never instrumented. */
@@ -494,6 +496,14 @@ PreservedAnalyses LoopRanges::run(Function &f, FunctionAnalysisManager &am)
         return PreservedAnalyses::all();
     bool added = addMissedChecks(f) != 0;
     added |= checkMemCalls(f) != 0;
+    /* -O0 (optnone): the checks above, but no loop ranges. */
+    if (f.hasOptNone()) {
+        if (!added)
+            return PreservedAnalyses::all();
+        PreservedAnalyses pa;
+        pa.preserveSet<CFGAnalyses>();
+        return pa;
+    }
     auto &li = am.getResult<LoopAnalysis>(f);
     auto &se = am.getResult<ScalarEvolutionAnalysis>(f);
     auto &dt = am.getResult<DominatorTreeAnalysis>(f);

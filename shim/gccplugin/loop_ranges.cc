@@ -802,6 +802,45 @@ unsigned loop_ranges::execute(function *fn)
     return TODO_update_ssa_only_virtuals | (guarded ? TODO_cleanup_cfg : 0);
 }
 
+/* At -O0 gcc instruments in its pass "tsan0", after every optimization
+ * pass (none of which runs), and nothing expands copies and fills inline
+ * either; but the library's memset and memcpy are still called
+ * unchecked, and every access still makes its call. This pass, after
+ * that one, adds the copies' and fills' range checks and tests the gate
+ * before each check. Nothing that needs gcc's analyses runs here: no
+ * loop ranges, and no dropping of private locals' checks (no points-to
+ * information exists at -O0). */
+const pass_data o0_checks_data = {
+    GIMPLE_PASS,
+    "tangle-checks-O0",
+    OPTGROUP_NONE,
+    TV_NONE,
+    PROP_ssa | PROP_cfg,
+    0,
+    0,
+    0,
+    0,
+};
+
+struct o0_checks : gimple_opt_pass {
+    o0_checks(gcc::context *ctx) : gimple_opt_pass(o0_checks_data, ctx) {}
+    opt_pass *clone() final override { return new o0_checks(m_ctxt); }
+    bool gate(function *) final override
+    {
+        return (flag_sanitize & SANITIZE_THREAD) != 0 && !optimize;
+    }
+    unsigned execute(function *fn) final override
+    {
+        bool changed = check_mem_builtins(fn) != 0;
+        free_dominance_info(CDI_DOMINATORS);
+        bool guarded = guard_checks(fn) != 0;
+        if (!changed && !guarded)
+            return 0;
+        mark_virtual_operands_for_renaming(fn);
+        return TODO_update_ssa_only_virtuals | (guarded ? TODO_cleanup_cfg : 0);
+    }
+};
+
 } // namespace
 
 int plugin_init(struct plugin_name_args *info, struct plugin_gcc_version *version)
@@ -820,5 +859,11 @@ int plugin_init(struct plugin_name_args *info, struct plugin_gcc_version *versio
     pass.ref_pass_instance_number = 0;
     pass.pos_op = PASS_POS_INSERT_AFTER;
     register_callback(info->base_name, PLUGIN_PASS_MANAGER_SETUP, NULL, &pass);
+    struct register_pass_info o0;
+    o0.pass = new o0_checks(g);
+    o0.reference_pass_name = "tsan0";
+    o0.ref_pass_instance_number = 0;
+    o0.pos_op = PASS_POS_INSERT_AFTER;
+    register_callback(info->base_name, PLUGIN_PASS_MANAGER_SETUP, NULL, &o0);
     return 0;
 }

@@ -248,6 +248,15 @@ Test(RACE_SUITE, race_under_one_lock_only_lists_the_held_lock, .timeout = 180)
     e2e_free(&r);
 }
 
+/* memset is checked at -O0 as at -O2 (race_loops): a library call that
+ * the instrumentation leaves to TSan's interceptors. */
+Test(RACE_SUITE, a_memset_races_with_a_read_at_O0, .timeout = 180)
+{
+    struct e2e_run r;
+    planted(&r, "memset", "filler", "fill", "mode_memset", "fill-read");
+    e2e_free(&r);
+}
+
 Test(RACE_SUITE, only_the_byte_both_threads_write_races, .timeout = 180)
 {
     struct e2e_run r;

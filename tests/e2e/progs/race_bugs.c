@@ -219,6 +219,25 @@ static int mode_bytes(int argc, char **argv)
     return 0;
 }
 
+/* A fill by memset, which the instrumentation leaves to the library
+ * (at -O0 too), while the main thread reads the buffer. */
+static char filled[128];
+static void *filler(void *a)
+{
+    (void)a;
+    memset(filled, 3, sizeof filled);        /* LINE:fill */
+    return NULL;
+}
+static int mode_memset(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    pthread_t t;
+    pthread_create(&t, NULL, filler, NULL);
+    long sum = filled[64];                   /* LINE:fill-read */
+    pthread_join(t, NULL);
+    return (int)sum * 0;
+}
+
 /* A relaxed atomic flag publishes nothing: the data read after it races. */
 static _Atomic int rflag;
 static long rdata;
@@ -582,6 +601,7 @@ static int mode_late(int argc, char **argv)
 
 static const struct prog_mode modes[] = {
     {"counter", mode_counter},
+    {"memset", mode_memset},
     {"after-detached", mode_after_detached},
     {"late", mode_late},
     {"fork-child", mode_fork_child},
