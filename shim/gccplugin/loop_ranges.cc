@@ -777,6 +777,10 @@ struct loop_ranges : gimple_opt_pass {
 
 unsigned loop_ranges::execute(function *fn)
 {
+    /* A function the user excluded (no_sanitize_thread) gets no check
+     * of its copies either; the rest finds no checks in it. */
+    if (!sanitize_flags_p(SANITIZE_THREAD, fn->decl))
+        return 0;
     bool changed = check_mem_builtins(fn) != 0;
     changed |= drop_private_checks(fn) != 0;
     changed |= drop_reads_before_writes(fn) != 0;
@@ -831,6 +835,8 @@ struct o0_checks : gimple_opt_pass {
     }
     unsigned execute(function *fn) final override
     {
+        if (!sanitize_flags_p(SANITIZE_THREAD, fn->decl))
+            return 0;
         bool changed = check_mem_builtins(fn) != 0;
         free_dominance_info(CDI_DOMINATORS);
         bool guarded = guard_checks(fn) != 0;

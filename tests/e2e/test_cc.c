@@ -482,6 +482,42 @@ Test(cc, gcc_shared_library_opened_later_loads_runs_and_races, .timeout = 120)
     e2e_free(&r);
 }
 
+/* A copy or fill in a function built without checks (no_sanitize) gets
+ * none from the plugin or pass either; one in a checked function does,
+ * at -O0 as at -O2. */
+static const char fill_src[] =
+    "#include <string.h>\n"
+    "__attribute__((no_sanitize(\"thread\"))) void quiet(char *p, unsigned long n) {\n"
+    "    memset(p, 0, n);\n"
+    "}\n";
+static const char fill_checked_src[] =
+    "#include <string.h>\n"
+    "void loud(char *p, unsigned long n) { memset(p, 0, n); }\n";
+
+Test(cc, copies_and_fills_are_checked_only_in_checked_functions, .timeout = 120)
+{
+    static const char *const compilers[] = { "gcc", "clang" };
+    for (int k = 0; k < 2; k++) {
+        struct e2e_run r;
+        if (k == 0)
+            setup_gcc_loops(&r);
+        else
+            setup_loops(&r);
+        e2e_write_file(in_run(&r, "quiet.c"), fill_src, strlen(fill_src));
+        e2e_write_file(in_run(&r, "loud.c"), fill_checked_src, strlen(fill_checked_src));
+        for (int o = 0; o < 2; o++) {
+            const char *opt = o ? "-O2" : "-O0";
+            cc_ok(&r, compilers[k], (const char *const[]){ opt, "-c", "quiet.c", "loud.c", NULL });
+            cr_assert(!calls(in_run(&r, "quiet.o"), "__tsan_write_range") &&
+                          !calls(in_run(&r, "quiet.o"), "__tsan_memset"),
+                      "%s %s checks a function built without checks", compilers[k], opt);
+            cr_assert(calls(in_run(&r, "loud.o"), k == 0 ? "__tsan_write_range" : "__tsan_memset"),
+                      "%s %s leaves the fill unchecked", compilers[k], opt);
+        }
+        e2e_free(&r);
+    }
+}
+
 /* A plugin gcc cannot load (another gcc's) is left out quietly; a
  * source that does not compile fails with its own messages, once. */
 Test(cc, a_loop_plugin_gcc_cannot_load_is_left_out_quietly, .timeout = 120)
