@@ -222,10 +222,13 @@ static int mode_bytes(int argc, char **argv)
 /* A fill by memset, which the instrumentation leaves to the library
  * (at -O0 too), while the main thread reads the buffer. */
 static char filled[128];
+static _Atomic int fill_done;                /* relaxed: orders nothing, but
+                                                keeps the two apart in time */
 static void *filler(void *a)
 {
     (void)a;
     memset(filled, 3, sizeof filled);        /* LINE:fill */
+    atomic_store_explicit(&fill_done, 1, memory_order_relaxed);
     return NULL;
 }
 static int mode_memset(int argc, char **argv)
@@ -233,6 +236,8 @@ static int mode_memset(int argc, char **argv)
     (void)argc; (void)argv;
     pthread_t t;
     pthread_create(&t, NULL, filler, NULL);
+    while (!atomic_load_explicit(&fill_done, memory_order_relaxed))
+        sched_yield();
     long sum = filled[64];                   /* LINE:fill-read */
     pthread_join(t, NULL);
     return (int)sum * 0;
