@@ -765,6 +765,19 @@ unsigned guard_checks(function *fn)
     return calls.length();
 }
 
+/* The last step of both passes: the gate tests, then what gcc must
+ * redo after the changes (changed: the pass's earlier steps changed
+ * anything). */
+unsigned guard_and_finish(function *fn, bool changed)
+{
+    free_dominance_info(CDI_DOMINATORS);
+    bool guarded = guard_checks(fn) != 0;
+    if (!changed && !guarded)
+        return 0;
+    mark_virtual_operands_for_renaming(fn);
+    return TODO_update_ssa_only_virtuals | (guarded ? TODO_cleanup_cfg : 0);
+}
+
 struct loop_ranges : gimple_opt_pass {
     loop_ranges(gcc::context *ctx) : gimple_opt_pass(loop_ranges_data, ctx) {}
     opt_pass *clone() final override { return new loop_ranges(m_ctxt); }
@@ -798,12 +811,7 @@ unsigned loop_ranges::execute(function *fn)
         scev_finalize();
         loop_optimizer_finalize(fn);
     }
-    free_dominance_info(CDI_DOMINATORS);
-    bool guarded = guard_checks(fn) != 0;
-    if (!changed && !guarded)
-        return 0;
-    mark_virtual_operands_for_renaming(fn);
-    return TODO_update_ssa_only_virtuals | (guarded ? TODO_cleanup_cfg : 0);
+    return guard_and_finish(fn, changed);
 }
 
 /* At -O0 gcc instruments in its pass "tsan0", after every optimization
@@ -837,13 +845,7 @@ struct o0_checks : gimple_opt_pass {
     {
         if (!sanitize_flags_p(SANITIZE_THREAD, fn->decl))
             return 0;
-        bool changed = check_mem_builtins(fn) != 0;
-        free_dominance_info(CDI_DOMINATORS);
-        bool guarded = guard_checks(fn) != 0;
-        if (!changed && !guarded)
-            return 0;
-        mark_virtual_operands_for_renaming(fn);
-        return TODO_update_ssa_only_virtuals | (guarded ? TODO_cleanup_cfg : 0);
+        return guard_and_finish(fn, check_mem_builtins(fn) != 0);
     }
 };
 
