@@ -857,21 +857,22 @@ int plugin_init(struct plugin_name_args *info, struct plugin_gcc_version *versio
         error("%s: built for gcc %s", info->base_name, gcc_version.basever);
         return 1;
     }
-    static struct plugin_info about = { "1", "tangle: race checks of array loops as ranges" };
+    static struct plugin_info about = {
+        "1", "tangle: race checks of array loops as ranges, of copies and fills, "
+             "behind the checker's gate"
+    };
     register_callback(info->base_name, PLUGIN_INFO, NULL, &about);
     register_callback(info->base_name, PLUGIN_REGISTER_GGC_ROOTS, NULL,
                       const_cast<ggc_root_tab *>(gate_roots));
-    struct register_pass_info pass;
-    pass.pass = new loop_ranges(g);
-    pass.reference_pass_name = "tsan";
-    pass.ref_pass_instance_number = 0;
-    pass.pos_op = PASS_POS_INSERT_AFTER;
-    register_callback(info->base_name, PLUGIN_PASS_MANAGER_SETUP, NULL, &pass);
-    struct register_pass_info o0;
-    o0.pass = new o0_checks(g);
-    o0.reference_pass_name = "tsan0";
-    o0.ref_pass_instance_number = 0;
-    o0.pos_op = PASS_POS_INSERT_AFTER;
-    register_callback(info->base_name, PLUGIN_PASS_MANAGER_SETUP, NULL, &o0);
+    /* one pass after gcc's instrumentation at -O1 and above, one after
+     * its -O0 instance */
+    struct {
+        opt_pass *pass;
+        const char *after;
+    } passes[] = { { new loop_ranges(g), "tsan" }, { new o0_checks(g), "tsan0" } };
+    for (auto &p : passes) {
+        struct register_pass_info r = { p.pass, p.after, 0, PASS_POS_INSERT_AFTER };
+        register_callback(info->base_name, PLUGIN_PASS_MANAGER_SETUP, NULL, &r);
+    }
     return 0;
 }
