@@ -96,7 +96,7 @@ struct sample_ent {
  * rather than in it, so that the entry points load both at once. */
 #define RS_OFF_IGNORE  1u      /* inside ignore_begin/end */
 #define RS_OFF_NOVC    2u      /* the thread is not checked */
-#define RS_OFF_SAMPLE  4u      /* race_sample=1: accesses are sampled */
+#define RS_OFF_SAMPLE  TG_RS_OFF_SAMPLE  /* race_sample=1: accesses are sampled */
 #define RS_OFF_NOCHECK 8u      /* race=log, or the checker paused (fork) */
 #define RS_OFF_NONE    TG_RS_OFF_NONE  /* no checker: libtangle's copy */
 #define RS_OFF_SKIP    TG_RS_OFF_SKIP  /* sampled mode: the call on top
@@ -141,7 +141,11 @@ struct race_thread {
     uint64_t hash[RC_MAX_DEPTH];
     uint8_t sampled[RC_MAX_DEPTH];
     struct sample_ent samples[SAMPLE_SIZE];   /* functions; touched only */
-    struct sample_ent sites_s[SAMPLE_SIZE];   /* access pcs; when sampling */
+    /* sampled mode: the key of the access site whose check follows, set
+     * by the inline skip of gcc builds before they call (0: the call's
+     * pc is the key) */
+    uintptr_t site_key;
+    struct sample_ent sites_s[SAMPLE_SIZE];   /* access sites; when sampling */
     /* race=log only: the per-epoch repeat filter and stack-id cache */
     uint32_t lepoch;
     uint32_t last_used;
@@ -175,6 +179,15 @@ struct race_thread {
      * highest thread id the thread has heard of. */
     uint32_t vc_store[RC_MAX_TID];
 };
+
+/* The layout that gcc builds' inline skip reads (race_abi.h): a change
+ * here must update those numbers and rename the symbols there. */
+_Static_assert(offsetof(struct race_thread, site_key) == TG_RS_SITE_KEY_OFF, "race_abi.h");
+_Static_assert(offsetof(struct race_thread, sites_s) == TG_RS_SITES_OFF, "race_abi.h");
+_Static_assert(sizeof(struct sample_ent) == TG_RS_SITE_SIZE, "race_abi.h");
+_Static_assert(offsetof(struct sample_ent, fn) == TG_RS_SITE_FN_OFF, "race_abi.h");
+_Static_assert(offsetof(struct sample_ent, skip) == TG_RS_SITE_SKIP_OFF, "race_abi.h");
+_Static_assert(sizeof(uintptr_t) == 8 && SAMPLE_SIZE == 1u << TG_RS_SITE_BITS, "race_abi.h");
 
 /* The calling thread's race state (created on first use in race mode), or
  * NULL outside race mode, for an untracked thread, or after its end. */
@@ -440,7 +453,7 @@ tg__rc_access_fast(struct race_thread *r, uintptr_t addr, uint32_t size,
  * share an entry, reset each other's count and never be sampled. */
 static inline unsigned tg__rc_sample_slot(uintptr_t k)
 {
-    return (unsigned)(((uint64_t)k * 0x9e3779b97f4a7c15ull) >> 54) & (SAMPLE_SIZE - 1);
+    return TG_RS_SITE_SLOT(k) & (SAMPLE_SIZE - 1);
 }
 
 /* Sampled mode: the skips decided inline, before the table's full rule

@@ -578,8 +578,12 @@ static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uin
             return;            /* sampled mode, a call not sampled */
         if (off == RS_OFF_SAMPLE) {
             /* Sampled mode, a sampled call (the gate says both): the
-             * site's skip is decided inline too. */
-            if (site_sampled_out(r, pc))
+             * site's skip is decided inline too, under the key that a
+             * gcc build's inline skip left (race_abi.h) or the pc. */
+            uintptr_t key = r->site_key;
+            if (key)
+                r->site_key = 0;
+            if (site_sampled_out(r, key ? key : pc))
                 return;
             flags |= ACC_SAMPLED;
             off = 0;

@@ -53,7 +53,9 @@
  * Last, every access check left is made conditional on the checker's
  * gate word (guard_checks): a thread whose accesses the checker would
  * drop at once (no checker in the process, or sampled mode in a call not
- * sampled) makes no call, as clang's inline code does.
+ * sampled) makes no call, as clang's inline code does. In a sampled
+ * call, a sized check whose site the thread's sampling table says to
+ * skip makes no call either (sample_skip).
  *
  * `-fopt-info-loop-optimized` and `-fopt-info-loop-missed` make gcc say
  * what was moved and why other loops were left alone. `tangle cc` leaves
@@ -692,37 +694,146 @@ unsigned drop_private_checks(function *fn)
     return dropped;
 }
 
-/* The checker's gate word (race_abi.h): an external thread-local
- * unsigned, by its versioned name in every language. Its TLS model is
- * initial-exec even in position-independent code, where a C declaration
- * would get general-dynamic and a call to __tls_get_addr before every
- * test: libtangle, which defines it, is a dependency loaded with the
- * program (a library built so and opened later with dlopen takes a few
- * bytes of glibc's spare static TLS). Declared once per compilation; a
- * garbage collection root keeps it. */
-tree gate_var;
-const struct ggc_root_tab gate_roots[] = {
+/* The checker's gate word and the calling thread's state (race_abi.h):
+ * external thread-local variables, by their versioned names in every
+ * language. Their TLS model is initial-exec even in position-independent
+ * code, where a C declaration would get general-dynamic and a call to
+ * __tls_get_addr before every test: libtangle, which defines them, is a
+ * dependency loaded with the program (a library built so and opened
+ * later with dlopen takes a few bytes of glibc's spare static TLS).
+ * Declared once per compilation; garbage collection roots keep them. */
+tree gate_var, state_var;
+const struct ggc_root_tab tls_roots[] = {
     { &gate_var, 1, sizeof(gate_var), &gt_ggc_mx_tree_node, &gt_pch_nx_tree_node },
+    { &state_var, 1, sizeof(state_var), &gt_ggc_mx_tree_node, &gt_pch_nx_tree_node },
     LAST_GGC_ROOT_TAB,
 };
 
+tree tls_extern(const char *name, tree type)
+{
+    tree id = get_identifier(name);
+    tree v = build_decl(BUILTINS_LOCATION, VAR_DECL, id, type);
+    TREE_PUBLIC(v) = 1;
+    DECL_EXTERNAL(v) = 1;
+    DECL_ARTIFICIAL(v) = 1;
+    DECL_IGNORED_P(v) = 1;
+    SET_DECL_ASSEMBLER_NAME(v, id);
+    enum tls_model m = decl_default_tls_model(v);
+    if (m == TLS_MODEL_GLOBAL_DYNAMIC || m == TLS_MODEL_LOCAL_DYNAMIC)
+        m = TLS_MODEL_INITIAL_EXEC;
+    set_decl_tls_model(v, m);
+    return v;
+}
+
 tree gate_decl()
 {
-    if (!gate_var) {
-        tree id = get_identifier(TG_RS_OFF_SYM);
-        tree v = build_decl(BUILTINS_LOCATION, VAR_DECL, id, unsigned_type_node);
-        TREE_PUBLIC(v) = 1;
-        DECL_EXTERNAL(v) = 1;
-        DECL_ARTIFICIAL(v) = 1;
-        DECL_IGNORED_P(v) = 1;
-        SET_DECL_ASSEMBLER_NAME(v, id);
-        enum tls_model m = decl_default_tls_model(v);
-        if (m == TLS_MODEL_GLOBAL_DYNAMIC || m == TLS_MODEL_LOCAL_DYNAMIC)
-            m = TLS_MODEL_INITIAL_EXEC;
-        set_decl_tls_model(v, m);
-        gate_var = v;
-    }
+    if (!gate_var)
+        gate_var = tls_extern(TG_RS_OFF_SYM, unsigned_type_node);
     return gate_var;
+}
+
+tree state_decl()
+{
+    if (!state_var)
+        state_var = tls_extern(TG_RS_SYM, ptr_type_node);
+    return state_var;
+}
+
+/* A load or store of a field at off bytes from base (an SSA pointer), in
+ * alias set 0. */
+tree field_at(tree type, tree base, unsigned off)
+{
+    tree any = build_pointer_type(char_type_node);
+    return build2(MEM_REF, type, base, build_int_cst(any, off));
+}
+
+tree emit(gimple_stmt_iterator *i, location_t loc, tree type, enum tree_code code,
+          tree a, tree b = NULL_TREE)
+{
+    tree lhs = make_ssa_name(type);
+    gimple *g = b ? gimple_build_assign(lhs, code, a, b) : gimple_build_assign(lhs, code, a);
+    gimple_set_location(g, loc);
+    gsi_insert_after(i, g, GSI_NEW_STMT);
+    return lhs;
+}
+
+/* Sampled mode's skip, inline before the sized check c (alone in its
+ * block, behind the gate test of off): while the gate is exactly
+ * TG_RS_OFF_SAMPLE and the site's entry in the thread's table
+ * (race_abi.h) has its key and a skip count left, the count goes down
+ * and c is not called; otherwise the key is left for the entry point,
+ * which decides by the table's full rule. clang builds key a site by its
+ * code address; GIMPLE has none, so a site here is keyed by its
+ * function's address plus its number k in the function, which stays
+ * inside the function's code and so clear of other functions' sites.
+ *   if (off == SAMPLE && (r = tg__rs)) {
+ *       e = r + SITES + SLOT(key) * SIZE;
+ *       if (e->fn == key && e->skip) { e->skip--; goto done; }
+ *       r->site_key = key;
+ *   }
+ *   c; done: */
+void sample_skip(gcall *c, tree off, unsigned k, basic_block join)
+{
+    location_t loc = gimple_location(c);
+    tree uptr = sizetype;
+    /* the gate test */
+    gimple_stmt_iterator i = gsi_for_stmt(c);
+    basic_block then_bb, rest_bb;
+    gimple_stmt_iterator at = create_cond_insert_point(&i, true, false, true, &then_bb, &rest_bb);
+    gcond *cond = gimple_build_cond(EQ_EXPR, off, build_int_cst(unsigned_type_node, TG_RS_OFF_SAMPLE),
+                                    NULL_TREE, NULL_TREE);
+    gimple_set_location(cond, loc);
+    gsi_insert_after(&at, cond, GSI_NEW_STMT);
+    /* the thread's state, if any */
+    i = gsi_start_bb(then_bb);
+    tree r = make_ssa_name(ptr_type_node);
+    gimple *load = gimple_build_assign(r, state_decl());
+    gimple_set_location(load, loc);
+    gsi_insert_before(&i, load, GSI_NEW_STMT);
+    basic_block entry_bb, rest2_bb;
+    at = create_cond_insert_point(&i, false, true, true, &entry_bb, &rest2_bb);
+    cond = gimple_build_cond(NE_EXPR, r, null_pointer_node, NULL_TREE, NULL_TREE);
+    gimple_set_location(cond, loc);
+    gsi_insert_after(&at, cond, GSI_NEW_STMT);
+    /* the site's entry */
+    i = gsi_start_bb(entry_bb);
+    tree fnaddr = build_fold_addr_expr(current_function_decl);
+    tree base = make_ssa_name(uptr);
+    gimple *g = gimple_build_assign(base, NOP_EXPR, fnaddr);
+    gimple_set_location(g, loc);
+    gsi_insert_before(&i, g, GSI_NEW_STMT);
+    tree key = emit(&i, loc, uptr, PLUS_EXPR, base, build_int_cst(uptr, k));
+    tree h = emit(&i, loc, uptr, MULT_EXPR, key, build_int_cst(uptr, TG_RS_SITE_MUL));
+    tree slot = emit(&i, loc, uptr, RSHIFT_EXPR, h, build_int_cst(unsigned_type_node, 64 - TG_RS_SITE_BITS));
+    tree scaled = emit(&i, loc, uptr, MULT_EXPR, slot, build_int_cst(uptr, TG_RS_SITE_SIZE));
+    tree off_e = emit(&i, loc, uptr, PLUS_EXPR, scaled, build_int_cst(uptr, TG_RS_SITES_OFF));
+    tree e = emit(&i, loc, ptr_type_node, POINTER_PLUS_EXPR, r, off_e);
+    tree efn = emit(&i, loc, uptr, MEM_REF, field_at(uptr, e, TG_RS_SITE_FN_OFF));
+    tree skip = emit(&i, loc, unsigned_type_node, MEM_REF,
+                     field_at(unsigned_type_node, e, TG_RS_SITE_SKIP_OFF));
+    tree same = emit(&i, loc, boolean_type_node, EQ_EXPR, efn, key);
+    tree left = emit(&i, loc, boolean_type_node, NE_EXPR, skip, build_zero_cst(unsigned_type_node));
+    tree hit = emit(&i, loc, boolean_type_node, BIT_AND_EXPR, same, left);
+    basic_block dec_bb, miss_bb;
+    at = create_cond_insert_point(&i, false, true, false, &dec_bb, &miss_bb);
+    cond = gimple_build_cond(NE_EXPR, hit, boolean_false_node, NULL_TREE, NULL_TREE);
+    gimple_set_location(cond, loc);
+    gsi_insert_after(&at, cond, GSI_NEW_STMT);
+    /* a skip: one less, and no call */
+    i = gsi_start_bb(dec_bb);
+    tree less = make_ssa_name(unsigned_type_node);
+    g = gimple_build_assign(less, PLUS_EXPR, skip, build_int_cst(unsigned_type_node, -1));
+    gimple_set_location(g, loc);
+    gsi_insert_before(&i, g, GSI_NEW_STMT);
+    g = gimple_build_assign(field_at(unsigned_type_node, e, TG_RS_SITE_SKIP_OFF), less);
+    gimple_set_location(g, loc);
+    gsi_insert_after(&i, g, GSI_NEW_STMT);
+    make_single_succ_edge(dec_bb, join, EDGE_FALLTHRU);
+    /* otherwise the key, for the call */
+    i = gsi_start_bb(miss_bb);
+    g = gimple_build_assign(field_at(uptr, r, TG_RS_SITE_KEY_OFF), key);
+    gimple_set_location(g, loc);
+    gsi_insert_before(&i, g, GSI_NEW_STMT);
 }
 
 /* Each access check (the sized entry points and the ranges) runs only
@@ -739,6 +850,7 @@ unsigned guard_checks(function *fn)
     auto_vec<gcall *> calls;
     all_checks(fn, &calls);
     tree mask = build_int_cst(unsigned_type_node, TG_RS_OFF_NONE | TG_RS_OFF_SKIP);
+    unsigned sized = 0;
     for (gcall *c : calls) {
         location_t loc = gimple_location(c);
         tree off = make_ssa_name(unsigned_type_node);
@@ -761,6 +873,9 @@ unsigned guard_checks(function *fn)
         gsi_insert_after(&at, cond, GSI_NEW_STMT);
         gimple_stmt_iterator ci = gsi_for_stmt(c);
         gsi_move_to_bb_end(&ci, call_bb);
+        bool write;
+        if (access_size(c, &write))
+            sample_skip(c, off, sized++, join_bb);
     }
     return calls.length();
 }
@@ -859,11 +974,11 @@ int plugin_init(struct plugin_name_args *info, struct plugin_gcc_version *versio
     }
     static struct plugin_info about = {
         "1", "tangle: race checks of array loops as ranges, of copies and fills, "
-             "behind the checker's gate"
+             "behind the checker's gate and its sampling table"
     };
     register_callback(info->base_name, PLUGIN_INFO, NULL, &about);
     register_callback(info->base_name, PLUGIN_REGISTER_GGC_ROOTS, NULL,
-                      const_cast<ggc_root_tab *>(gate_roots));
+                      const_cast<ggc_root_tab *>(tls_roots));
     /* one pass after gcc's instrumentation at -O1 and above, one after
      * its -O0 instance */
     struct {

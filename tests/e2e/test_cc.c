@@ -98,7 +98,7 @@ Test(cc, clang_writes_each_object_and_dependency_file_with_the_check_inline, .ti
     free(deps);
     cr_assert(calls(in_run(&r, "b.o"), "__tsan_write4_pc"), "b.o has no long-way call");
     cr_assert(!calls(in_run(&r, "b.o"), "__tsan_write4"), "b.o calls __tsan_write4: not inlined");
-    cr_assert(calls(in_run(&r, "b.o"), "tg__rs_v1"), "b.o does not read the thread's state");
+    cr_assert(calls(in_run(&r, "b.o"), TG_RS_SYM), "b.o does not read the thread's state");
     e2e_free(&r);
 }
 
@@ -112,7 +112,7 @@ Test(cc, clang_falls_back_to_calls_when_the_bitcode_cannot_be_linked, .timeout =
     r.env = (const char *[]){ env, NULL };
     cc_ok(&r, "clang", (const char *const[]){ "-c", "b.c", "-o", "b.o", NULL });
     cr_assert(calls(in_run(&r, "b.o"), "__tsan_write4"), "b.o does not call the entry point");
-    cr_assert(!calls(in_run(&r, "b.o"), "tg__rs_v1"));
+    cr_assert(!calls(in_run(&r, "b.o"), TG_RS_SYM));
     e2e_free(&r);
 }
 
@@ -132,7 +132,9 @@ Test(cc, gcc_objects_call_the_entry_points, .timeout = 120)
     setup(&r, false);
     cc_ok(&r, "gcc", (const char *const[]){ "-O2", "-c", "b.c", NULL });
     cr_assert(calls(in_run(&r, "b.o"), "__tsan_write4"));
-    cr_assert(!calls(in_run(&r, "b.o"), "tg__rs_v1"));
+    /* the thread's state only for sampled mode's inline skip */
+    cr_assert(calls(in_run(&r, "b.o"), TG_RS_SYM));
+    cr_assert(!calls(in_run(&r, "b.o"), TG_RC_DIR_SYM), "b.o reads the shadow");
     e2e_free(&r);
 }
 
@@ -244,7 +246,7 @@ Test(cc, a_loop_pass_clang_cannot_load_is_left_out_quietly, .timeout = 120)
     r.env = (const char *[]){ env, NULL };
     cc_ok(&r, "clang", (const char *const[]){ "-O2", "-c", "loop.c", NULL });
     cr_assert(!calls(in_run(&r, "loop.o"), "__tsan_write_range"));
-    cr_assert(calls(in_run(&r, "loop.o"), "tg__rs_v1"), "the access check is not inline");
+    cr_assert(calls(in_run(&r, "loop.o"), TG_RS_SYM), "the access check is not inline");
     cr_assert(!strstr(r.err, "plugin"), "the failed load shows:\n%s", r.err);
     e2e_free(&r);
 }
@@ -421,6 +423,95 @@ Test(cc, gcc_makes_no_check_call_while_the_gate_says_none_would_count, .timeout 
     r.env = (const char *[]){ "TANGLE_LOOP_RANGES=0", NULL };
     guard_counts(&r, counts, sizeof counts);
     cr_assert_str_eq(counts, "2 2 2", "without the plugin: %s", counts);
+    e2e_free(&r);
+}
+
+/* In sampled mode (the gate exactly TG_RS_OFF_SAMPLE) the plugin skips
+ * a site's call inline while the site's entry in the thread's table
+ * (race_abi.h) has its key and a count left, and otherwise leaves the key
+ * for the call. The program points the thread's state at a table of its
+ * own; its entry point, as the shim would, gives the site one skip. */
+#define TEXT_OF(x) #x
+#define TEXT(x) TEXT_OF(x)
+#define SITE_SLOT_TEXT TEXT(TG_RS_SITE_SLOT(k))
+
+static void sample_counts(struct e2e_run *r, bool state, char *counts, size_t cap)
+{
+    char main_src[2048];
+    snprintf(main_src, sizeof main_src,
+             "#include <stdio.h>\n"
+             "#include <stdint.h>\n"
+             "#include <string.h>\n"
+             "#define QUIET __attribute__((no_sanitize_thread))\n"
+             "extern __thread unsigned gate __asm__(\"%s\");\n"
+             "extern __thread unsigned char *state __asm__(\"%s\");\n"
+             "void touch(void);\n"
+             "static unsigned char table[%u + (%u << %u)] __attribute__((aligned(64)));\n"
+             "static int n;\n"
+             "static uintptr_t keys[8];\n"
+             "QUIET void __tsan_write8(void *p) {\n"
+             "    (void)p;\n"
+             "    uintptr_t k = 0;\n"
+             "    if (state) { memcpy(&k, state + %u, 8); memset(state + %u, 0, 8); }\n"
+             "    keys[n++ & 7] = k;\n"
+             "    if (!k) return;\n"
+             "    unsigned char *e = table + %u + (%s) * %u;\n"
+             "    unsigned one = 1;\n"
+             "    memcpy(e + %u, &k, 8);\n"
+             "    memcpy(e + %u, &one, 4);\n"
+             "}\n"
+             "QUIET int main(void) {\n"
+             "    unsigned keep = gate;\n"
+             "    unsigned char *was = state;\n"
+             "    int c[4];\n"
+             "    gate = %uu;\n"
+             "    state = %s;\n"
+             "    for (int k = 0; k < 4; k++) { int before = n; touch(); c[k] = n - before; }\n"
+             "    gate = keep;\n"
+             "    state = was;\n"
+             "    uintptr_t at = keys[0] - (uintptr_t)&touch;\n"
+             "    printf(\"%%d %%d %%d %%d %%s %%s\\n\", c[0], c[1], c[2], c[3],\n"
+             "           keys[0] && at < 64 ? \"in-touch\" : \"elsewhere\",\n"
+             "           keys[0] == keys[1] ? \"same\" : \"other\");\n"
+             "    return 0;\n"
+             "}\n",
+             TG_RS_OFF_SYM, TG_RS_SYM, TG_RS_SITES_OFF, TG_RS_SITE_SIZE, TG_RS_SITE_BITS,
+             TG_RS_SITE_KEY_OFF, TG_RS_SITE_KEY_OFF, TG_RS_SITES_OFF, SITE_SLOT_TEXT,
+             TG_RS_SITE_SIZE, TG_RS_SITE_FN_OFF, TG_RS_SITE_SKIP_OFF, TG_RS_OFF_SAMPLE,
+             state ? "table" : "0");
+    e2e_write_file(in_run(r, "main.c"), main_src, strlen(main_src));
+    e2e_write_file(in_run(r, "touch.c"), guard_touch_src, strlen(guard_touch_src));
+    cc_ok(r, "gcc", (const char *const[]){ "-O2", "main.c", "touch.c", "-o", "sample", NULL });
+    struct e2e_run run;
+    e2e_init(&run);
+    e2e_run_bare(&run, in_run(r, "sample"), NULL);
+    cr_assert_eq(run.status, 0, "exit %d\n%s", run.status, run.err);
+    snprintf(counts, cap, "%s", run.out);
+    counts[strcspn(counts, "\n")] = 0;
+    e2e_free(&run);
+}
+
+Test(cc, gcc_skips_a_sampled_out_site_without_a_call, .timeout = 120)
+{
+    struct e2e_run r;
+    char counts[128];
+    setup_gcc_loops(&r);
+    sample_counts(&r, true, counts, sizeof counts);
+    cr_assert_str_eq(counts, "1 0 1 0 in-touch same",
+                     "calls per access, where the key lies: %s", counts);
+    e2e_free(&r);
+
+    /* a thread without state (its end, say) calls, and reads nothing */
+    setup_gcc_loops(&r);
+    sample_counts(&r, false, counts, sizeof counts);
+    cr_assert_str_eq(counts, "1 1 1 1 elsewhere same", "without state: %s", counts);
+    e2e_free(&r);
+
+    /* without the plugin, every access calls */
+    setup_gcc_loops(&r);
+    r.env = (const char *[]){ "TANGLE_LOOP_RANGES=0", NULL };
+    sample_counts(&r, true, counts, sizeof counts);
+    cr_assert_str_eq(counts, "1 1 1 1 elsewhere same", "without the plugin: %s", counts);
     e2e_free(&r);
 }
 

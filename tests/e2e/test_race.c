@@ -9,6 +9,7 @@
  * bug_race_* programs are checked the same way.
  */
 #include "e2e.h"
+#include "../../shim/race_abi.h"
 
 /* Built twice: as test_race, on the programs `tangle cc` builds with the
  * default compiler (gcc here: every access a call into the shim), and
@@ -423,7 +424,7 @@ Test(RACE_SUITE, clang_objects_carry_the_access_check_inline, .timeout = 60)
     char line[256];
     bool state = false, plain_entry = false, slow_entry = false;
     while (fgets(line, sizeof line, p)) {
-        state |= strstr(line, " tg__rs_v1") != NULL;
+        state |= strstr(line, " " TG_RS_SYM) != NULL;
         slow_entry |= strstr(line, " __tsan_read8_pc") != NULL;
         /* "U name" or "U name@VERSION" */
         static const char *const plain[] = { " __tsan_read8", " __tsan_write8" };
@@ -434,7 +435,7 @@ Test(RACE_SUITE, clang_objects_carry_the_access_check_inline, .timeout = 60)
         }
     }
     cr_assert_eq(pclose(p), 0, "nm failed");
-    cr_assert(state, "race_bugs does not read tg__rs_v1");
+    cr_assert(state, "race_bugs does not read " TG_RS_SYM);
     cr_assert(slow_entry, "race_bugs has no long-way call");
     cr_assert(!plain_entry, "race_bugs still calls __tsan_read8/__tsan_write8");
 }
