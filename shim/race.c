@@ -1043,8 +1043,9 @@ static inline uint64_t cell_of(const struct race_thread *r, uint32_t site,
 /* A read of a word with a record, the common case: only the cells that
  * hold a write can conflict with it; then the thread's own cell, in its
  * home. True when settled so. */
-static inline bool ext_read(struct race_thread *r, uint64_t *rec, uint64_t mask, bool atomic,
-                            uintptr_t pc)
+static inline __attribute__((always_inline)) bool
+ext_read(struct race_thread *r, uint64_t *rec, uint64_t mask, bool atomic,
+         uintptr_t pc)
 {
     uint64_t my_tid = (uint64_t)r->tid << RC_TID_SH;
     uint32_t w = (uint32_t)atomic_load_explicit(EXT_HDR(rec), RELAXED);
@@ -1069,6 +1070,20 @@ static inline bool ext_read(struct race_thread *r, uint64_t *rec, uint64_t mask,
 bool tg__rc_ext_read(struct race_thread *r, uint64_t old, uint64_t mask, bool atomic,
                      uintptr_t pc)
 {
+    uint32_t i = (uint32_t)(old >> RC_SITE_SH);
+    return ext_tab && i < RC_EXT_MAX && ext_read(r, ext_tab[i], mask, atomic, pc);
+}
+
+bool tg__rc_read_shared(struct race_thread *r, uintptr_t addr, unsigned size, bool atomic,
+                        uintptr_t pc)
+{
+    _Atomic uint64_t *cell = (_Atomic uint64_t *)tg__rc_shadow_peek(addr);
+    if (!cell)
+        return false;
+    uint64_t old = atomic_load_explicit(cell, RELAXED);
+    if (!tg__rc_is_ext(old))
+        return false;
+    uint64_t mask = (size >= 8 ? 0xffull : ((1ull << size) - 1)) << (addr & 7);
     uint32_t i = (uint32_t)(old >> RC_SITE_SH);
     return ext_tab && i < RC_EXT_MAX && ext_read(r, ext_tab[i], mask, atomic, pc);
 }

@@ -314,6 +314,13 @@ void tg__rc_check_slow(struct race_thread *r, uint64_t *cell, uint64_t old,
  * path, which is the rule for data that all threads read. */
 bool tg__rc_ext_read(struct race_thread *r, uint64_t old, uint64_t mask, bool atomic,
                      uintptr_t pc);
+/* A read of one word whose shadow word points to an extension record,
+ * settled at once; false for any other word, or when the record's rule
+ * cannot settle it (the caller then runs the full check). For the entry
+ * points, after the inline check failed: a word that all threads read
+ * is the usual reason. */
+bool tg__rc_read_shared(struct race_thread *r, uintptr_t addr, unsigned size, bool atomic,
+                        uintptr_t pc);
 static inline bool tg__rc_is_ext(uint64_t c)
 {
     return c && !(c & RC_TID_BITS);

@@ -560,7 +560,24 @@ static __attribute__((noinline)) void mem_access_slow(uintptr_t addr, uint32_t s
         return;
     }
     if (unlikely(tg__g.opt.race_log))
-        log_access(addr, size, write, pc, flags);
+        log_access(addr, size, write, pc, flags & ~ACC_SAMPLED);
+}
+
+/* An access that the inline check could not settle, of a thread whose
+ * gate is open (checked, not ignored, not sampled out: nothing of
+ * mem_access_slow's to ask again). A read of a word that all threads
+ * read is the usual case, settled by its extension record. */
+static __attribute__((noinline)) void checked_slow(struct race_thread *r, uintptr_t addr,
+                                                   uint32_t size, bool write, bool atomic,
+                                                   uintptr_t pc)
+{
+    if (likely((addr & 7) + size <= 8)) {
+        if (!write && tg__rc_read_shared(r, addr, size, atomic, pc))
+            return;
+        tg__rc_check_word(r, addr, size, write, atomic, pc);
+    } else {
+        tg__rc_check_range(r, addr, size, write, atomic, pc);
+    }
 }
 
 /* One access of the program, inlined into each entry point so its size
@@ -588,9 +605,13 @@ static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uin
             flags |= ACC_SAMPLED;
             off = 0;
         }
-        if (likely(off == 0) &&
-            likely(tg__rc_access_fast(r, addr, size, write, flags & TG_EVF_ATOMIC, pc)))
+        if (likely(off == 0)) {
+            bool atomic = flags & TG_EVF_ATOMIC;
+            if (likely(tg__rc_access_fast(r, addr, size, write, atomic, pc)))
+                return;
+            checked_slow(r, addr, size, write, atomic, pc);
             return;
+        }
     }
     mem_access_slow(addr, size, write, pc, flags);
 }
