@@ -274,6 +274,8 @@ struct rc {
     struct sync *sv;
     size_t nsv, capsv;
     uint64_t *sync_keys;     /* full key check: kind, addr, arg per sync */
+    uint32_t *sv_free;       /* slots of consumed one-shot syncs */
+    size_t nsv_free, capsv_free;
 
     struct htab words;       /* addr >> 3 -> word index */
     struct word *wv;
@@ -345,11 +347,22 @@ static struct sync *sync_get(struct rc *rc, int kind, uint64_t addr,
         }
         if (!create)
             return NULL;
-        xgrow(&rc->sv, &rc->capsv, rc->nsv + 1, sizeof *rc->sv);
-        size_t cap = rc->capsv;
-        rc->sync_keys = xrealloc(rc->sync_keys, cap * 3 * sizeof(uint64_t));
-        uint32_t idx = (uint32_t)rc->nsv++;
-        memset(&rc->sv[idx], 0, sizeof rc->sv[idx]);
+        uint32_t idx;
+        if (rc->nsv_free) {
+            /* a consumed one's slot, and its clock, zeroed */
+            idx = rc->sv_free[--rc->nsv_free];
+            clk_t *vc = rc->sv[idx].vc;
+            memset(&rc->sv[idx], 0, sizeof rc->sv[idx]);
+            if (vc)
+                memset(vc, 0, rc->n * sizeof *vc);
+            rc->sv[idx].vc = vc;
+        } else {
+            xgrow(&rc->sv, &rc->capsv, rc->nsv + 1, sizeof *rc->sv);
+            size_t cap = rc->capsv;
+            rc->sync_keys = xrealloc(rc->sync_keys, cap * 3 * sizeof(uint64_t));
+            idx = (uint32_t)rc->nsv++;
+            memset(&rc->sv[idx], 0, sizeof rc->sv[idx]);
+        }
         rc->sync_keys[idx * 3] = (uint64_t)kind;
         rc->sync_keys[idx * 3 + 1] = addr;
         rc->sync_keys[idx * 3 + 2] = arg;
@@ -375,12 +388,37 @@ static void acquire_from(struct rc *rc, struct thr *t, const struct sync *s)
         vc_join(rc, t->vc, s->vc);
 }
 
-/* Frees a one-shot sync's clock once consumed (channel values). The entry
- * stays, so a late duplicate finds it spent rather than absent. */
-static void sync_spend(struct sync *s)
+/* A one-shot sync (a channel value's K_SENT or K_RECVD) that its one
+ * acquirer consumed: its entry goes, and its slot and clock serve the
+ * next one made. A pipeline makes two such syncs per value, and keeping
+ * them all grew the table by millions of entries, so that every lookup
+ * missed the cache. A channel freed and made again at the same address
+ * counts from 0 again: its first receive now waits for its own send,
+ * where an old entry let it go at once. An entry whose derived key has
+ * a successor (two keys of one hash: sync_get) stays, spent, so that the
+ * successor is still found. */
+static void sync_done(struct rc *rc, int kind, uint64_t addr, uint64_t arg)
 {
-    free(s->vc);
-    s->vc = NULL;
+    uint64_t h = sync_hash(kind, addr, arg);
+    for (int probe = 0;; probe++) {
+        uint64_t k = h + (uint64_t)probe * 0x632be59bd9b4e019ull;
+        uint32_t *slot = ht_find(&rc->syncs, k);
+        if (!slot)
+            return;
+        uint32_t idx = *slot;
+        const uint64_t *key = &rc->sync_keys[idx * 3];
+        if (key[0] != (uint64_t)kind || key[1] != addr || key[2] != arg)
+            continue;
+        if (ht_find(&rc->syncs, k + 0x632be59bd9b4e019ull)) {
+            free(rc->sv[idx].vc);
+            rc->sv[idx].vc = NULL;
+            return;
+        }
+        ht_del(&rc->syncs, k);
+        xgrow(&rc->sv_free, &rc->capsv_free, rc->nsv_free + 1, sizeof *rc->sv_free);
+        rc->sv_free[rc->nsv_free++] = idx;
+        return;
+    }
 }
 
 /* ---- the event streams --------------------------------------------------------- */
@@ -952,7 +990,7 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
                     return false;
                 acquire_from(rc, t, r);
                 if (r)
-                    sync_spend(r);
+                    sync_done(rc, K_RECVD, e->addr, e->arg - cap);
             }
             if (t->phase == 0)
                 release_into(rc, t, sync_get(rc, K_SENT, e->addr, e->arg, true));
@@ -965,7 +1003,7 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
                     return false;
                 acquire_from(rc, t, r);
                 if (r)
-                    sync_spend(r);
+                    sync_done(rc, K_RECVD, e->addr, e->arg);
                 t->phase = 0;
             }
             break;
@@ -976,7 +1014,7 @@ static bool step(struct rc *rc, struct thr *t, const struct tg_log_event *e,
                 return false;
             acquire_from(rc, t, s);
             if (s)
-                sync_spend(s);
+                sync_done(rc, K_SENT, e->addr, e->arg);
             release_into(rc, t, sync_get(rc, K_RECVD, e->addr, e->arg, true));
             break;
         }
@@ -1132,6 +1170,7 @@ long race_check(struct tlog *log, void (*found)(void *arg, const struct race_pai
         free(rc.sv[i].vc);
     free(rc.sv);
     free(rc.sync_keys);
+    free(rc.sv_free);
     ht_free(&rc.syncs);
     free(rc.wv);
     ht_free(&rc.words);

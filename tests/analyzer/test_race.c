@@ -295,6 +295,28 @@ Test(race, buffered_channel_receive_does_not_order_the_next_send)
     cr_assert_eq(check(&t, NULL), 1);
 }
 
+/* A channel freed and made again at the same address counts its values
+ * from 0 again: the new channel's first receive is ordered after the new
+ * send of value 0, not after the old one already consumed. Thread 2
+ * takes the old value, tells thread 3 so, and receives the new value,
+ * which 3 sends after its write; 2 then reads what 3 wrote. */
+Test(race, a_channel_made_again_at_an_address_orders_its_own_first_value)
+{
+    struct tl t;
+    tl_init(&t, 3);
+    lb_object(&t.b, TG_LOBJ_CHAN, 0xc0)->b = 4;   /* capacity 4 */
+    starts(&t, 3);
+    ev(&t, 3, TG_EV_RELEASE, TG_PROBE_SEND, 0, 0xc0, 0);   /* old channel */
+    ev(&t, 3, TG_EV_ACQUIRE, 0, 0, 0xd0, 0);                /* 2 took it */
+    wr(&t, 3, X, 8, 0x2000);
+    ev(&t, 3, TG_EV_RELEASE, TG_PROBE_SEND, 0, 0xc0, 0);   /* new channel */
+    ev(&t, 2, TG_EV_ACQUIRE, TG_PROBE_RECV, 0, 0xc0, 0);
+    ev(&t, 2, TG_EV_RELEASE, 0, 0, 0xd0, 0);
+    ev(&t, 2, TG_EV_ACQUIRE, TG_PROBE_RECV, 0, 0xc0, 0);
+    rd(&t, 2, X, 8, 0x1000);
+    cr_assert_eq(check(&t, NULL), 0);
+}
+
 Test(race, waitgroup_wait_waits_for_every_done_of_its_generation)
 {
     struct tl t;
