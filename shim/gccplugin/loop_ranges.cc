@@ -54,8 +54,8 @@
  * gate word (guard_checks): a thread whose accesses the checker would
  * drop at once (no checker in the process, or sampled mode in a call not
  * sampled) makes no call, as clang's inline code does. In a sampled
- * call, a sized check whose site the thread's sampling table says to
- * skip makes no call either (sample_skip).
+ * call, a sized check in a loop whose site the thread's sampling table
+ * says to skip makes no call either (sample_skip).
  *
  * `-fopt-info-loop-optimized` and `-fopt-info-loop-missed` make gcc say
  * what was moved and why other loops were left alone. `tangle cc` leaves
@@ -757,8 +757,8 @@ tree emit(gimple_stmt_iterator *i, location_t loc, tree type, enum tree_code cod
     return lhs;
 }
 
-/* Sampled mode's skip, inline before the sized check c (alone in its
- * block, behind the gate test of off): while the gate is exactly
+/* Sampled mode's skip, inline before the sized check c in a loop (alone
+ * in its block, behind the gate test of off): while the gate is exactly
  * TG_RS_OFF_SAMPLE and the site's entry in the thread's table
  * (race_abi.h) has its key and a skip count left, the count goes down
  * and c is not called; otherwise the key is left for the entry point,
@@ -853,6 +853,13 @@ unsigned guard_checks(function *fn)
     unsigned sized = 0;
     for (gcall *c : calls) {
         location_t loc = gimple_location(c);
+        /* The sampled skip only pays in a loop: elsewhere a site runs
+         * once a call, so in the calls that are sampled its own count
+         * rarely leaves the cold phase, where every access is checked,
+         * and the probe would only add code. */
+        bool write;
+        bool skip_inline = access_size(c, &write) && current_loops &&
+                           loop_depth(gimple_bb(c)->loop_father) > 0;
         tree off = make_ssa_name(unsigned_type_node);
         gimple *load = gimple_build_assign(off, gate_decl());
         tree bits = make_ssa_name(unsigned_type_node);
@@ -873,8 +880,7 @@ unsigned guard_checks(function *fn)
         gsi_insert_after(&at, cond, GSI_NEW_STMT);
         gimple_stmt_iterator ci = gsi_for_stmt(c);
         gsi_move_to_bb_end(&ci, call_bb);
-        bool write;
-        if (access_size(c, &write))
+        if (skip_inline)
             sample_skip(c, off, sized++, join_bb);
     }
     return calls.length();
