@@ -532,13 +532,10 @@ tg__rc_check_word_out(struct race_thread *r, uintptr_t addr, unsigned size,
     tg__rc_check_word(r, addr, size, write, atomic, pc);
 }
 
-/* mem_access_slow's flags beside TG_EVF_*: the sampling decision for
- * this access was made (it is to be checked). */
-#define ACC_SAMPLED (1u << 15)
-
-/* One access of the program the long way: no thread state yet, ignored,
- * sampled, race=log, a word the inline check could not settle, or an
- * access across words. */
+/* One access of the program the long way, for a thread whose gate is not
+ * open: no thread state yet, ignored, not checked, sampled mode outside
+ * the inline paths, or race=log. (With the gate open, what the inline
+ * check cannot settle goes to checked_slow.) */
 static __attribute__((noinline)) void mem_access_slow(uintptr_t addr, uint32_t size, bool write,
                                                       uintptr_t pc, uint16_t flags)
 {
@@ -546,8 +543,7 @@ static __attribute__((noinline)) void mem_access_slow(uintptr_t addr, uint32_t s
         struct race_thread *r = tg__rs;
         if (unlikely(!r) && !(r = tg__rs_slow()))
             return;
-        if (unlikely(r->ignore || !r->vc) ||
-            (!(flags & ACC_SAMPLED) && sampled_out(r, pc)))
+        if (unlikely(r->ignore || !r->vc) || sampled_out(r, pc))
             return;
         bool atomic = flags & TG_EVF_ATOMIC;
         if (likely((addr & 7) + size <= 8)) {
@@ -560,7 +556,7 @@ static __attribute__((noinline)) void mem_access_slow(uintptr_t addr, uint32_t s
         return;
     }
     if (unlikely(tg__g.opt.race_log))
-        log_access(addr, size, write, pc, flags & ~ACC_SAMPLED);
+        log_access(addr, size, write, pc, flags);
 }
 
 /* An access that the inline check could not settle, of a thread whose
@@ -602,7 +598,6 @@ static inline __attribute__((always_inline)) void mem_access(uintptr_t addr, uin
                 r->site_key = 0;
             if (site_sampled_out(r, key ? key : pc))
                 return;
-            flags |= ACC_SAMPLED;
             off = 0;
         }
         if (likely(off == 0)) {
