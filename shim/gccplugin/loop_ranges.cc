@@ -747,14 +747,38 @@ tree field_at(tree type, tree base, unsigned off)
     return build2(MEM_REF, type, base, build_int_cst(any, off));
 }
 
+/* Puts g, with loc, after i's statement, or first in i's block if it
+ * has none yet; i then points to g. */
+void place(gimple_stmt_iterator *i, gimple *g, location_t loc)
+{
+    gimple_set_location(g, loc);
+    if (gsi_end_p(*i))
+        gsi_insert_before(i, g, GSI_NEW_STMT);
+    else
+        gsi_insert_after(i, g, GSI_NEW_STMT);
+}
+
+/* A new SSA name of type, set to code (a, b) at i. */
 tree emit(gimple_stmt_iterator *i, location_t loc, tree type, enum tree_code code,
           tree a, tree b = NULL_TREE)
 {
     tree lhs = make_ssa_name(type);
-    gimple *g = b ? gimple_build_assign(lhs, code, a, b) : gimple_build_assign(lhs, code, a);
-    gimple_set_location(g, loc);
-    gsi_insert_after(i, g, GSI_NEW_STMT);
+    place(i, b ? gimple_build_assign(lhs, code, a, b) : gimple_build_assign(lhs, code, a), loc);
     return lhs;
+}
+
+/* Splits i's block before (before) or after i's statement with the test
+ * a code b: returns the block run when it holds, which falls through to
+ * *rest (what follows) when falls; likely: it mostly holds. */
+basic_block branch(gimple_stmt_iterator *i, bool before, bool likely, bool falls,
+                   enum tree_code code, tree a, tree b, location_t loc, basic_block *rest)
+{
+    basic_block then_bb;
+    gimple_stmt_iterator at = create_cond_insert_point(i, before, likely, falls, &then_bb, rest);
+    gcond *cond = gimple_build_cond(code, a, b, NULL_TREE, NULL_TREE);
+    gimple_set_location(cond, loc);
+    gsi_insert_after(&at, cond, GSI_NEW_STMT);
+    return then_bb;
 }
 
 /* Sampled mode's skip, inline before the sized check c in a loop (alone
@@ -775,65 +799,39 @@ tree emit(gimple_stmt_iterator *i, location_t loc, tree type, enum tree_code cod
 void sample_skip(gcall *c, tree off, unsigned k, basic_block join)
 {
     location_t loc = gimple_location(c);
-    tree uptr = sizetype;
-    /* the gate test */
+    tree uptr = sizetype, u32 = unsigned_type_node;
+    basic_block rest;
     gimple_stmt_iterator i = gsi_for_stmt(c);
-    basic_block then_bb, rest_bb;
-    gimple_stmt_iterator at = create_cond_insert_point(&i, true, false, true, &then_bb, &rest_bb);
-    gcond *cond = gimple_build_cond(EQ_EXPR, off, build_int_cst(unsigned_type_node, TG_RS_OFF_SAMPLE),
-                                    NULL_TREE, NULL_TREE);
-    gimple_set_location(cond, loc);
-    gsi_insert_after(&at, cond, GSI_NEW_STMT);
+    basic_block sampled = branch(&i, true, false, true, EQ_EXPR, off,
+                                 build_int_cst(u32, TG_RS_OFF_SAMPLE), loc, &rest);
     /* the thread's state, if any */
-    i = gsi_start_bb(then_bb);
-    tree r = make_ssa_name(ptr_type_node);
-    gimple *load = gimple_build_assign(r, state_decl());
-    gimple_set_location(load, loc);
-    gsi_insert_before(&i, load, GSI_NEW_STMT);
-    basic_block entry_bb, rest2_bb;
-    at = create_cond_insert_point(&i, false, true, true, &entry_bb, &rest2_bb);
-    cond = gimple_build_cond(NE_EXPR, r, null_pointer_node, NULL_TREE, NULL_TREE);
-    gimple_set_location(cond, loc);
-    gsi_insert_after(&at, cond, GSI_NEW_STMT);
+    i = gsi_start_bb(sampled);
+    tree r = emit(&i, loc, ptr_type_node, VAR_DECL, state_decl());
+    basic_block entry = branch(&i, false, true, true, NE_EXPR, r, null_pointer_node, loc, &rest);
     /* the site's entry */
-    i = gsi_start_bb(entry_bb);
-    tree fnaddr = build_fold_addr_expr(current_function_decl);
-    tree base = make_ssa_name(uptr);
-    gimple *g = gimple_build_assign(base, NOP_EXPR, fnaddr);
-    gimple_set_location(g, loc);
-    gsi_insert_before(&i, g, GSI_NEW_STMT);
+    i = gsi_start_bb(entry);
+    tree base = emit(&i, loc, uptr, NOP_EXPR, build_fold_addr_expr(current_function_decl));
     tree key = emit(&i, loc, uptr, PLUS_EXPR, base, build_int_cst(uptr, k));
     tree h = emit(&i, loc, uptr, MULT_EXPR, key, build_int_cst(uptr, TG_RS_SITE_MUL));
-    tree slot = emit(&i, loc, uptr, RSHIFT_EXPR, h, build_int_cst(unsigned_type_node, 64 - TG_RS_SITE_BITS));
+    tree slot = emit(&i, loc, uptr, RSHIFT_EXPR, h, build_int_cst(u32, 64 - TG_RS_SITE_BITS));
     tree scaled = emit(&i, loc, uptr, MULT_EXPR, slot, build_int_cst(uptr, TG_RS_SITE_SIZE));
     tree off_e = emit(&i, loc, uptr, PLUS_EXPR, scaled, build_int_cst(uptr, TG_RS_SITES_OFF));
     tree e = emit(&i, loc, ptr_type_node, POINTER_PLUS_EXPR, r, off_e);
     tree efn = emit(&i, loc, uptr, MEM_REF, field_at(uptr, e, TG_RS_SITE_FN_OFF));
-    tree skip = emit(&i, loc, unsigned_type_node, MEM_REF,
-                     field_at(unsigned_type_node, e, TG_RS_SITE_SKIP_OFF));
+    tree skip = emit(&i, loc, u32, MEM_REF, field_at(u32, e, TG_RS_SITE_SKIP_OFF));
     tree same = emit(&i, loc, boolean_type_node, EQ_EXPR, efn, key);
-    tree left = emit(&i, loc, boolean_type_node, NE_EXPR, skip, build_zero_cst(unsigned_type_node));
+    tree left = emit(&i, loc, boolean_type_node, NE_EXPR, skip, build_zero_cst(u32));
     tree hit = emit(&i, loc, boolean_type_node, BIT_AND_EXPR, same, left);
-    basic_block dec_bb, miss_bb;
-    at = create_cond_insert_point(&i, false, true, false, &dec_bb, &miss_bb);
-    cond = gimple_build_cond(NE_EXPR, hit, boolean_false_node, NULL_TREE, NULL_TREE);
-    gimple_set_location(cond, loc);
-    gsi_insert_after(&at, cond, GSI_NEW_STMT);
+    basic_block miss;
+    basic_block dec = branch(&i, false, true, false, NE_EXPR, hit, boolean_false_node, loc, &miss);
     /* a skip: one less, and no call */
-    i = gsi_start_bb(dec_bb);
-    tree less = make_ssa_name(unsigned_type_node);
-    g = gimple_build_assign(less, PLUS_EXPR, skip, build_int_cst(unsigned_type_node, -1));
-    gimple_set_location(g, loc);
-    gsi_insert_before(&i, g, GSI_NEW_STMT);
-    g = gimple_build_assign(field_at(unsigned_type_node, e, TG_RS_SITE_SKIP_OFF), less);
-    gimple_set_location(g, loc);
-    gsi_insert_after(&i, g, GSI_NEW_STMT);
-    make_single_succ_edge(dec_bb, join, EDGE_FALLTHRU);
+    i = gsi_start_bb(dec);
+    tree less = emit(&i, loc, u32, PLUS_EXPR, skip, build_int_cst(u32, -1));
+    place(&i, gimple_build_assign(field_at(u32, e, TG_RS_SITE_SKIP_OFF), less), loc);
+    make_single_succ_edge(dec, join, EDGE_FALLTHRU);
     /* otherwise the key, for the call */
-    i = gsi_start_bb(miss_bb);
-    g = gimple_build_assign(field_at(uptr, r, TG_RS_SITE_KEY_OFF), key);
-    gimple_set_location(g, loc);
-    gsi_insert_before(&i, g, GSI_NEW_STMT);
+    i = gsi_start_bb(miss);
+    place(&i, gimple_build_assign(field_at(uptr, r, TG_RS_SITE_KEY_OFF), key), loc);
 }
 
 /* Each access check (the sized entry points and the ranges) runs only
@@ -864,20 +862,16 @@ unsigned guard_checks(function *fn)
         gimple *load = gimple_build_assign(off, gate_decl());
         tree bits = make_ssa_name(unsigned_type_node);
         gimple *test = gimple_build_assign(bits, BIT_AND_EXPR, off, mask);
-        gcond *cond = gimple_build_cond(EQ_EXPR, bits, build_zero_cst(unsigned_type_node),
-                                        NULL_TREE, NULL_TREE);
         gimple_set_location(load, loc);
         gimple_set_location(test, loc);
-        gimple_set_location(cond, loc);
         gimple_stmt_iterator i = gsi_for_stmt(c);
         gsi_insert_before(&i, load, GSI_SAME_STMT);
         gsi_insert_before(&i, test, GSI_SAME_STMT);
-        /* cond's block: what came before, the load and the test; then
-         * the call's own block, which joins the block after it. */
-        basic_block call_bb, join_bb;
-        gimple_stmt_iterator at = create_cond_insert_point(&i, true, true, true, &call_bb,
-                                                           &join_bb);
-        gsi_insert_after(&at, cond, GSI_NEW_STMT);
+        /* the test's block: what came before, the load and the test;
+         * then the call's own block, which joins the block after it. */
+        basic_block join_bb;
+        basic_block call_bb = branch(&i, true, true, true, EQ_EXPR, bits,
+                                     build_zero_cst(unsigned_type_node), loc, &join_bb);
         gimple_stmt_iterator ci = gsi_for_stmt(c);
         gsi_move_to_bb_end(&ci, call_bb);
         if (skip_inline)

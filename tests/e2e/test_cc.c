@@ -375,6 +375,23 @@ Test(cc, gcc_leaves_out_checks_of_a_local_whose_address_stays_home, .timeout = 1
  * changes nothing. */
 static const char guard_touch_src[] = "long word;\nvoid touch(void) { word = word * 3 + 1; }\n";
 
+/* Builds main_src and touch_src with `tangle cc` (gcc, -O2), runs the
+ * program without the shim and gives its first line of output. */
+static void counts_of(struct e2e_run *r, const char *main_src, const char *touch_src,
+                      char *counts, size_t cap)
+{
+    e2e_write_file(in_run(r, "main.c"), main_src, strlen(main_src));
+    e2e_write_file(in_run(r, "touch.c"), touch_src, strlen(touch_src));
+    cc_ok(r, "gcc", (const char *const[]){ "-O2", "main.c", "touch.c", "-o", "counts", NULL });
+    struct e2e_run run;
+    e2e_init(&run);
+    e2e_run_bare(&run, in_run(r, "counts"), NULL);
+    cr_assert_eq(run.status, 0, "exit %d\n%s", run.status, run.err);
+    snprintf(counts, cap, "%s", run.out);
+    counts[strcspn(counts, "\n")] = 0;
+    e2e_free(&run);
+}
+
 static void guard_counts(struct e2e_run *r, char *counts, size_t cap)
 {
     char main_src[1024];
@@ -396,16 +413,7 @@ static void guard_counts(struct e2e_run *r, char *counts, size_t cap)
              "    return 0;\n"
              "}\n",
              TG_RS_OFF_SYM, TG_RS_OFF_NONE, TG_RS_OFF_SKIP);
-    e2e_write_file(in_run(r, "main.c"), main_src, strlen(main_src));
-    e2e_write_file(in_run(r, "touch.c"), guard_touch_src, strlen(guard_touch_src));
-    cc_ok(r, "gcc", (const char *const[]){ "-O2", "main.c", "touch.c", "-o", "guard", NULL });
-    struct e2e_run run;
-    e2e_init(&run);
-    e2e_run_bare(&run, in_run(r, "guard"), NULL);
-    cr_assert_eq(run.status, 0, "exit %d\n%s", run.status, run.err);
-    snprintf(counts, cap, "%s", run.out);
-    counts[strcspn(counts, "\n")] = 0;
-    e2e_free(&run);
+    counts_of(r, main_src, guard_touch_src, counts, cap);
 }
 
 Test(cc, gcc_makes_no_check_call_while_the_gate_says_none_would_count, .timeout = 120)
@@ -488,16 +496,7 @@ static void sample_counts(struct e2e_run *r, const char *touch_src, bool state, 
              TG_RS_SITE_KEY_OFF, TG_RS_SITE_KEY_OFF, TG_RS_SITES_OFF, SITE_SLOT_TEXT,
              TG_RS_SITE_SIZE, TG_RS_SITE_FN_OFF, TG_RS_SITE_SKIP_OFF, TG_RS_OFF_SAMPLE,
              state ? "table" : "0");
-    e2e_write_file(in_run(r, "main.c"), main_src, strlen(main_src));
-    e2e_write_file(in_run(r, "touch.c"), touch_src, strlen(touch_src));
-    cc_ok(r, "gcc", (const char *const[]){ "-O2", "main.c", "touch.c", "-o", "sample", NULL });
-    struct e2e_run run;
-    e2e_init(&run);
-    e2e_run_bare(&run, in_run(r, "sample"), NULL);
-    cr_assert_eq(run.status, 0, "exit %d\n%s", run.status, run.err);
-    snprintf(counts, cap, "%s", run.out);
-    counts[strcspn(counts, "\n")] = 0;
-    e2e_free(&run);
+    counts_of(r, main_src, touch_src, counts, cap);
 }
 
 Test(cc, gcc_skips_a_sampled_out_site_without_a_call, .timeout = 120)
