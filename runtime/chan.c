@@ -537,7 +537,8 @@ static inline bool send_blocked(tg_chan_t *ch)
  * send s until receive s takes it, and that of receive s until send s +
  * cap takes it. Each has one occupant at a time, as at most cap values
  * are in flight, and slot s mod cap is the one send s fills, as the ring
- * indexes move on a hand-off to a parked receiver too. Unbuffered
+ * indexes move on a hand-off to a parked receiver too: the callers pass
+ * that ring index, which spares a division by cap per token. Unbuffered
  * channels pass tokens through the parked partner's waiter. */
 static inline uintptr_t tok_take(uintptr_t *t)
 {
@@ -546,19 +547,16 @@ static inline uintptr_t tok_take(uintptr_t *t)
     return v;
 }
 
-static inline uintptr_t *tok_of_send(tg_chan_t *ch, uint64_t s)
+/* The tokens of slot i (i = s mod cap for send s and receive s, known to
+ * the caller as the ring index the operation used: no division). */
+static inline uintptr_t *tok_of_slot(tg_chan_t *ch, size_t i)
 {
-    return (uintptr_t *)(ch->buf + (s % ch->cap) * ch->stride + ch->tok_off);
+    return (uintptr_t *)(ch->buf + i * ch->stride + ch->tok_off);
 }
 
-static inline uintptr_t *tok_of_recv(tg_chan_t *ch, uint64_t r)
-{
-    return tok_of_send(ch, r) + 1;
-}
-
-/* Send s: its token goes to receive s (w, parked, or the buffer), and it
- * takes that of receive s - cap (unbuffered: of w). */
-static void tok_send(tg_chan_t *ch, uint64_t s, struct waiter *w,
+/* Send s, through slot i: its token goes to receive s (w, parked, or the
+ * buffer), and it takes that of receive s - cap (unbuffered: of w). */
+static void tok_send(tg_chan_t *ch, size_t i, struct waiter *w,
                      uintptr_t *mine, uintptr_t *got)
 {
     if (ch->cap == 0) {
@@ -566,20 +564,21 @@ static void tok_send(tg_chan_t *ch, uint64_t s, struct waiter *w,
         *got = tok_take(&w->tok_out);
         return;
     }
-    *got = tok_take(tok_of_recv(ch, s));
+    uintptr_t *t = tok_of_slot(ch, i);
+    *got = tok_take(&t[1]);
     if (w) {
         /* w is receive s: send s + cap follows it. */
         w->tok_in = tok_take(mine);
-        *tok_of_recv(ch, s) = tok_take(&w->tok_out);
+        t[1] = tok_take(&w->tok_out);
     } else {
-        *tok_of_send(ch, s) = tok_take(mine);
+        t[0] = tok_take(mine);
     }
 }
 
-/* Receive r: it takes the token of send r and leaves its own for send
- * r + cap, which is w when a sender was parked on the full buffer
- * (unbuffered: w is send r). */
-static void tok_recv(tg_chan_t *ch, uint64_t r, struct waiter *w,
+/* Receive r, through slot i: it takes the token of send r and leaves its
+ * own for send r + cap, which is w when a sender was parked on the full
+ * buffer (unbuffered: w is send r). */
+static void tok_recv(tg_chan_t *ch, size_t i, struct waiter *w,
                      uintptr_t *mine, uintptr_t *got)
 {
     if (ch->cap == 0) {
@@ -587,12 +586,13 @@ static void tok_recv(tg_chan_t *ch, uint64_t r, struct waiter *w,
         w->tok_in = tok_take(mine);
         return;
     }
-    *got = tok_take(tok_of_send(ch, r));
+    uintptr_t *t = tok_of_slot(ch, i);
+    *got = tok_take(&t[0]);
     if (w) {
         w->tok_in = tok_take(mine);
-        *tok_of_send(ch, r + ch->cap) = tok_take(&w->tok_out);
+        t[0] = tok_take(&w->tok_out);
     } else {
-        *tok_of_recv(ch, r) = tok_take(mine);
+        t[1] = tok_take(mine);
     }
 }
 
@@ -616,22 +616,24 @@ static int send_locked(tg_chan_t *ch, const void *elem, uint64_t *seq,
         ch->recvd++;
         /* The value passes through slot sendx without stopping there, as
          * in Go's send(): both indexes move on. */
+        size_t i = ch->sendx;
         if (ch->cap && ++ch->sendx == ch->cap)
             ch->sendx = 0;
         ch->recvx = ch->sendx;
         if (ch->tokens)
-            tok_send(ch, *seq, w, mine, got);
+            tok_send(ch, i, w, mine, got);
         *wake = w;
         return READY;
     }
     if (ch->count < ch->cap) {
-        copy_out(ch, slot(ch, ch->sendx), elem);
+        size_t i = ch->sendx;
+        copy_out(ch, slot(ch, i), elem);
         if (++ch->sendx == ch->cap)
             ch->sendx = 0;
         __atomic_store_n(&ch->count, ch->count + 1, __ATOMIC_RELAXED);
         *seq = ch->sent++;
         if (ch->tokens)
-            tok_send(ch, *seq, NULL, mine, got);
+            tok_send(ch, i, NULL, mine, got);
         return READY;
     }
     return NOT_READY;
@@ -643,6 +645,7 @@ static int recv_locked(tg_chan_t *ch, void *elem, bool *ok, uint64_t *seq,
     *wake = NULL;
     struct waiter *w = wq_claim(ch, &ch->sendq);
     if (w) {
+        size_t i = ch->recvx;
         if (ch->cap == 0) {
             copy_out(ch, elem, w->elem);
             w->seq = *seq = ch->sent++;
@@ -661,20 +664,21 @@ static int recv_locked(tg_chan_t *ch, void *elem, bool *ok, uint64_t *seq,
             ch->sendx = ch->recvx;
         }
         if (ch->tokens)
-            tok_recv(ch, *seq, w, mine, got);
+            tok_recv(ch, i, w, mine, got);
         w->ok = true;
         *ok = true;
         *wake = w;
         return READY;
     }
     if (ch->count > 0) {
-        copy_out(ch, elem, slot(ch, ch->recvx));
+        size_t i = ch->recvx;
+        copy_out(ch, elem, slot(ch, i));
         if (++ch->recvx == ch->cap)
             ch->recvx = 0;
         __atomic_store_n(&ch->count, ch->count - 1, __ATOMIC_RELAXED);
         *seq = ch->recvd++;
         if (ch->tokens)
-            tok_recv(ch, *seq, NULL, mine, got);
+            tok_recv(ch, i, NULL, mine, got);
         *ok = true;
         return READY;
     }
