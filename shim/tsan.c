@@ -227,8 +227,16 @@ static void rs_key_make(void)
  * the thread's state was freed). */
 struct race_thread *tg__rs_slow(void)
 {
-    if (rs_dead || !tg__g.opt.race || !tg__on())
+    if (rs_dead || !tg__on())
         return NULL;
+    if (!tg__g.opt.race) {
+        /* No checker in this run (race=0), nor will there be: the gate
+         * says so, as libtangle's own copy does, so that code built by
+         * `tangle cc` stops calling the entry points for each access
+         * (race_abi.h). Each thread pays one call here. */
+        tg__rs_off = RS_OFF_NONE;
+        return NULL;
+    }
     struct tg__thread *t = tg__me();
     if (!t || t->guard)
         return NULL;

@@ -432,6 +432,58 @@ Test(cc, gcc_makes_no_check_call_while_the_gate_says_none_would_count, .timeout 
     e2e_free(&r);
 }
 
+/* Under the shim without the race checker (race=0), a thread's gate
+ * word says no checker runs (TG_RS_OFF_NONE) once the thread made its
+ * first access, so that a build of `tangle cc` makes no check call per
+ * access (the test above: none at that gate); with the checker it stays
+ * open. Main and a thread it starts each print their gate after a few
+ * accesses. */
+static const char gate_main_src[] =
+    "#include <pthread.h>\n"
+    "#include <stdio.h>\n"
+    "#define QUIET __attribute__((no_sanitize_thread))\n"
+    "extern __thread unsigned gate __asm__(\"" TG_RS_OFF_SYM "\");\n"
+    "long word;\n"
+    "QUIET static unsigned gate_now(void) { return gate; }\n"
+    "static void *run(void *p) { word += 2; word *= 3; *(unsigned *)p = gate_now(); return 0; }\n"
+    "int main(void) {\n"
+    "    word = 1; word++;\n"
+    "    unsigned mine = gate_now(), theirs = 0;\n"
+    "    pthread_t t;\n"
+    "    pthread_create(&t, 0, run, &theirs);\n"
+    "    pthread_join(t, 0);\n"
+    "    printf(\"gates %u %u\\n\", mine, theirs);\n"
+    "    return 0;\n"
+    "}\n";
+
+static void gates_under_shim(struct e2e_run *r, const char *opts, unsigned *mine,
+                             unsigned *theirs)
+{
+    e2e_write_file(in_run(r, "gate.c"), gate_main_src, strlen(gate_main_src));
+    cc_ok(r, "gcc", (const char *const[]){ "-O1", "-pthread", "gate.c", "-o", "gate", NULL });
+    struct e2e_run run;
+    e2e_init(&run);
+    e2e_run(&run, opts, in_run(r, "gate"), NULL);
+    cr_assert_eq(run.status, 0, "exit %d\n%s", run.status, run.err);
+    const char *g = strstr(run.out, "gates ");
+    cr_assert(g && sscanf(g, "gates %u %u", mine, theirs) == 2, "output: %s", run.out);
+    e2e_free(&run);
+}
+
+Test(cc, without_the_race_checker_the_shim_closes_the_gate_of_each_thread, .timeout = 120)
+{
+    struct e2e_run r;
+    unsigned mine, theirs;
+    setup(&r, false);
+    gates_under_shim(&r, "--options race=0", &mine, &theirs);
+    cr_assert(mine & TG_RS_OFF_NONE, "main's gate under race=0: %u", mine);
+    cr_assert(theirs & TG_RS_OFF_NONE, "a thread's gate under race=0: %u", theirs);
+    gates_under_shim(&r, "--options race=1", &mine, &theirs);
+    cr_assert_eq(mine, 0, "main's gate under race=1: %u", mine);
+    cr_assert_eq(theirs, 0, "a thread's gate under race=1: %u", theirs);
+    e2e_free(&r);
+}
+
 /* In sampled mode (the gate exactly TG_RS_OFF_SAMPLE) the plugin skips
  * the call of a site in a loop inline while the site's entry in the
  * thread's table (race_abi.h) has its key and a count left, and otherwise
