@@ -171,7 +171,10 @@ static uint32_t *vc_alloc(uint32_t n, uint32_t *cap)
         memset(p, 0, *cap * sizeof(uint32_t));
         return p;
     }
-    return arena_alloc(*cap * sizeof(uint32_t));
+    /* Each on cache lines of its own: a channel token is written by one
+     * thread and read by another, and a neighbour's writes (or a second
+     * line for a straddling one) would cost that reader another miss. */
+    return arena_alloc_aligned(*cap * sizeof(uint32_t), 64);
 }
 
 static void vc_release(uint32_t *vc, uint32_t cap)
