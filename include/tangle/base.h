@@ -29,6 +29,23 @@ extern "C" {
 #define TG_MSEC  ((int64_t)1000000)
 #define TG_SEC   ((int64_t)1000000000)
 
+/* On a pointer parameter: the function keeps no copy of the pointer
+ * once it returns (LLVM's nocapture). A channel operation reads or
+ * writes the value only until it completes, so a local variable whose
+ * address goes only to such calls stays private to its thread, and a
+ * race checker built on the compiler's instrumentation (clang's, for
+ * `tangle cc`) need not check its accesses. Pointers stored in the value
+ * itself do escape, to the receiver: the attribute says nothing of them.
+ * Empty where the compiler has no such attribute (gcc). */
+#if defined(__has_attribute)
+#if __has_attribute(noescape)
+#define TG_NOESCAPE __attribute__((noescape))
+#endif
+#endif
+#ifndef TG_NOESCAPE
+#define TG_NOESCAPE
+#endif
+
 /* No deadline: wait forever. */
 #define TG_FOREVER INT64_MAX
 

@@ -35,22 +35,26 @@ int tg_chan_free(tg_chan_t *ch);
 
 /* Sends *elem. Blocks until it is buffered or handed to a receiver.
  * Returns 0, or -EPIPE if the channel is closed (before or while waiting). */
-int tg_chan_send(tg_chan_t *ch, const void *elem);
+int tg_chan_send(tg_chan_t *ch, TG_NOESCAPE const void *elem);
 /* As tg_chan_send, but -EAGAIN instead of blocking. */
-int tg_chan_try_send(tg_chan_t *ch, const void *elem);
+int tg_chan_try_send(tg_chan_t *ch, TG_NOESCAPE const void *elem);
 /* As tg_chan_send, giving up with -ETIMEDOUT after timeout_ns / at the
  * absolute deadline_ns. */
-int tg_chan_send_timeout(tg_chan_t *ch, const void *elem, int64_t timeout_ns);
-int tg_chan_send_deadline(tg_chan_t *ch, const void *elem, int64_t deadline_ns);
+int tg_chan_send_timeout(tg_chan_t *ch, TG_NOESCAPE const void *elem,
+                         int64_t timeout_ns);
+int tg_chan_send_deadline(tg_chan_t *ch, TG_NOESCAPE const void *elem,
+                          int64_t deadline_ns);
 
 /* Receives into *elem (may be NULL to discard). Returns 0; *ok (may be
  * NULL) is true for a value that was sent, false once the channel is closed
  * and drained (then *elem is zeroed). */
-int tg_chan_recv(tg_chan_t *ch, void *elem, bool *ok);
+int tg_chan_recv(tg_chan_t *ch, TG_NOESCAPE void *elem, TG_NOESCAPE bool *ok);
 /* As tg_chan_recv, but -EAGAIN instead of blocking. */
-int tg_chan_try_recv(tg_chan_t *ch, void *elem, bool *ok);
-int tg_chan_recv_timeout(tg_chan_t *ch, void *elem, bool *ok, int64_t timeout_ns);
-int tg_chan_recv_deadline(tg_chan_t *ch, void *elem, bool *ok, int64_t deadline_ns);
+int tg_chan_try_recv(tg_chan_t *ch, TG_NOESCAPE void *elem, TG_NOESCAPE bool *ok);
+int tg_chan_recv_timeout(tg_chan_t *ch, TG_NOESCAPE void *elem, TG_NOESCAPE bool *ok,
+                         int64_t timeout_ns);
+int tg_chan_recv_deadline(tg_chan_t *ch, TG_NOESCAPE void *elem, TG_NOESCAPE bool *ok,
+                          int64_t deadline_ns);
 
 /* Closes the channel. Returns 0, -EPIPE if already closed, -EINVAL on NULL. */
 int tg_chan_close(tg_chan_t *ch);

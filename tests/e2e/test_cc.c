@@ -639,6 +639,47 @@ Test(cc, gcc_shared_library_opened_later_loads_runs_and_races, .timeout = 120)
     e2e_free(&r);
 }
 
+/* tangle's channel calls keep no copy of the pointers they take
+ * (TG_NOESCAPE), so with clang a local that only they see is not
+ * checked: the receive's value and flag here cost no check. A local
+ * whose address the function stores elsewhere still is. */
+static const char recv_local_src[] =
+    "#include <tangle/tangle.h>\n"
+    "long take(tg_chan_t *c) {\n"
+    "    long v = 0; bool ok = false;\n"
+    "    tg_chan_recv(c, &v, &ok);\n"
+    "    return ok ? v : -1;\n"
+    "}\n";
+static const char recv_shared_src[] =
+    "#include <tangle/tangle.h>\n"
+    "long *seen;\n"
+    "long take(tg_chan_t *c) {\n"
+    "    long v = 0;\n"
+    "    seen = &v;\n"
+    "    tg_chan_recv(c, &v, NULL);\n"
+    "    return v;\n"
+    "}\n";
+
+Test(cc, clang_leaves_unchecked_a_local_that_only_channel_calls_see, .timeout = 120)
+{
+    struct e2e_run r;
+    setup(&r, true);
+    e2e_write_file(in_run(&r, "local.c"), recv_local_src, strlen(recv_local_src));
+    e2e_write_file(in_run(&r, "shared.c"), recv_shared_src, strlen(recv_shared_src));
+    const char *inc = "-I" TANGLE_TOP "/include";
+    cc_ok(&r, "clang", (const char *const[]){ "-O1", inc, "-c", "local.c", NULL });
+    cc_ok(&r, "clang", (const char *const[]){ "-O1", inc, "-c", "shared.c", NULL });
+    cr_assert(!calls(in_run(&r, "local.o"), "__tsan_read8_pc") &&
+              !calls(in_run(&r, "local.o"), "__tsan_read1_pc") &&
+              !calls(in_run(&r, "local.o"), "__tsan_read8") &&
+              !calls(in_run(&r, "local.o"), "__tsan_read1"),
+              "the receive's local value or flag is checked");
+    cr_assert(calls(in_run(&r, "shared.o"), "__tsan_read8_pc") ||
+              calls(in_run(&r, "shared.o"), "__tsan_read8"),
+              "a local whose address was stored is not checked");
+    e2e_free(&r);
+}
+
 /* A copy or fill in a function built without checks (no_sanitize) gets
  * none from the plugin or pass either; one in a checked function does,
  * at -O0 as at -O2. */
