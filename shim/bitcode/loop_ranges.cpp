@@ -291,6 +291,34 @@ unsigned checkMemCalls(Function &f)
     return n;
 }
 
+/* Moves the entry block's fixed-size allocas to its top. The
+ * instrumentation put the function-entry call first, ahead of them, and
+ * once the inline code's entry (race_inline.c, with branches) is inlined
+ * there, they would sit in a later block: dynamic allocas, which force a
+ * frame pointer and move the stack pointer at each call. Returns how
+ * many moved. */
+unsigned hoistEntryAllocas(Function &f)
+{
+    BasicBlock &entry = f.getEntryBlock();
+    Instruction *top = nullptr;
+    unsigned n = 0;
+    for (auto it = entry.begin(); it != entry.end();) {
+        Instruction &i = *it++;
+        auto *a = dyn_cast<AllocaInst>(&i);
+        bool fixed = a && isa<ConstantInt>(a->getArraySize());
+        if (!top) {
+            if (!fixed && !isa<PHINode>(i))
+                top = &i;
+            continue;
+        }
+        if (fixed) {
+            a->moveBefore(top);
+            n++;
+        }
+    }
+    return n;
+}
+
 struct LoopRanges : PassInfoMixin<LoopRanges> {
     PreservedAnalyses run(Function &f, FunctionAnalysisManager &am);
     /* Runs on optnone functions too (-O0): the checks it adds are part
@@ -494,7 +522,8 @@ PreservedAnalyses LoopRanges::run(Function &f, FunctionAnalysisManager &am)
      * module): never instrumented. */
     if (f.getName().startswith("__tsan_") || f.getName().startswith("tg__"))
         return PreservedAnalyses::all();
-    bool added = addMissedChecks(f) != 0;
+    bool added = hoistEntryAllocas(f) != 0;
+    added |= addMissedChecks(f) != 0;
     added |= checkMemCalls(f) != 0;
     /* -O0 (optnone): the checks above, but no loop ranges. */
     if (f.hasOptNone()) {

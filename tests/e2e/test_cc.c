@@ -680,6 +680,49 @@ Test(cc, clang_leaves_unchecked_a_local_that_only_channel_calls_see, .timeout = 
     e2e_free(&r);
 }
 
+/* The instrumentation's function entry comes first in the entry block,
+ * ahead of the locals; with clang, once its inline code (branches) is
+ * inlined there, the locals would be allocated in a later block, as
+ * dynamic allocas with a frame pointer. The pass moves them up: the
+ * function keeps a fixed frame. */
+static const char frame_src[] =
+    "void sink(long *p);\n"
+    "long step(long v) {\n"
+    "    long buf[4];\n"
+    "    for (int k = 0; k < 4; k++) buf[k] = v + k;\n"
+    "    sink(buf);\n"
+    "    return buf[1] + buf[3];\n"
+    "}\n";
+
+/* Does the disassembly of object path show `text`? */
+static bool disasm_has(const char *path, const char *text)
+{
+    char cmd[256], line[512];
+    snprintf(cmd, sizeof cmd, "objdump -d --no-show-raw-insn %s", path);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    bool found = false;
+    while (fgets(line, sizeof line, p))
+        found |= strstr(line, text) != NULL;
+    cr_assert_eq(pclose(p), 0, "objdump %s failed", path);
+    return found;
+}
+
+Test(cc, clang_keeps_a_fixed_frame_for_locals_after_the_entry_check, .timeout = 120)
+{
+    struct e2e_run r;
+#if !defined(__x86_64__)
+    cr_skip_test("the frame pointer check reads x86-64 code");
+#endif
+    setup_loops(&r);
+    e2e_write_file(in_run(&r, "frame.c"), frame_src, strlen(frame_src));
+    cc_ok(&r, "clang", (const char *const[]){ "-O2", "-fomit-frame-pointer", "-c",
+                                              "frame.c", NULL });
+    cr_assert(!disasm_has(in_run(&r, "frame.o"), "%rsp,%rbp"),
+              "step sets up a frame pointer: its locals are dynamic allocas");
+    e2e_free(&r);
+}
+
 /* A copy or fill in a function built without checks (no_sanitize) gets
  * none from the plugin or pass either; one in a checked function does,
  * at -O0 as at -O2. */
