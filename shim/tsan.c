@@ -397,11 +397,14 @@ static bool sample_hit(struct sample_ent *tab, uintptr_t fn)
 
 void __tsan_func_entry(void *pc)
 {
+    uint32_t off = tg__rs_off;
+    if (off & RS_OFF_NONE)
+        return;                /* no checker in this run (tg__rs_slow) */
     struct race_thread *r = rs_get();
     if (!r)
         return;
     uint32_t d = r->depth++;
-    uint32_t off = tg__rs_off;
+    off = tg__rs_off;
     if (unlikely(d >= MAX_DEPTH)) {
         if (off & RS_OFF_SKIP)
             tg__rs_off = off & ~RS_OFF_SKIP;
