@@ -1087,8 +1087,7 @@ bool tg__rc_read_shared(struct race_thread *r, uintptr_t addr, unsigned size, bo
     if (!tg__rc_is_ext(old))
         return false;
     uint64_t mask = (size >= 8 ? 0xffull : ((1ull << size) - 1)) << (addr & 7);
-    uint32_t i = (uint32_t)(old >> RC_SITE_SH);
-    return ext_tab && i < RC_EXT_MAX && ext_read(r, ext_tab[i], mask, atomic, pc);
+    return tg__rc_ext_read(r, old, mask, atomic, pc);
 }
 
 static void check_ext(struct race_thread *r, uint64_t *rec, uintptr_t addr,
